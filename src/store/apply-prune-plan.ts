@@ -1,0 +1,49 @@
+import { promises as fsp } from 'node:fs';
+import { appendJournal } from './journal.js';
+import type { Lease } from './lease.js';
+import { chunkPath } from './layout.js';
+import { type Manifest, manifestChunks } from './manifest.js';
+import type { PrunePlan } from './plan-prune.js';
+import type { ScannedCheckpoint, Store } from './store.js';
+
+export interface PruneResult {
+  removed: number[];
+  freedChunks: number;
+}
+
+/**
+ * Carries out a {@link PrunePlan} made from `scanned`: removes the manifests it drops, then exactly
+ * the chunks that only they referenced (no directory scan). A crash in between leaves only
+ * unreferenced chunks, which `ckpt gc` removes. Needs the lease.
+ */
+export async function applyPrunePlan(
+  store: Store,
+  lease: Lease,
+  scanned: readonly ScannedCheckpoint[],
+  plan: PrunePlan,
+): Promise<PruneResult> {
+  if (plan.remove.length === 0) return { removed: [], freedChunks: 0 };
+  await lease.assertHeld();
+  const removedSeqs = new Set(plan.remove.map((r) => r.seq));
+  const kept = new Set<string>();
+  const dropped: Manifest[] = [];
+  for (const item of scanned) {
+    if (!('manifest' in item)) continue;
+    if (removedSeqs.has(item.seq)) dropped.push(item.manifest);
+    else for (const ref of manifestChunks(item.manifest)) kept.add(ref.h);
+  }
+  for (const seq of removedSeqs) await store.removeManifest(seq);
+  await store.syncManifests();
+  let freedChunks = 0;
+  const freed = new Set<string>();
+  for (const manifest of dropped) {
+    for (const ref of manifestChunks(manifest)) {
+      if (kept.has(ref.h) || freed.has(ref.h)) continue;
+      freed.add(ref.h);
+      await fsp.rm(chunkPath(store.root, ref.h, ref.z === 1), { force: true });
+      freedChunks++;
+    }
+  }
+  await appendJournal(store.root, 'prune', { removed: [...removedSeqs], freedChunks });
+  return { removed: [...removedSeqs], freedChunks };
+}

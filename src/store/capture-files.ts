@@ -1,0 +1,140 @@
+import { promises as fsp } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { IoError, UsageError, errnoCode, wrapIoError } from '../errors.js';
+import type { ChunkRef, ChunkWriter } from './chunk-store.js';
+import { CDC_MAX_SIZE, cdcCut } from './chunker.js';
+import { entryHash } from './hash.js';
+import type { Entry, FileEntry } from './manifest.js';
+import { storedPathUnder } from './paths.js';
+
+/** Bytes read from a file per read(2) while chunking it. */
+const READ_BLOCK = 8 << 20;
+/** How often a file that keeps changing while read is retried before giving up. */
+const MAX_READ_ATTEMPTS = 3;
+
+/**
+ * Stores the files and directories named by `paths` (recursively) as entries relative to
+ * `base`. Files are cut into content-defined chunks, so a file that changed in parts writes
+ * only the changed chunks. A file that changes while being read is read again; paths outside
+ * `base` are refused.
+ */
+export async function captureFiles(writer: ChunkWriter, base: string, paths: readonly string[]): Promise<Entry[]> {
+  const root = resolve(base);
+  const entries = new Map<string, Entry>();
+  for (const given of paths) {
+    const abs = resolve(root, given);
+    const stored = storedPathUnder(root, abs);
+    if (stored === undefined) {
+      throw new UsageError(`Path \`${given}\` is not inside \`${root}\`.`, {
+        hint: 'Commit paths below the working directory (or the directory given with --cwd).',
+      });
+    }
+    await captureTree(writer, root, stored, entries);
+  }
+  return [...entries.values()].sort((a, b) => entryName(a).localeCompare(entryName(b)));
+}
+
+function entryName(entry: Entry): string {
+  return entry.type === 'blob' ? entry.key : entry.path;
+}
+
+async function captureTree(writer: ChunkWriter, root: string, stored: string, out: Map<string, Entry>): Promise<void> {
+  if (out.has(stored)) return;
+  const abs = join(root, stored);
+  let stat: Awaited<ReturnType<typeof fsp.lstat>>;
+  try {
+    stat = await fsp.lstat(abs);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') {
+      throw new UsageError(`Cannot commit \`${stored}\`: no such file or directory.`, {
+        hint: 'Check the path; it is taken relative to the working directory.',
+      });
+    }
+    throw wrapIoError(error, 'reading', abs);
+  }
+  if (stat.isDirectory()) {
+    out.set(stored, { type: 'dir', path: stored, mode: stat.mode & 0o7777 });
+    const names = await fsp.readdir(abs).catch((error: unknown) => {
+      throw wrapIoError(error, 'listing', abs);
+    });
+    for (const name of names.sort()) await captureTree(writer, root, `${stored}/${name}`, out);
+  } else if (stat.isSymbolicLink()) {
+    out.set(stored, { type: 'symlink', path: stored, target: await fsp.readlink(abs) });
+  } else if (stat.isFile()) {
+    out.set(stored, await captureFile(writer, abs, stored));
+  }
+  // Sockets, FIFOs and devices are not state: skipped.
+}
+
+/** Reads one file into chunks, retrying if it changes underneath. */
+export async function captureFile(writer: ChunkWriter, abs: string, stored: string): Promise<FileEntry> {
+  for (let attempt = 1; ; attempt++) {
+    let handle: fsp.FileHandle | undefined;
+    try {
+      handle = await fsp.open(abs, 'r');
+      const before = await handle.stat();
+      const chunks = await chunkStream(writer, handle);
+      const after = await fsp.stat(abs);
+      const size = chunks.reduce((sum, c) => sum + c.n, 0);
+      if (after.size === size && after.mtimeMs === before.mtimeMs && after.ino === before.ino) {
+        return {
+          type: 'file',
+          path: stored,
+          mode: before.mode & 0o7777,
+          size,
+          mtimeMs: before.mtimeMs,
+          hash: entryHash(chunks.map((c) => c.h)),
+          chunks,
+        };
+      }
+    } catch (error) {
+      throw wrapIoError(error, 'reading', abs);
+    } finally {
+      await handle?.close();
+    }
+    if (attempt >= MAX_READ_ATTEMPTS) {
+      throw new IoError(`File \`${abs}\` kept changing while being read (${attempt} attempts).`, {
+        hint: 'Commit files after the program has finished writing them (ckpt commit runs after the write).',
+      });
+    }
+  }
+}
+
+/**
+ * NOTE: each chunk gets its own buffer (the tail of a block that was not cut yet is carried into
+ * the next one), because ChunkWriter keeps a reference until its write completes.
+ */
+async function chunkStream(writer: ChunkWriter, handle: fsp.FileHandle): Promise<ChunkRef[]> {
+  const refs: ChunkRef[] = [];
+  let carry = Buffer.alloc(0);
+  let position = 0;
+  let eof = false;
+  while (!eof || carry.byteLength > 0) {
+    if (!eof && carry.byteLength < CDC_MAX_SIZE) {
+      const block = Buffer.allocUnsafe(READ_BLOCK + carry.byteLength);
+      carry.copy(block, 0);
+      let filled = carry.byteLength;
+      while (filled < block.byteLength) {
+        const { bytesRead } = await handle.read(block, filled, block.byteLength - filled, position);
+        if (bytesRead === 0) {
+          eof = true;
+          break;
+        }
+        filled += bytesRead;
+        position += bytesRead;
+      }
+      carry = block.subarray(0, filled);
+    }
+    let start = 0;
+    for (;;) {
+      const cut = cdcCut(carry, start, carry.byteLength, eof);
+      if (cut === 0) break;
+      refs.push(await writer.put(carry.subarray(start, start + cut)));
+      start += cut;
+      if (start === carry.byteLength) break;
+    }
+    carry = carry.subarray(start);
+    if (eof && carry.byteLength === 0) break;
+  }
+  return refs;
+}

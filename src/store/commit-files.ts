@@ -1,0 +1,36 @@
+import { captureFiles } from './capture-files.js';
+import { ChunkWriter } from './chunk-store.js';
+import type { CompressionMode } from './compress.js';
+import type { Lease } from './lease.js';
+import type { Manifest } from './manifest.js';
+import type { Store } from './store.js';
+
+export interface CommitFilesOptions {
+  step: number;
+  meta?: Record<string, unknown>;
+  compression: CompressionMode;
+}
+
+/**
+ * Captures files and directories (relative to `base`) into a new checkpoint: chunks first,
+ * made durable, then the manifest. Returns the committed manifest.
+ */
+export async function commitFiles(
+  store: Store,
+  lease: Lease,
+  base: string,
+  paths: readonly string[],
+  options: CommitFilesOptions,
+): Promise<Manifest> {
+  const startedAt = performance.now();
+  const writer = new ChunkWriter(store.root, options.compression);
+  const entries = await captureFiles(writer, base, paths);
+  const stats = await writer.finish();
+  return store.commit(lease, {
+    step: options.step,
+    entries,
+    meta: options.meta ?? {},
+    stats: { bytes: stats.bytes, writtenBytes: stats.writtenBytes, chunks: stats.chunks, newChunks: stats.newChunks },
+    startedAt,
+  });
+}

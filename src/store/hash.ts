@@ -1,0 +1,19 @@
+import { createHash } from 'node:crypto';
+
+/** Hex SHA-256 of `data`: the name of a chunk, and the check on everything ckpt reads back. */
+export function sha256Hex(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * The content hash of an entry: SHA-256 over its chunk hashes (as raw 32-byte digests, in order).
+ * NOTE: hashing the hashes instead of the bytes keeps the save at one hash pass over the data;
+ * since every chunk is itself verified against its SHA-256, the two are equally strong.
+ */
+export function entryHash(chunkHashes: readonly string[]): string {
+  const h = createHash('sha256');
+  for (const c of chunkHashes) h.update(Buffer.from(c, 'hex'));
+  return h.digest('hex');
+}
+
+export const SHA256_HEX = /^[0-9a-f]{64}$/;

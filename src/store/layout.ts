@@ -1,0 +1,36 @@
+import { join } from 'node:path';
+
+/** Store format version this build writes and the newest it reads. */
+export const STORE_FORMAT_VERSION = 1;
+/** The identity file that marks a directory as a ckpt store. */
+export const STORE_ID_FILE = 'ckpt-store.json';
+export const CHUNKS_DIR = 'chunks';
+export const MANIFESTS_DIR = 'manifests';
+export const LEASE_FILE = 'lease.json';
+export const JOURNAL_FILE = 'journal.log';
+/** Suffix of a chunk stored zstd-compressed. */
+export const COMPRESSED_SUFFIX = '.zst';
+/** Manifest file names are the zero-padded sequence number, so a plain sort is by age. */
+export const MANIFEST_DIGITS = 10;
+
+export function chunkDir(root: string, hash: string): string {
+  return join(root, CHUNKS_DIR, hash.slice(0, 2));
+}
+
+export function chunkPath(root: string, hash: string, compressed: boolean): string {
+  return join(chunkDir(root, hash), compressed ? `${hash}${COMPRESSED_SUFFIX}` : hash);
+}
+
+export function manifestName(seq: number): string {
+  return `${String(seq).padStart(MANIFEST_DIGITS, '0')}.json`;
+}
+
+export function manifestPath(root: string, seq: number): string {
+  return join(root, MANIFESTS_DIR, manifestName(seq));
+}
+
+/** The sequence number of a manifest file name, or undefined for anything else (tmp files…). */
+export function parseManifestName(name: string): number | undefined {
+  const match = /^(\d{10})\.json$/.exec(name);
+  return match ? Number(match[1]) : undefined;
+}

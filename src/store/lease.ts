@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { FencedError, LockedError, errnoCode, wrapIoError } from '../errors.js';
+import { fsyncDir, writeFileAtomic } from './atomic-write.js';
+import { appendJournal } from './journal.js';
+import { LEASE_FILE } from './layout.js';
+import type { WriterInfo } from './manifest.js';
+import { currentWriter, describeWriter } from './writer-info.js';
+
+/** The content of `lease.json`: who holds the store's single writer slot. */
+export interface LeaseRecord extends WriterInfo {
+  token: string;
+  startedAt: string;
+  /** The holder's start time in clock ticks since boot (Linux), to tell a reused pid apart. */
+  processStart?: number;
+}
+
+/** `alive`: provably running; `dead`: provably gone; `unknown`: cannot tell (another host). */
+export type HolderState = 'alive' | 'dead' | 'unknown';
+
+/** Start time of a local process from /proc (Linux), or undefined where /proc is absent. */
+export async function processStartTime(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await fsp.readFile(`/proc/${pid}/stat`, 'utf8');
+    // Field 22; the command name (field 2) may contain spaces, so count from its closing paren.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const value = Number(fields[19]);
+    return Number.isFinite(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the holder of `record` still runs. Only a holder on this host can be proven dead. */
+export async function holderState(record: LeaseRecord): Promise<HolderState> {
+  if (record.host !== hostname()) return 'unknown';
+  try {
+    process.kill(record.pid, 0);
+  } catch (error) {
+    if (errnoCode(error) === 'ESRCH') return 'dead';
+  }
+  if (record.processStart !== undefined) {
+    const start = await processStartTime(record.pid);
+    if (start !== undefined && start !== record.processStart) return 'dead';
+  }
+  return 'alive';
+}
+
+/** Reads the current lease, or undefined when nobody holds the store. A torn lease reads as undefined. */
+export async function readLease(root: string): Promise<LeaseRecord | undefined> {
+  const path = join(root, LEASE_FILE);
+  try {
+    return JSON.parse(await fsp.readFile(path, 'utf8')) as LeaseRecord;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT' || error instanceof SyntaxError) return undefined;
+    throw wrapIoError(error, 'reading lease', path);
+  }
+}
+
+/** A held writer lease. Call {@link Lease.assertHeld} right before committing, {@link Lease.release} at the end. */
+export class Lease {
+  constructor(
+    readonly root: string,
+    readonly record: LeaseRecord,
+  ) {}
+
+  /** Throws {@link FencedError} if another writer has taken the lease over since we acquired it. */
+  async assertHeld(): Promise<void> {
+    const current = await readLease(this.root);
+    if (current?.token !== this.record.token) {
+      const by = current ? describeWriter(current) : 'nobody (the lease file is gone)';
+      throw new FencedError(`This writer's lease on ${this.root} is now held by ${by}; refusing to commit.`, {
+        hint: 'Another ckpt process took over this store (for example after a requeue). Stop this copy of the job.',
+      });
+    }
+  }
+
+  /** Gives the lease up if still ours. Never throws for a lease that is already gone. */
+  async release(): Promise<void> {
+    const current = await readLease(this.root);
+    if (current?.token !== this.record.token) return;
+    await fsp.rm(join(this.root, LEASE_FILE), { force: true });
+    await fsyncDir(this.root);
+  }
+}
+
+const MAX_ATTEMPTS = 5;
+
+/**
+ * Takes the store's writer lease. A holder that is provably gone (dead pid on this host, or a
+ * reused pid) is taken over and the takeover is journaled; a live or unknown holder gets a
+ * {@link LockedError} naming it.
+ */
+export async function acquireLease(root: string): Promise<Lease> {
+  const path = join(root, LEASE_FILE);
+  const record: LeaseRecord = {
+    ...currentWriter(),
+    token: randomBytes(12).toString('hex'),
+    startedAt: new Date().toISOString(),
+  };
+  const start = await processStartTime(process.pid);
+  if (start !== undefined) record.processStart = start;
+  const bytes = Buffer.from(`${JSON.stringify(record)}\n`);
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    try {
+      await writeFileAtomic(path, bytes, { exclusive: true });
+      return new Lease(root, record);
+    } catch (error) {
+      if (errnoCode((error as { cause?: unknown }).cause) !== 'EEXIST') throw error;
+    }
+    const holder = await readLease(root);
+    if (!holder) continue; // released (or torn) meanwhile: try again
+    const state = await holderState(holder);
+    if (state !== 'dead') throw lockedBy(root, holder, state);
+    await takeOver(root, holder);
+  }
+  throw new LockedError(`Could not take the lease on ${root} after ${MAX_ATTEMPTS} attempts: other writers keep racing.`);
+}
+
+/** Moves a dead holder's lease aside; if what we moved turns out not to be it, puts it back. */
+async function takeOver(root: string, dead: LeaseRecord): Promise<void> {
+  const path = join(root, LEASE_FILE);
+  const aside = join(root, `.lease.stale.${process.pid}.${randomBytes(4).toString('hex')}`);
+  try {
+    await fsp.rename(path, aside);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return;
+    throw wrapIoError(error, 'taking over lease', path);
+  }
+  const moved = await fsp.readFile(aside, 'utf8').catch(() => '');
+  if (!moved.includes(dead.token)) {
+    // Another process took over first and we moved its fresh lease: give it back.
+    await fsp.link(aside, path).catch(() => {});
+    await fsp.rm(aside, { force: true });
+    return;
+  }
+  await fsp.rm(aside, { force: true });
+  await appendJournal(root, 'lease-takeover', { from: dead, by: currentWriter() });
+}
+
+function lockedBy(root: string, holder: LeaseRecord, state: HolderState): LockedError {
+  const since = holder.startedAt ? `, since ${holder.startedAt}` : '';
+  const why = state === 'unknown' ? ' (on another host: ckpt cannot tell whether it still runs)' : '';
+  return new LockedError(`Store ${root} is locked by ${describeWriter(holder)}${since}${why}.`, {
+    hint:
+      state === 'unknown'
+        ? 'Wait for that job to finish. If it is gone for sure, run `ckpt unlock` on this store.'
+        : 'Wait for that process to finish, or stop it. Only one writer may use a store at a time.',
+  });
+}
+
+/** Removes the lease whatever its holder (the `ckpt unlock` escape hatch); returns who held it. */
+export async function breakLease(root: string): Promise<LeaseRecord | undefined> {
+  const holder = await readLease(root);
+  await fsp.rm(join(root, LEASE_FILE), { force: true });
+  await fsyncDir(root);
+  if (holder) await appendJournal(root, 'lease-broken', { from: holder, by: currentWriter() });
+  return holder;
+}

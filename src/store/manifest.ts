@@ -1,0 +1,182 @@
+import { FormatError, IntegrityError } from '../errors.js';
+import type { ChunkRef } from './chunk-store.js';
+import { SHA256_HEX, sha256Hex } from './hash.js';
+import { STORE_FORMAT_VERSION } from './layout.js';
+
+/** Who wrote a checkpoint. */
+export interface WriterInfo {
+  host: string;
+  pid: number;
+  slurm?: SlurmInfo;
+}
+
+export interface SlurmInfo {
+  jobId: string;
+  arrayJobId?: string;
+  arrayTaskId?: string;
+  restartCount?: number;
+}
+
+/** A regular file, stored as chunks. `path` is relative, normalized, `/`-separated. */
+export interface FileEntry {
+  type: 'file';
+  path: string;
+  mode: number;
+  size: number;
+  mtimeMs: number;
+  hash: string;
+  chunks: ChunkRef[];
+}
+
+export interface DirEntry {
+  type: 'dir';
+  path: string;
+  mode: number;
+}
+
+export interface SymlinkEntry {
+  type: 'symlink';
+  path: string;
+  target: string;
+}
+
+/** Bytes that belong to a stored JavaScript value: the value document or one raw array. */
+export interface BlobEntry {
+  type: 'blob';
+  key: string;
+  size: number;
+  hash: string;
+  chunks: ChunkRef[];
+}
+
+export type Entry = FileEntry | DirEntry | SymlinkEntry | BlobEntry;
+export type ChunkedEntry = FileEntry | BlobEntry;
+
+export interface SaveStats {
+  /** Bytes of state in this checkpoint. */
+  bytes: number;
+  /** Bytes written to new chunk files (after dedup and compression). */
+  writtenBytes: number;
+  chunks: number;
+  newChunks: number;
+  durationMs: number;
+}
+
+/** The manifest of one committed checkpoint (format v1; see docs/format.md). */
+export interface Manifest {
+  format: 'ckpt-manifest';
+  version: number;
+  seq: number;
+  step: number;
+  time: string;
+  writer: WriterInfo;
+  entries: Entry[];
+  meta: Record<string, unknown>;
+  stats: SaveStats;
+}
+
+const TRAILER_PREFIX = 'sha256:';
+
+/** The bytes of a manifest file: one JSON line, then `sha256:<hex of that line>`. */
+export function serializeManifest(manifest: Manifest): Buffer {
+  const body = JSON.stringify(manifest);
+  return Buffer.from(`${body}\n${TRAILER_PREFIX}${sha256Hex(body)}\n`, 'utf8');
+}
+
+/**
+ * Parses and validates a manifest file. Throws {@link IntegrityError} when the checksum does not
+ * match (torn or flipped bytes) and {@link FormatError} when it is well-formed but not something
+ * this version can read (newer format version, missing fields).
+ */
+export function parseManifest(bytes: Uint8Array, name: string): Manifest {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  const cut = text.lastIndexOf('\n', text.length - 2);
+  const body = cut >= 0 ? text.slice(0, cut) : '';
+  const trailer = cut >= 0 ? text.slice(cut + 1).trimEnd() : '';
+  if (!trailer.startsWith(TRAILER_PREFIX)) {
+    throw new IntegrityError(`Manifest ${name} has no checksum line (torn write or not a manifest).`);
+  }
+  if (sha256Hex(body) !== trailer.slice(TRAILER_PREFIX.length)) {
+    throw new IntegrityError(`Manifest ${name} does not match its checksum (corrupt or torn).`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch (error) {
+    throw new FormatError(`Manifest ${name} is not valid JSON: ${(error as Error).message}.`, { cause: error });
+  }
+  return validateManifest(raw, name);
+}
+
+/** Checks the shape of a parsed manifest; see {@link parseManifest}. */
+export function validateManifest(raw: unknown, name: string): Manifest {
+  const fail = (what: string): never => {
+    throw new FormatError(`Manifest ${name} is malformed: ${what}.`, {
+      hint: 'The checkpoint cannot be used; restore falls back to an older one. Run `ckpt verify` for details.',
+    });
+  };
+  if (!isRecord(raw) || raw.format !== 'ckpt-manifest') fail('`format` is not "ckpt-manifest"');
+  const m = raw as Record<string, unknown>;
+  if (typeof m.version !== 'number') fail('`version` is missing');
+  if ((m.version as number) > STORE_FORMAT_VERSION) {
+    throw new FormatError(
+      `Manifest ${name} has format version ${String(m.version)}; this ckpt reads up to version ${STORE_FORMAT_VERSION}.`,
+      { hint: 'Upgrade ckpt (npm install -g ckpt@latest) to read this store.' },
+    );
+  }
+  if (!Number.isSafeInteger(m.seq) || (m.seq as number) < 1) fail('`seq` is not a positive integer');
+  if (typeof m.step !== 'number' || !Number.isFinite(m.step)) fail('`step` is not a number');
+  if (typeof m.time !== 'string') fail('`time` is missing');
+  if (!isRecord(m.writer)) fail('`writer` is missing');
+  if (!isRecord(m.meta)) fail('`meta` is not an object');
+  if (!Array.isArray(m.entries)) fail('`entries` is not an array');
+  (m.entries as unknown[]).forEach((entry, i) => {
+    const problem = entryProblem(entry);
+    if (problem) fail(`entry ${i}: ${problem}`);
+  });
+  if (!isRecord(m.stats)) m.stats = { bytes: 0, writtenBytes: 0, chunks: 0, newChunks: 0, durationMs: 0 };
+  return m as unknown as Manifest;
+}
+
+function entryProblem(entry: unknown): string | undefined {
+  if (!isRecord(entry)) return 'not an object';
+  switch (entry.type) {
+    case 'file':
+    case 'blob': {
+      const label = entry.type === 'file' ? 'path' : 'key';
+      if (typeof entry[label] !== 'string') return `\`${label}\` is not a string`;
+      if (!Number.isSafeInteger(entry.size) || (entry.size as number) < 0) return '`size` is not a size';
+      if (typeof entry.hash !== 'string' || !SHA256_HEX.test(entry.hash)) return '`hash` is not a SHA-256';
+      if (!Array.isArray(entry.chunks)) return '`chunks` is not an array';
+      let total = 0;
+      for (const c of entry.chunks as unknown[]) {
+        if (!isRecord(c) || typeof c.h !== 'string' || !SHA256_HEX.test(c.h) || !Number.isSafeInteger(c.n)) {
+          return 'a chunk reference is malformed';
+        }
+        total += c.n as number;
+      }
+      if (total !== entry.size) return `chunks add up to ${total} bytes, size says ${String(entry.size)}`;
+      if (entry.type === 'file' && typeof entry.mode !== 'number') return '`mode` is missing';
+      return undefined;
+    }
+    case 'dir':
+      return typeof entry.path === 'string' && typeof entry.mode === 'number' ? undefined : '`path` or `mode` missing';
+    case 'symlink':
+      return typeof entry.path === 'string' && typeof entry.target === 'string' ? undefined : '`path` or `target` missing';
+    default:
+      return `unknown type ${JSON.stringify(entry.type)}`;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Every chunk a manifest references (files and blobs). */
+export function manifestChunks(manifest: Manifest): ChunkRef[] {
+  const out: ChunkRef[] = [];
+  for (const entry of manifest.entries) {
+    if (entry.type === 'file' || entry.type === 'blob') out.push(...entry.chunks);
+  }
+  return out;
+}

@@ -1,0 +1,37 @@
+import { isAbsolute, posix, relative, sep } from 'node:path';
+import { UnsafePathError } from '../errors.js';
+
+/**
+ * The normalized, `/`-separated form of a stored relative path, or an {@link UnsafePathError}
+ * if it is absolute, empty or climbs out with `..`.
+ */
+export function safeRelativePath(path: string): string {
+  if (path === '' || path.includes('\0')) throw unsafe(path, 'it is empty or contains NUL');
+  if (isAbsolute(path) || posix.isAbsolute(path) || /^[A-Za-z]:[\\/]/.test(path)) {
+    throw unsafe(path, 'it is absolute');
+  }
+  const normal = posix.normalize(path.replaceAll('\\', '/'));
+  if (normal === '..' || normal.startsWith('../')) throw unsafe(path, 'it leaves the target directory');
+  if (normal === '.' || normal === './') throw unsafe(path, 'it names the target directory itself');
+  return normal.replace(/\/$/, '');
+}
+
+/** Whether a symlink at `linkPath` (relative) pointing to `target` stays inside the tree. */
+export function symlinkStaysInside(linkPath: string, target: string): boolean {
+  if (isAbsolute(target) || posix.isAbsolute(target)) return false;
+  const resolved = posix.normalize(posix.join(posix.dirname(linkPath), target));
+  return resolved !== '..' && !resolved.startsWith('../');
+}
+
+/** `path` relative to `base` in stored form, or undefined if it is outside `base`. */
+export function storedPathUnder(base: string, path: string): string | undefined {
+  const rel = relative(base, path);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return undefined;
+  return rel.split(sep).join('/');
+}
+
+function unsafe(path: string, why: string): UnsafePathError {
+  return new UnsafePathError(`Refusing path \`${path}\` in a manifest: ${why}.`, {
+    hint: 'The manifest was written by something other than ckpt or was tampered with; do not restore it.',
+  });
+}
