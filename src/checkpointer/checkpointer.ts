@@ -1,0 +1,216 @@
+import { ClosedError, NotFoundError } from '../errors.js';
+import {
+  ChunkWriter,
+  type Lease,
+  type Manifest,
+  type SaveStats,
+  type SkippedCheckpoint,
+  Store,
+  acquireLease,
+  applyPrunePlan,
+  planPrune,
+} from '../store/index.js';
+import { ChangeCache } from './change-cache.js';
+import { DueTracker } from './due.js';
+import { type CheckpointerOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { SnapshotPool } from './snapshot-pool.js';
+import { type ValueParts, holdsValue, readValue, splitValue, writeValueParts } from './value-io.js';
+
+export interface SaveOptions {
+  /** The step this state belongs to (shown by `ckpt ls`, used by `due()` and `keepEvery`). */
+  step: number;
+  /** Small JSON-serializable facts to record with the checkpoint (loss, epoch…). */
+  meta?: Record<string, unknown>;
+}
+
+/** What a committed save reports. */
+export interface SaveResult {
+  seq: number;
+  step: number;
+  stats: SaveStats;
+}
+
+/** What the last `restore()` found. */
+export interface RestoreInfo {
+  seq: number;
+  step: number;
+  meta: Record<string, unknown>;
+  /** Newer checkpoints that were passed over, newest first, each with the reason. */
+  skipped: SkippedCheckpoint[];
+}
+
+/** A save that `saveAsync()` has snapshotted and is committing in the background. */
+export interface PendingSave {
+  /** Resolves when the checkpoint is durable; rejects if the commit failed. */
+  committed: Promise<SaveResult>;
+}
+
+type CheckpointerState = 'open' | 'saving' | 'closing' | 'closed';
+
+/**
+ * Saves and restores a program's state in a verified store. Holds the store's writer lease
+ * from open to close. Never prints, never exits.
+ */
+export class Checkpointer {
+  /** The checkpoint the last `restore()` returned, and the newer ones it skipped. */
+  lastRestore: RestoreInfo | undefined;
+  private state: CheckpointerState = 'open';
+  private inflight: Promise<SaveResult> | undefined;
+  private readonly cache = new ChangeCache();
+  private readonly pool = new SnapshotPool();
+  private readonly dueTracker: DueTracker;
+  private readonly onSignal = (): void => this.dueTracker.request();
+
+  /** @internal use {@link openCheckpointer} */
+  constructor(
+    readonly store: Store,
+    private readonly lease: Lease,
+    readonly options: ResolvedOptions,
+  ) {
+    this.dueTracker = new DueTracker(options.everySteps, options.everyMs);
+    if (options.signal) process.on(options.signal, this.onSignal);
+  }
+
+  /**
+   * Returns the newest checkpointed state that verifies, or `undefined` for a fresh start.
+   * Damaged newer checkpoints are skipped; `lastRestore.skipped` says which and why. A corrupt
+   * chunk never reaches the caller.
+   */
+  async restore<T = unknown>(): Promise<T | undefined> {
+    this.assertOpen();
+    const { usable, skipped } = await this.store.candidates();
+    for (const manifest of usable) {
+      if (!holdsValue(manifest)) {
+        skipped.push({ seq: manifest.seq, reason: 'holds files, not a JavaScript value' });
+        continue;
+      }
+      try {
+        const value = await readValue(this.store.root, manifest);
+        this.lastRestore = { seq: manifest.seq, step: manifest.step, meta: manifest.meta, skipped };
+        this.dueTracker.restored(manifest.step);
+        return value as T;
+      } catch (error) {
+        if (!(error instanceof Error) || !('code' in error)) throw error;
+        if (error.code !== 'CKPT_INTEGRITY' && error.code !== 'CKPT_FORMAT') throw error;
+        skipped.push({ seq: manifest.seq, reason: error.message });
+      }
+    }
+    this.lastRestore = undefined;
+    if (skipped.length > 0 && usable.length === 0 && skipped.every((s) => !s.reason.startsWith('holds files'))) {
+      throw new NotFoundError(
+        `No checkpoint in ${this.store.root} verifies (${skipped.length} damaged: ${skipped[0]?.reason}).`,
+        { hint: 'Run `ckpt verify --deep` for details. Delete the store to start fresh.' },
+      );
+    }
+    return undefined;
+  }
+
+  /** True when a save at `step` is due by the `every` policy or because a checkpoint was requested. */
+  due(step: number): boolean {
+    return this.dueTracker.due(step);
+  }
+
+  /**
+   * Saves `state` durably and returns when the checkpoint is committed. Large typed arrays are
+   * written straight from their memory: do not change them until the promise resolves.
+   */
+  async save(state: unknown, options: SaveOptions): Promise<SaveResult> {
+    this.assertOpen();
+    await this.flush();
+    const parts = splitValue(state);
+    return this.track(this.commitParts(parts, options, performance.now()));
+  }
+
+  /**
+   * Snapshots `state` (copies its arrays) and returns as soon as the copy is done; the commit
+   * runs in the background. At most one save is in flight: a second call waits for the first.
+   * Until `committed` resolves (or `flush()` returns) the checkpoint may be lost to a crash or
+   * power failure; the previous one stays valid.
+   */
+  async saveAsync(state: unknown, options: SaveOptions): Promise<PendingSave> {
+    this.assertOpen();
+    await this.flush();
+    const startedAt = performance.now();
+    const parts = splitValue(state);
+    const snapshot = this.pool.snapshot(parts);
+    const committed = this.track(
+      this.commitParts(snapshot.parts, options, startedAt).finally(() => this.pool.release(snapshot)),
+    );
+    committed.catch(() => {}); // reported by flush() / close() too
+    return { committed };
+  }
+
+  /** Waits for the save in flight, if any; rethrows its failure. */
+  async flush(): Promise<void> {
+    const pending = this.inflight;
+    if (pending) await pending;
+  }
+
+  /** Flushes, releases the lease and stops listening for the checkpoint signal. Idempotent. */
+  async close(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    this.state = 'closing';
+    try {
+      await this.flush();
+    } finally {
+      if (this.options.signal) process.off(this.options.signal, this.onSignal);
+      await this.lease.release();
+      this.pool.clear();
+      this.state = 'closed';
+    }
+  }
+
+  private track(save: Promise<SaveResult>): Promise<SaveResult> {
+    this.state = 'saving';
+    const tracked = save.finally(() => {
+      if (this.inflight === tracked) {
+        this.inflight = undefined;
+        if (this.state === 'saving') this.state = 'open';
+      }
+    });
+    this.inflight = tracked;
+    return tracked;
+  }
+
+  private async commitParts(parts: ValueParts, options: SaveOptions, startedAt: number): Promise<SaveResult> {
+    let manifest: Manifest;
+    try {
+      const writer = new ChunkWriter(this.store.root, this.options.compression);
+      const entries = await writeValueParts(writer, parts, this.cache);
+      const stats = await writer.finish();
+      manifest = await this.store.commit(this.lease, {
+        step: options.step,
+        entries,
+        meta: options.meta ?? {},
+        stats: { bytes: stats.bytes, writtenBytes: stats.writtenBytes, chunks: stats.chunks, newChunks: stats.newChunks },
+        startedAt,
+      });
+    } catch (error) {
+      this.cache.abandon();
+      throw error;
+    }
+    this.cache.commit();
+    this.dueTracker.saved(options.step);
+    const scanned = await this.store.scan();
+    const policy = { keepLast: this.options.keep, ...(this.options.keepEvery ? { keepEvery: this.options.keepEvery } : {}) };
+    await applyPrunePlan(this.store, this.lease, scanned, planPrune(scanned, policy));
+    return { seq: manifest.seq, step: manifest.step, stats: manifest.stats };
+  }
+
+  private assertOpen(): void {
+    if (this.state === 'closed' || this.state === 'closing') {
+      throw new ClosedError('This checkpointer is closed.', { hint: 'Open a new one with openCheckpointer().' });
+    }
+  }
+}
+
+/**
+ * Opens (creating if needed) the store and takes its writer lease.
+ * Throws {@link LockedError} if another live process writes to it, {@link UsageError} for bad options.
+ */
+export async function openCheckpointer(options: CheckpointerOptions = {}): Promise<Checkpointer> {
+  const resolved = resolveOptions(options);
+  const store = await Store.open(resolved.dir, { create: true });
+  const lease = await acquireLease(store.root);
+  return new Checkpointer(store, lease, resolved);
+}

@@ -1,0 +1,38 @@
+import { UsageError } from '../../errors.js';
+import { type CompressionMode, Store, acquireLease, commitFiles } from '../../store/index.js';
+import { type CommandContext, printJson } from '../context.js';
+import { formatBytes } from '../format.js';
+
+export interface CommitFlags {
+  step: number;
+  meta: Record<string, string>;
+  cwd?: string;
+  compression: CompressionMode;
+}
+
+/** `ckpt commit --step N PATH...`: commit files from any language or a shell script. */
+export async function runCommit(ctx: CommandContext, paths: string[], flags: CommitFlags): Promise<number> {
+  if (paths.length === 0) {
+    throw new UsageError('`ckpt commit` needs at least one PATH to commit.', {
+      hint: 'Example: ckpt commit --step 1200 out/state.h5 out/params.json',
+    });
+  }
+  const store = await Store.open(ctx.storeDir, { create: true });
+  const lease = await acquireLease(store.root);
+  try {
+    const m = await commitFiles(store, lease, flags.cwd ?? process.cwd(), paths, {
+      step: flags.step,
+      meta: flags.meta,
+      compression: flags.compression,
+    });
+    if (ctx.json) printJson(ctx, { seq: m.seq, step: m.step, stats: m.stats });
+    else {
+      ctx.out(
+        `Committed #${m.seq} (step ${m.step}): ${formatBytes(m.stats.bytes)}, ${formatBytes(m.stats.writtenBytes)} new, in ${m.stats.durationMs} ms.`,
+      );
+    }
+  } finally {
+    await lease.release();
+  }
+  return 0;
+}

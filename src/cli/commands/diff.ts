@@ -1,0 +1,82 @@
+import type { Entry, Manifest } from '../../store/index.js';
+import { manifestChunks } from '../../store/index.js';
+import { type CommandContext, openExistingStore, printJson } from '../context.js';
+import { formatBytes } from '../format.js';
+
+export interface ManifestDiff {
+  from: number;
+  to: number;
+  added: string[];
+  removed: string[];
+  changed: string[];
+  unchanged: number;
+  /** Bytes of `to` held in chunks that `from` does not have. */
+  newBytes: number;
+  totalBytes: number;
+}
+
+function entryKey(e: Entry): string {
+  return e.type === 'blob' ? `value:${e.key}` : e.path;
+}
+
+function entryFingerprint(e: Entry): string {
+  switch (e.type) {
+    case 'file':
+      return `file:${e.hash}:${e.mode}`;
+    case 'blob':
+      return `blob:${e.hash}`;
+    case 'dir':
+      return `dir:${e.mode}`;
+    case 'symlink':
+      return `link:${e.target}`;
+  }
+}
+
+/** What changed between two checkpoints, entry by entry and in bytes. Pure. */
+export function diffManifests(a: Manifest, b: Manifest): ManifestDiff {
+  const before = new Map(a.entries.map((e) => [entryKey(e), entryFingerprint(e)]));
+  const after = new Map(b.entries.map((e) => [entryKey(e), entryFingerprint(e)]));
+  const diff: ManifestDiff = {
+    from: a.seq,
+    to: b.seq,
+    added: [],
+    removed: [],
+    changed: [],
+    unchanged: 0,
+    newBytes: 0,
+    totalBytes: 0,
+  };
+  for (const [key, print] of after) {
+    const old = before.get(key);
+    if (old === undefined) diff.added.push(key);
+    else if (old !== print) diff.changed.push(key);
+    else diff.unchanged++;
+  }
+  for (const key of before.keys()) if (!after.has(key)) diff.removed.push(key);
+  const had = new Set(manifestChunks(a).map((c) => c.h));
+  const counted = new Set<string>();
+  for (const c of manifestChunks(b)) {
+    diff.totalBytes += c.n;
+    if (!had.has(c.h) && !counted.has(c.h)) {
+      counted.add(c.h);
+      diff.newBytes += c.n;
+    }
+  }
+  return diff;
+}
+
+/** `ckpt diff A B` */
+export async function runDiff(ctx: CommandContext, refA: string, refB: string): Promise<number> {
+  const store = await openExistingStore(ctx);
+  const diff = diffManifests(await store.resolve(refA), await store.resolve(refB));
+  if (ctx.json) {
+    printJson(ctx, diff);
+    return 0;
+  }
+  ctx.out(`#${diff.from} → #${diff.to}: ${formatBytes(diff.newBytes)} of ${formatBytes(diff.totalBytes)} in new chunks.`);
+  for (const k of diff.added) ctx.out(`  + ${k}`);
+  for (const k of diff.removed) ctx.out(`  - ${k}`);
+  for (const k of diff.changed) ctx.out(`  ~ ${k}`);
+  ctx.out(`  ${diff.unchanged} unchanged`);
+  return 0;
+}

@@ -1,0 +1,56 @@
+import { type CommandContext, openExistingStore, printJson } from '../context.js';
+import { formatAge, formatBytes, formatTable } from '../format.js';
+
+/** `ckpt ls`: one line per checkpoint, newest last; damaged ones say why. */
+export async function runLs(ctx: CommandContext): Promise<number> {
+  const store = await openExistingStore(ctx);
+  const scanned = await store.scan();
+  const rows = await Promise.all(
+    scanned.map(async (item) => {
+      if ('problem' in item) return { seq: item.seq, ok: false, problem: item.problem };
+      const m = item.manifest;
+      const problem = await store.checkChunksPresent(m);
+      const files = m.entries.filter((e) => e.type === 'file').length;
+      return {
+        seq: m.seq,
+        ok: !problem,
+        ...(problem ? { problem } : {}),
+        step: m.step,
+        time: m.time,
+        kind: files > 0 ? `${files} file${files === 1 ? '' : 's'}` : 'value',
+        bytes: m.stats.bytes,
+        writtenBytes: m.stats.writtenBytes,
+        durationMs: m.stats.durationMs,
+        writer: m.writer,
+        meta: m.meta,
+      };
+    }),
+  );
+  if (ctx.json) {
+    printJson(ctx, { store: store.root, checkpoints: rows });
+    return 0;
+  }
+  if (rows.length === 0) {
+    ctx.out(`No checkpoints in ${store.root}.`);
+    return 0;
+  }
+  ctx.out(
+    formatTable(
+      ['ID', 'STEP', 'AGE', 'SIZE', 'WRITTEN', 'CONTENT', 'STATUS'],
+      rows.map((r) =>
+        'step' in r
+          ? [
+              `#${r.seq}`,
+              String(r.step),
+              formatAge(r.time),
+              formatBytes(r.bytes),
+              formatBytes(r.writtenBytes),
+              r.kind,
+              r.ok ? 'ok' : `DAMAGED: ${r.problem}`,
+            ]
+          : [`#${r.seq}`, '?', '?', '?', '?', '?', `DAMAGED: ${r.problem}`],
+      ),
+    ),
+  );
+  return 0;
+}

@@ -1,0 +1,38 @@
+import { type CommandContext, openExistingStore, printJson } from '../context.js';
+import { formatBytes, formatTable } from '../format.js';
+
+/** `ckpt show <id|latest>`: a checkpoint's manifest in full. */
+export async function runShow(ctx: CommandContext, ref: string): Promise<number> {
+  const store = await openExistingStore(ctx);
+  const m = await store.resolve(ref);
+  if (ctx.json) {
+    printJson(ctx, m);
+    return 0;
+  }
+  const slurm = m.writer.slurm ? `, SLURM job ${m.writer.slurm.jobId}` : '';
+  ctx.out(`Checkpoint #${m.seq} — step ${m.step}, ${m.time}`);
+  ctx.out(`Written by pid ${m.writer.pid} on ${m.writer.host}${slurm}`);
+  ctx.out(
+    `${formatBytes(m.stats.bytes)} in ${m.stats.chunks} chunks; ${formatBytes(m.stats.writtenBytes)} new in ${m.stats.newChunks} chunks; took ${m.stats.durationMs} ms`,
+  );
+  if (Object.keys(m.meta).length > 0) ctx.out(`Meta: ${JSON.stringify(m.meta)}`);
+  ctx.out('');
+  ctx.out(
+    formatTable(
+      ['TYPE', 'NAME', 'SIZE', 'CHUNKS', 'HASH'],
+      m.entries.map((e) => {
+        switch (e.type) {
+          case 'file':
+            return ['file', e.path, formatBytes(e.size), String(e.chunks.length), e.hash.slice(0, 16)];
+          case 'blob':
+            return ['blob', e.key, formatBytes(e.size), String(e.chunks.length), e.hash.slice(0, 16)];
+          case 'dir':
+            return ['dir', e.path, '', '', ''];
+          case 'symlink':
+            return ['link', `${e.path} -> ${e.target}`, '', '', ''];
+        }
+      }),
+    ),
+  );
+  return 0;
+}

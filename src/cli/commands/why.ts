@@ -1,0 +1,26 @@
+import { type CommandContext, openExistingStore, printJson } from '../context.js';
+import { formatAge } from '../format.js';
+
+/** `ckpt why`: which checkpoint the next start resumes from, and why newer ones are passed over. */
+export async function runWhy(ctx: CommandContext): Promise<number> {
+  const store = await openExistingStore(ctx);
+  const { usable, skipped } = await store.candidates();
+  const chosen = usable[0];
+  const newerSkipped = skipped.filter((s) => !chosen || s.seq > chosen.seq);
+  if (ctx.json) {
+    printJson(ctx, {
+      resumeFrom: chosen ? { seq: chosen.seq, step: chosen.step, time: chosen.time } : null,
+      skipped: newerSkipped,
+    });
+    return 0;
+  }
+  if (!chosen) ctx.out('The next start is a fresh start: no checkpoint verifies.');
+  else {
+    ctx.out(
+      `The next start resumes from #${chosen.seq} (step ${chosen.step}, ${formatAge(chosen.time)}): the newest checkpoint whose manifest verifies and whose chunks are all present.`,
+    );
+  }
+  for (const s of newerSkipped) ctx.out(`  skipped #${s.seq}: ${s.reason}`);
+  if (chosen && newerSkipped.length === 0) ctx.out('No newer checkpoint was skipped.');
+  return 0;
+}

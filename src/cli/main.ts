@@ -1,0 +1,191 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CkptError, UsageError } from '../errors.js';
+import { runCommit } from './commands/commit.js';
+import { runDiff } from './commands/diff.js';
+import { runGc } from './commands/gc.js';
+import { runLs } from './commands/ls.js';
+import { runPrune } from './commands/prune.js';
+import { runRestore } from './commands/restore.js';
+import { runShow } from './commands/show.js';
+import { runUnlock } from './commands/unlock.js';
+import { runVerify } from './commands/verify.js';
+import { runWhy } from './commands/why.js';
+import { type CommandContext, resolveStoreDir } from './context.js';
+import { EXIT_FAILURE, EXIT_USAGE, exitCodeFor } from './exit-codes.js';
+
+export const VERSION = '0.1.0';
+
+function positiveInt(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+      throw new InvalidArgumentError(`Expected \`${flag}\` to be a positive integer, got \`${value}\`.`);
+    }
+    return n;
+  };
+}
+
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
+    throw new InvalidArgumentError(`Expected \`--step\` to be a non-negative number, got \`${value}\`.`);
+  }
+  return n;
+}
+
+function keyValue(value: string, previous: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf('=');
+  if (eq < 1) throw new InvalidArgumentError(`Expected \`--meta\` as key=value, got \`${value}\`.`);
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+/** Builds the command tree; each action stores its exit code in `result`. */
+function buildProgram(io: Io, result: { code: number }): Command {
+  const program = new Command('ckpt')
+    .description('Verified checkpoints and automatic resume for long-running jobs.')
+    .version(VERSION)
+    .option('--store <dir>', 'store directory (default: $CKPT_STORE, else ./.ckpt)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+  program.addHelpText(
+    'after',
+    '\nExit codes: 0 ok, 1 failure, 2 usage or configuration error, 3 verify found damage.\nDocs: docs/cli.md, docs/format.md',
+  );
+
+  const ctx = (cmd: Command): CommandContext => {
+    const opts = cmd.optsWithGlobals<{ store?: string; json?: boolean }>();
+    return { storeDir: resolveStoreDir(opts.store), json: opts.json === true, out: io.out, err: io.err };
+  };
+  const action =
+    <A extends unknown[]>(fn: (cmd: Command, ...args: A) => Promise<number>) =>
+    async (...args: unknown[]): Promise<void> => {
+      const cmd = args.at(-1) as Command;
+      result.code = await fn(cmd, ...(args.slice(0, -2) as A));
+    };
+  const json = (): Option => new Option('--json', 'machine-readable output');
+
+  program
+    .command('ls')
+    .description('list the checkpoints in the store, oldest first')
+    .addOption(json())
+    .action(action((cmd) => runLs(ctx(cmd))));
+  program
+    .command('show')
+    .description('show one checkpoint: writer, sizes, entries')
+    .argument('<id>', 'a checkpoint id (#12 or 12), `latest`, or `latest~N`')
+    .addOption(json())
+    .action(action((cmd, id: string) => runShow(ctx(cmd), id)));
+  program
+    .command('verify')
+    .description('check every checkpoint; exit 3 if anything is damaged')
+    .option('--deep', 're-hash every chunk instead of checking sizes only', false)
+    .addOption(json())
+    .action(action((cmd) => runVerify(ctx(cmd), { deep: cmd.opts<{ deep: boolean }>().deep })));
+  program
+    .command('prune')
+    .description('delete old checkpoints by a retention policy (then `ckpt gc` is not needed for their chunks)')
+    .option('--keep <n>', 'keep the newest N valid checkpoints', positiveInt('--keep'))
+    .option('--keep-every <k>', 'also keep checkpoints whose step is a multiple of K', positiveInt('--keep-every'))
+    .option('--dry-run', 'print the plan, change nothing', false)
+    .addOption(json())
+    .action(
+      action((cmd) => {
+        const o = cmd.opts<{ keep?: number; keepEvery?: number; dryRun: boolean }>();
+        if (o.keep === undefined && o.keepEvery === undefined) {
+          throw new UsageError('`ckpt prune` needs `--keep N` and/or `--keep-every K`.', {
+            hint: 'Example: ckpt prune --keep 3 --dry-run',
+          });
+        }
+        return runPrune(ctx(cmd), o);
+      }),
+    );
+  program
+    .command('gc')
+    .description('delete chunks no checkpoint references and temp files of killed writers')
+    .option('--dry-run', 'print what would be freed, change nothing', false)
+    .addOption(json())
+    .action(action((cmd) => runGc(ctx(cmd), cmd.opts<{ dryRun: boolean }>())));
+  program
+    .command('restore')
+    .description("write a checkpoint's files into a directory (verified)")
+    .argument('<id>', 'a checkpoint id, `latest` (falls back past damaged ones) or `latest~N`')
+    .option('--to <dir>', 'directory to write into')
+    .addOption(json())
+    .action(action((cmd, id: string) => runRestore(ctx(cmd), id, cmd.opts<{ to?: string }>())));
+  program
+    .command('commit')
+    .description('commit files as a new checkpoint (for programs in any language)')
+    .argument('[paths...]', 'files and directories, relative to the working directory')
+    .requiredOption('--step <n>', 'the step this state belongs to', nonNegativeNumber)
+    .option('--meta <key=value>', 'record a fact with the checkpoint (repeatable)', keyValue, {})
+    .option('--cwd <dir>', 'directory the paths are relative to (default: the working directory)')
+    .addOption(new Option('--compress <mode>', 'zstd where it pays, or never').choices(['auto', 'off']).default('auto'))
+    .addOption(json())
+    .action(
+      action((cmd, paths: string[]) => {
+        const o = cmd.opts<{ step: number; meta: Record<string, string>; cwd?: string; compress: 'auto' | 'off' }>();
+        return runCommit(ctx(cmd), paths, {
+          step: o.step,
+          meta: o.meta,
+          compression: o.compress,
+          ...(o.cwd ? { cwd: o.cwd } : {}),
+        });
+      }),
+    );
+  program
+    .command('diff')
+    .description('what changed between two checkpoints')
+    .argument('<a>', 'older checkpoint id')
+    .argument('<b>', 'newer checkpoint id')
+    .addOption(json())
+    .action(action((cmd, a: string, b: string) => runDiff(ctx(cmd), a, b)));
+  program
+    .command('why')
+    .description('which checkpoint the next start resumes from, and why newer ones are skipped')
+    .addOption(json())
+    .action(action((cmd) => runWhy(ctx(cmd))));
+  program
+    .command('unlock')
+    .description("remove the writer lease of a process that is gone (ckpt takes over dead local holders by itself)")
+    .option('--force', 'remove it even if the holder still runs', false)
+    .addOption(json())
+    .action(action((cmd) => runUnlock(ctx(cmd), cmd.opts<{ force: boolean }>())));
+  return program;
+}
+
+/**
+ * Runs the CLI on `argv` (without node and script) and returns the exit code. The single error
+ * boundary: CkptErrors print their message and hint; anything else is a bug and says so.
+ */
+export async function main(argv: readonly string[], io: Io = defaultIo): Promise<number> {
+  const result = { code: 0 };
+  const program = buildProgram(io, result);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return result.code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version exit 0 through here; parse errors were printed by commander.
+      return error.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (error instanceof CkptError) {
+      io.err(`ckpt: ${error.message}`);
+      if (error.hint) io.err(`  ${error.hint}`);
+      return exitCodeFor(error);
+    }
+    const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    io.err(`ckpt: internal error — please report it with this output:\n${detail}`);
+    return EXIT_FAILURE;
+  }
+}
+
+const defaultIo: Io = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+};

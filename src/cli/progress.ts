@@ -1,0 +1,34 @@
+import cliProgress from 'cli-progress';
+import { formatBytes } from './format.js';
+
+/** A byte progress bar on stderr, only when stderr is a terminal (never in logs or pipes). */
+export interface Progress {
+  update(done: number, total: number): void;
+  stop(): void;
+}
+
+export function startProgress(label: string, enabled = process.stderr.isTTY === true): Progress {
+  if (!enabled) return { update() {}, stop() {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label} [{bar}] {percentage}% {done}/{all}`,
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update(done, total) {
+      if (!started) {
+        bar.start(total, 0, { done: formatBytes(0), all: formatBytes(total) });
+        started = true;
+      }
+      bar.update(done, { done: formatBytes(done), all: formatBytes(total) });
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}

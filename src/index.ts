@@ -1,0 +1,41 @@
+/**
+ * ckpt — verified checkpoints and automatic resume for long-running jobs.
+ * The public API, by name. See docs/ for the store format and the protocol.
+ */
+export {
+  Checkpointer,
+  type CheckpointerOptions,
+  DEFAULT_STORE_DIR,
+  type DuePolicy,
+  type PendingSave,
+  type RestoreInfo,
+  type SaveOptions,
+  type SaveResult,
+  openCheckpointer,
+} from './checkpointer/index.js';
+export {
+  ClosedError,
+  CkptError,
+  type CkptErrorCode,
+  FencedError,
+  FormatError,
+  IntegrityError,
+  IoError,
+  LockedError,
+  NoSpaceError,
+  NoStoreError,
+  NotFoundError,
+  UnsafePathError,
+  UnsupportedValueError,
+  UsageError,
+} from './errors.js';
+export { VALUE_ENCODING, decodeValue, encodeValue } from './state/index.js';
+export {
+  DEFAULT_KEEP,
+  type Manifest,
+  type RetentionPolicy,
+  STORE_FORMAT_VERSION,
+  Store,
+  type VerifyReport,
+  verifyStore,
+} from './store/index.js';
