@@ -7,16 +7,16 @@ export {
   type CheckpointerOptions,
   DEFAULT_STORE_DIR,
   type DuePolicy,
+  openCheckpointer,
   type PendingSave,
   type RestoreInfo,
   type SaveOptions,
   type SaveResult,
-  openCheckpointer,
 } from './checkpointer/index.js';
 export {
-  ClosedError,
   CkptError,
   type CkptErrorCode,
+  ClosedError,
   FencedError,
   FormatError,
   IntegrityError,
@@ -29,7 +29,7 @@ export {
   UnsupportedValueError,
   UsageError,
 } from './errors.js';
-export { VALUE_ENCODING, decodeValue, encodeValue } from './state/index.js';
+export { decodeValue, encodeValue, VALUE_ENCODING } from './state/index.js';
 export {
   DEFAULT_KEEP,
   type Manifest,

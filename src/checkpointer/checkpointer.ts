@@ -1,20 +1,22 @@
 import { ClosedError, NotFoundError } from '../errors.js';
 import {
+  acquireLease,
+  applyPrunePlan,
   ChunkWriter,
   type Lease,
   type Manifest,
+  type PruneResult,
+  planPrune,
+  type RetentionPolicy,
   type SaveStats,
   type SkippedCheckpoint,
   Store,
-  acquireLease,
-  applyPrunePlan,
-  planPrune,
 } from '../store/index.js';
 import { ChangeCache } from './change-cache.js';
 import { DueTracker } from './due.js';
 import { type CheckpointerOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { SnapshotPool } from './snapshot-pool.js';
-import { type ValueParts, holdsValue, readValue, splitValue, writeValueParts } from './value-io.js';
+import { holdsValue, readValue, splitValue, type ValueParts, writeValueParts } from './value-io.js';
 
 export interface SaveOptions {
   /** The step this state belongs to (shown by `ckpt ls`, used by `due()` and `keepEvery`). */
@@ -96,7 +98,11 @@ export class Checkpointer {
       }
     }
     this.lastRestore = undefined;
-    if (skipped.length > 0 && usable.length === 0 && skipped.every((s) => !s.reason.startsWith('holds files'))) {
+    if (
+      skipped.length > 0 &&
+      usable.length === 0 &&
+      skipped.every((s) => !s.reason.startsWith('holds files'))
+    ) {
       throw new NotFoundError(
         `No checkpoint in ${this.store.root} verifies (${skipped.length} damaged: ${skipped[0]?.reason}).`,
         { hint: 'Run `ckpt verify --deep` for details. Delete the store to start fresh.' },
@@ -160,6 +166,25 @@ export class Checkpointer {
     }
   }
 
+  /**
+   * Deletes checkpoints beyond the retention policy (default: the one given at open) and the
+   * chunks only they used. Runs after every save; call it to free space after a full disk.
+   */
+  async prune(policy?: RetentionPolicy): Promise<PruneResult> {
+    this.assertOpen();
+    await this.flush();
+    return this.applyRetention(policy);
+  }
+
+  private async applyRetention(policy?: RetentionPolicy): Promise<PruneResult> {
+    const scanned = await this.store.scan();
+    const resolved = policy ?? {
+      keepLast: this.options.keep,
+      ...(this.options.keepEvery ? { keepEvery: this.options.keepEvery } : {}),
+    };
+    return applyPrunePlan(this.store, this.lease, scanned, planPrune(scanned, resolved));
+  }
+
   private track(save: Promise<SaveResult>): Promise<SaveResult> {
     this.state = 'saving';
     const tracked = save.finally(() => {
@@ -182,7 +207,12 @@ export class Checkpointer {
         step: options.step,
         entries,
         meta: options.meta ?? {},
-        stats: { bytes: stats.bytes, writtenBytes: stats.writtenBytes, chunks: stats.chunks, newChunks: stats.newChunks },
+        stats: {
+          bytes: stats.bytes,
+          writtenBytes: stats.writtenBytes,
+          chunks: stats.chunks,
+          newChunks: stats.newChunks,
+        },
         startedAt,
       });
     } catch (error) {
@@ -191,15 +221,15 @@ export class Checkpointer {
     }
     this.cache.commit();
     this.dueTracker.saved(options.step);
-    const scanned = await this.store.scan();
-    const policy = { keepLast: this.options.keep, ...(this.options.keepEvery ? { keepEvery: this.options.keepEvery } : {}) };
-    await applyPrunePlan(this.store, this.lease, scanned, planPrune(scanned, policy));
+    await this.applyRetention();
     return { seq: manifest.seq, step: manifest.step, stats: manifest.stats };
   }
 
   private assertOpen(): void {
     if (this.state === 'closed' || this.state === 'closing') {
-      throw new ClosedError('This checkpointer is closed.', { hint: 'Open a new one with openCheckpointer().' });
+      throw new ClosedError('This checkpointer is closed.', {
+        hint: 'Open a new one with openCheckpointer().',
+      });
     }
   }
 }

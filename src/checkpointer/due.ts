@@ -19,7 +19,11 @@ export class DueTracker {
   due(step: number): boolean {
     if (this.requested) return true;
     if (this.everySteps !== undefined) {
-      if (this.lastStep === undefined ? step > 0 && step % this.everySteps === 0 : step - this.lastStep >= this.everySteps) {
+      if (
+        this.lastStep === undefined
+          ? step > 0 && step % this.everySteps === 0
+          : step - this.lastStep >= this.everySteps
+      ) {
         return true;
       }
     }

@@ -41,7 +41,10 @@ export interface ResolvedOptions {
   signal: NodeJS.Signals | undefined;
 }
 
-export function resolveOptions(options: CheckpointerOptions, env: NodeJS.ProcessEnv = process.env): ResolvedOptions {
+export function resolveOptions(
+  options: CheckpointerOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedOptions {
   const positive = (name: string, value: number | undefined, integer: boolean): number | undefined => {
     if (value === undefined) return undefined;
     if (typeof value !== 'number' || !(value > 0) || (integer && !Number.isSafeInteger(value))) {

@@ -4,9 +4,9 @@ import {
   type BlobEntry,
   type ChunkRef,
   type ChunkWriter,
-  type Manifest,
   entryHash,
   fixedChunks,
+  type Manifest,
   readChunks,
 } from '../store/index.js';
 import type { ChangeCache } from './change-cache.js';
@@ -26,7 +26,11 @@ export function splitValue(state: unknown): ValueParts {
 }
 
 /** Writes the chunks of a value's parts; returns the manifest entries. */
-export async function writeValueParts(writer: ChunkWriter, parts: ValueParts, cache: ChangeCache): Promise<BlobEntry[]> {
+export async function writeValueParts(
+  writer: ChunkWriter,
+  parts: ValueParts,
+  cache: ChangeCache,
+): Promise<BlobEntry[]> {
   const entries: BlobEntry[] = [];
   const all = [{ key: VALUE_DOC_KEY, bytes: parts.doc }, ...parts.blobs];
   for (const { key, bytes } of all) {
@@ -39,7 +43,13 @@ export async function writeValueParts(writer: ChunkWriter, parts: ValueParts, ca
       cache.record(position, fast, ref.h);
       chunks.push(ref);
     }
-    entries.push({ type: 'blob', key, size: bytes.byteLength, hash: entryHash(chunks.map((c) => c.h)), chunks });
+    entries.push({
+      type: 'blob',
+      key,
+      size: bytes.byteLength,
+      hash: entryHash(chunks.map((c) => c.h)),
+      chunks,
+    });
   }
   return entries;
 }

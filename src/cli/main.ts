@@ -89,9 +89,15 @@ function buildProgram(io: Io, result: { code: number }): Command {
     .action(action((cmd) => runVerify(ctx(cmd), { deep: cmd.opts<{ deep: boolean }>().deep })));
   program
     .command('prune')
-    .description('delete old checkpoints by a retention policy (then `ckpt gc` is not needed for their chunks)')
+    .description(
+      'delete old checkpoints by a retention policy (then `ckpt gc` is not needed for their chunks)',
+    )
     .option('--keep <n>', 'keep the newest N valid checkpoints', positiveInt('--keep'))
-    .option('--keep-every <k>', 'also keep checkpoints whose step is a multiple of K', positiveInt('--keep-every'))
+    .option(
+      '--keep-every <k>',
+      'also keep checkpoints whose step is a multiple of K',
+      positiveInt('--keep-every'),
+    )
     .option('--dry-run', 'print the plan, change nothing', false)
     .addOption(json())
     .action(
@@ -125,11 +131,20 @@ function buildProgram(io: Io, result: { code: number }): Command {
     .requiredOption('--step <n>', 'the step this state belongs to', nonNegativeNumber)
     .option('--meta <key=value>', 'record a fact with the checkpoint (repeatable)', keyValue, {})
     .option('--cwd <dir>', 'directory the paths are relative to (default: the working directory)')
-    .addOption(new Option('--compress <mode>', 'zstd where it pays, or never').choices(['auto', 'off']).default('auto'))
+    .addOption(
+      new Option('--compress <mode>', 'zstd where it pays, or never')
+        .choices(['auto', 'off'])
+        .default('auto'),
+    )
     .addOption(json())
     .action(
       action((cmd, paths: string[]) => {
-        const o = cmd.opts<{ step: number; meta: Record<string, string>; cwd?: string; compress: 'auto' | 'off' }>();
+        const o = cmd.opts<{
+          step: number;
+          meta: Record<string, string>;
+          cwd?: string;
+          compress: 'auto' | 'off';
+        }>();
         return runCommit(ctx(cmd), paths, {
           step: o.step,
           meta: o.meta,
@@ -152,7 +167,9 @@ function buildProgram(io: Io, result: { code: number }): Command {
     .action(action((cmd) => runWhy(ctx(cmd))));
   program
     .command('unlock')
-    .description("remove the writer lease of a process that is gone (ckpt takes over dead local holders by itself)")
+    .description(
+      'remove the writer lease of a process that is gone (ckpt takes over dead local holders by itself)',
+    )
     .option('--force', 'remove it even if the holder still runs', false)
     .addOption(json())
     .action(action((cmd) => runUnlock(ctx(cmd), cmd.opts<{ force: boolean }>())));

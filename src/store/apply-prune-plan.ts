@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { appendJournal } from './journal.js';
-import type { Lease } from './lease.js';
 import { chunkPath } from './layout.js';
+import type { Lease } from './lease.js';
 import { type Manifest, manifestChunks } from './manifest.js';
 import type { PrunePlan } from './plan-prune.js';
 import type { ScannedCheckpoint, Store } from './store.js';

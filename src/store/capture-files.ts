@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { IoError, UsageError, errnoCode, wrapIoError } from '../errors.js';
+import { errnoCode, IoError, UsageError, wrapIoError } from '../errors.js';
 import type { ChunkRef, ChunkWriter } from './chunk-store.js';
 import { CDC_MAX_SIZE, cdcCut } from './chunker.js';
 import { entryHash } from './hash.js';
@@ -18,7 +18,11 @@ const MAX_READ_ATTEMPTS = 3;
  * only the changed chunks. A file that changes while being read is read again; paths outside
  * `base` are refused.
  */
-export async function captureFiles(writer: ChunkWriter, base: string, paths: readonly string[]): Promise<Entry[]> {
+export async function captureFiles(
+  writer: ChunkWriter,
+  base: string,
+  paths: readonly string[],
+): Promise<Entry[]> {
   const root = resolve(base);
   const entries = new Map<string, Entry>();
   for (const given of paths) {
@@ -38,7 +42,12 @@ function entryName(entry: Entry): string {
   return entry.type === 'blob' ? entry.key : entry.path;
 }
 
-async function captureTree(writer: ChunkWriter, root: string, stored: string, out: Map<string, Entry>): Promise<void> {
+async function captureTree(
+  writer: ChunkWriter,
+  root: string,
+  stored: string,
+  out: Map<string, Entry>,
+): Promise<void> {
   if (out.has(stored)) return;
   const abs = join(root, stored);
   let stat: Awaited<ReturnType<typeof fsp.lstat>>;

@@ -1,5 +1,5 @@
 import { promises as fsp } from 'node:fs';
-import { IntegrityError, errnoCode, wrapIoError } from '../errors.js';
+import { errnoCode, IntegrityError, wrapIoError } from '../errors.js';
 import { DIR_MODE, FILE_MODE, fsyncDir, tmpPathFor, writeAll } from './atomic-write.js';
 import { type CompressionMode, compressIfWorthIt, decompress } from './compress.js';
 import { sha256Hex } from './hash.js';
@@ -120,7 +120,8 @@ export async function findChunk(root: string, hash: string): Promise<boolean | u
       await fsp.access(chunkPath(root, hash, compressed));
       return compressed;
     } catch (error) {
-      if (errnoCode(error) !== 'ENOENT') throw wrapIoError(error, 'checking chunk', chunkPath(root, hash, compressed));
+      if (errnoCode(error) !== 'ENOENT')
+        throw wrapIoError(error, 'checking chunk', chunkPath(root, hash, compressed));
     }
   }
   return undefined;
@@ -141,10 +142,14 @@ export async function readChunkInto(root: string, ref: ChunkRef, target: Uint8Ar
       try {
         raw = decompress(packed);
       } catch (error) {
-        throw new IntegrityError(`Chunk ${ref.h} does not decompress: ${(error as Error).message}.`, { cause: error });
+        throw new IntegrityError(`Chunk ${ref.h} does not decompress: ${(error as Error).message}.`, {
+          cause: error,
+        });
       }
       if (raw.byteLength !== ref.n) {
-        throw new IntegrityError(`Chunk ${ref.h} decompresses to ${raw.byteLength} bytes, expected ${ref.n}.`);
+        throw new IntegrityError(
+          `Chunk ${ref.h} decompresses to ${raw.byteLength} bytes, expected ${ref.n}.`,
+        );
       }
       target.set(raw);
     } else {
@@ -157,7 +162,9 @@ export async function readChunkInto(root: string, ref: ChunkRef, target: Uint8Ar
       const extra = await handle.read(Buffer.alloc(1), 0, 1, ref.n);
       if (done !== ref.n || extra.bytesRead !== 0) {
         const { size } = await handle.stat();
-        throw new IntegrityError(`Chunk ${ref.h} is ${size} bytes on disk, expected ${ref.n} (truncated or overwritten).`);
+        throw new IntegrityError(
+          `Chunk ${ref.h} is ${size} bytes on disk, expected ${ref.n} (truncated or overwritten).`,
+        );
       }
     }
   } catch (error) {

@@ -30,7 +30,12 @@ export async function commitFiles(
     step: options.step,
     entries,
     meta: options.meta ?? {},
-    stats: { bytes: stats.bytes, writtenBytes: stats.writtenBytes, chunks: stats.chunks, newChunks: stats.newChunks },
+    stats: {
+      bytes: stats.bytes,
+      writtenBytes: stats.writtenBytes,
+      chunks: stats.chunks,
+      newChunks: stats.newChunks,
+    },
     startedAt,
   });
 }

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { errnoCode, wrapIoError } from '../errors.js';
 import { fsyncDir } from './atomic-write.js';
 import { appendJournal } from './journal.js';
-import type { Lease } from './lease.js';
 import { CHUNKS_DIR, COMPRESSED_SUFFIX, MANIFESTS_DIR } from './layout.js';
+import type { Lease } from './lease.js';
 import { manifestChunks } from './manifest.js';
 import type { Store } from './store.js';
 
@@ -56,7 +56,8 @@ export async function planGc(store: Store): Promise<GcPlan> {
   };
   const chunksRoot = join(store.root, CHUNKS_DIR);
   for (const shard of await listDir(chunksRoot)) {
-    for (const name of await listDir(join(chunksRoot, shard))) await consider(join(chunksRoot, shard), name, true);
+    for (const name of await listDir(join(chunksRoot, shard)))
+      await consider(join(chunksRoot, shard), name, true);
   }
   for (const name of await listDir(join(store.root, MANIFESTS_DIR))) {
     await consider(join(store.root, MANIFESTS_DIR), name, false);

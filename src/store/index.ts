@@ -1,14 +1,14 @@
+export { applyPrunePlan, type PruneResult } from './apply-prune-plan.js';
 export { DIR_MODE, FILE_MODE, fsyncDir, writeFileAtomic } from './atomic-write.js';
-export { type PruneResult, applyPrunePlan } from './apply-prune-plan.js';
 export { type ChunkRef, ChunkWriter, DEFAULT_IO_CONCURRENCY, readChunks } from './chunk-store.js';
 export { FIXED_CHUNK_SIZE, fixedChunks } from './chunker.js';
 export { type CommitFilesOptions, commitFiles } from './commit-files.js';
 export { type CompressionMode, DEFAULT_COMPRESSION, zstdAvailable } from './compress.js';
-export { type GcPlan, applyGcPlan, planGc } from './gc.js';
+export { applyGcPlan, type GcPlan, planGc } from './gc.js';
 export { entryHash, sha256Hex } from './hash.js';
-export { type JournalEvent, type JournalReadResult, appendJournal, readJournal } from './journal.js';
+export { appendJournal, type JournalEvent, type JournalReadResult, readJournal } from './journal.js';
 export { STORE_FORMAT_VERSION } from './layout.js';
-export { Lease, type LeaseRecord, acquireLease, breakLease, holderState, readLease } from './lease.js';
+export { acquireLease, breakLease, holderState, Lease, type LeaseRecord, readLease } from './lease.js';
 export type {
   BlobEntry,
   ChunkedEntry,
@@ -23,7 +23,13 @@ export type {
 } from './manifest.js';
 export { manifestChunks } from './manifest.js';
 export { type MaterializeResult, materializeFiles } from './materialize.js';
-export { DEFAULT_KEEP, type PrunePlan, type RetentionPolicy, planPrune, validatePolicy } from './plan-prune.js';
+export {
+  DEFAULT_KEEP,
+  type PrunePlan,
+  planPrune,
+  type RetentionPolicy,
+  validatePolicy,
+} from './plan-prune.js';
 export { type OpenStoreOptions, type ScannedCheckpoint, type SkippedCheckpoint, Store } from './store.js';
 export { type CheckpointVerdict, type VerifyOptions, type VerifyReport, verifyStore } from './verify.js';
 export { currentWriter, describeWriter } from './writer-info.js';

@@ -25,7 +25,11 @@ const CHECK_HEX = 16;
  * Appends an event to the store's journal. Each line is `<16 hex of SHA-256(json)> <json>`, so a
  * reader can tell a whole line from a torn or damaged one. The line is fdatasync'ed.
  */
-export async function appendJournal(root: string, type: string, fields: Record<string, unknown> = {}): Promise<void> {
+export async function appendJournal(
+  root: string,
+  type: string,
+  fields: Record<string, unknown> = {},
+): Promise<void> {
   const event: JournalEvent = { time: new Date().toISOString(), type, ...fields };
   const json = JSON.stringify(event);
   const line = `${sha256Hex(json).slice(0, CHECK_HEX)} ${json}\n`;
@@ -63,7 +67,8 @@ export async function readJournal(root: string): Promise<JournalReadResult> {
   lines.forEach((line, i) => {
     if (line === '') return;
     const json = line.slice(CHECK_HEX + 1);
-    const ok = line.length > CHECK_HEX + 1 && sha256Hex(json).slice(0, CHECK_HEX) === line.slice(0, CHECK_HEX);
+    const ok =
+      line.length > CHECK_HEX + 1 && sha256Hex(json).slice(0, CHECK_HEX) === line.slice(0, CHECK_HEX);
     if (ok) {
       result.events.push(JSON.parse(json) as JournalEvent);
     } else if (!(tornTail && i === lines.length - 1)) {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { FencedError, LockedError, errnoCode, wrapIoError } from '../errors.js';
+import { errnoCode, FencedError, LockedError, wrapIoError } from '../errors.js';
 import { fsyncDir, writeFileAtomic } from './atomic-write.js';
 import { appendJournal } from './journal.js';
 import { LEASE_FILE } from './layout.js';
@@ -116,7 +116,9 @@ export async function acquireLease(root: string): Promise<Lease> {
     if (state !== 'dead') throw lockedBy(root, holder, state);
     await takeOver(root, holder);
   }
-  throw new LockedError(`Could not take the lease on ${root} after ${MAX_ATTEMPTS} attempts: other writers keep racing.`);
+  throw new LockedError(
+    `Could not take the lease on ${root} after ${MAX_ATTEMPTS} attempts: other writers keep racing.`,
+  );
 }
 
 /** Moves a dead holder's lease aside; if what we moved turns out not to be it, puts it back. */

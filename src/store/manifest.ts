@@ -103,7 +103,9 @@ export function parseManifest(bytes: Uint8Array, name: string): Manifest {
   try {
     raw = JSON.parse(body);
   } catch (error) {
-    throw new FormatError(`Manifest ${name} is not valid JSON: ${(error as Error).message}.`, { cause: error });
+    throw new FormatError(`Manifest ${name} is not valid JSON: ${(error as Error).message}.`, {
+      cause: error,
+    });
   }
   return validateManifest(raw, name);
 }
@@ -160,9 +162,13 @@ function entryProblem(entry: unknown): string | undefined {
       return undefined;
     }
     case 'dir':
-      return typeof entry.path === 'string' && typeof entry.mode === 'number' ? undefined : '`path` or `mode` missing';
+      return typeof entry.path === 'string' && typeof entry.mode === 'number'
+        ? undefined
+        : '`path` or `mode` missing';
     case 'symlink':
-      return typeof entry.path === 'string' && typeof entry.target === 'string' ? undefined : '`path` or `target` missing';
+      return typeof entry.path === 'string' && typeof entry.target === 'string'
+        ? undefined
+        : '`path` or `target` missing';
     default:
       return `unknown type ${JSON.stringify(entry.type)}`;
   }

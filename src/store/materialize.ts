@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { UnsafePathError, errnoCode, wrapIoError } from '../errors.js';
+import { errnoCode, UnsafePathError, wrapIoError } from '../errors.js';
 import { DIR_MODE, fsyncDir, writeFileAtomic } from './atomic-write.js';
 import { readChunks } from './chunk-store.js';
 import type { Manifest } from './manifest.js';
@@ -17,7 +17,11 @@ export interface MaterializeResult {
  * absolute paths, `..`, symlinks that point outside `target`, and existing symlinks in the way
  * are refused with {@link UnsafePathError}.
  */
-export async function materializeFiles(root: string, manifest: Manifest, target: string): Promise<MaterializeResult> {
+export async function materializeFiles(
+  root: string,
+  manifest: Manifest,
+  target: string,
+): Promise<MaterializeResult> {
   const base = resolve(target);
   const plan = manifest.entries.flatMap((entry) => {
     if (entry.type === 'blob') return [];
@@ -25,7 +29,9 @@ export async function materializeFiles(root: string, manifest: Manifest, target:
     if (entry.type === 'symlink' && !symlinkStaysInside(path, entry.target)) {
       throw new UnsafePathError(
         `Refusing symlink \`${entry.path}\` → \`${entry.target}\` in checkpoint #${manifest.seq}: it points outside the target directory.`,
-        { hint: 'Such a link could make a later restore write outside the target; restore the files it points to instead.' },
+        {
+          hint: 'Such a link could make a later restore write outside the target; restore the files it points to instead.',
+        },
       );
     }
     return [{ entry, path }];
@@ -68,9 +74,12 @@ async function refuseSymlinkedParents(base: string, path: string): Promise<void>
     try {
       const stat = await fsp.lstat(current);
       if (stat.isSymbolicLink()) {
-        throw new UnsafePathError(`Refusing to restore \`${path}\`: \`${current}\` is a symlink in the target.`, {
-          hint: 'Restore into an empty directory (ckpt restore --to NEW_DIR).',
-        });
+        throw new UnsafePathError(
+          `Refusing to restore \`${path}\`: \`${current}\` is a symlink in the target.`,
+          {
+            hint: 'Restore into an empty directory (ckpt restore --to NEW_DIR).',
+          },
+        );
       }
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return;

@@ -1,24 +1,31 @@
 import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { FormatError, IntegrityError, NoStoreError, NotFoundError, errnoCode, wrapIoError } from '../errors.js';
+import {
+  errnoCode,
+  FormatError,
+  IntegrityError,
+  NoStoreError,
+  NotFoundError,
+  wrapIoError,
+} from '../errors.js';
 import { DIR_MODE, fsyncDir, writeFileAtomic } from './atomic-write.js';
 import { findChunk } from './chunk-store.js';
-import type { Lease } from './lease.js';
 import {
   CHUNKS_DIR,
-  MANIFESTS_DIR,
-  STORE_FORMAT_VERSION,
-  STORE_ID_FILE,
   chunkPath,
+  MANIFESTS_DIR,
   manifestPath,
   parseManifestName,
+  STORE_FORMAT_VERSION,
+  STORE_ID_FILE,
 } from './layout.js';
+import type { Lease } from './lease.js';
 import {
   type Entry,
   type Manifest,
-  type SaveStats,
   manifestChunks,
   parseManifest,
+  type SaveStats,
   serializeManifest,
 } from './manifest.js';
 import { currentWriter } from './writer-info.js';
@@ -115,7 +122,8 @@ export class Store {
         try {
           return { seq, manifest: await this.readManifest(seq) };
         } catch (error) {
-          if (error instanceof IntegrityError || error instanceof FormatError) return { seq, problem: error.message };
+          if (error instanceof IntegrityError || error instanceof FormatError)
+            return { seq, problem: error.message };
           throw error;
         }
       }),
@@ -230,7 +238,9 @@ async function createSkeleton(root: string): Promise<void> {
   }
   const id = { format: 'ckpt-store', version: STORE_FORMAT_VERSION, created: new Date().toISOString() };
   try {
-    await writeFileAtomic(join(root, STORE_ID_FILE), Buffer.from(`${JSON.stringify(id)}\n`), { exclusive: true });
+    await writeFileAtomic(join(root, STORE_ID_FILE), Buffer.from(`${JSON.stringify(id)}\n`), {
+      exclusive: true,
+    });
   } catch (error) {
     // Another process created it at the same moment: theirs is as good as ours.
     if (errnoCode((error as { cause?: unknown }).cause) !== 'EEXIST') throw error;

@@ -38,7 +38,9 @@ export async function verifyStore(store: Store, options: VerifyOptions = {}): Pr
   const deep = options.deep ?? false;
   const scanned = await store.scan();
   const verdicts: CheckpointVerdict[] = [];
-  const badChunks = deep ? await deepCheckChunks(store, scanned, options.onProgress) : new Map<string, string>();
+  const badChunks = deep
+    ? await deepCheckChunks(store, scanned, options.onProgress)
+    : new Map<string, string>();
   for (const item of scanned) {
     if ('problem' in item) {
       verdicts.push({ seq: item.seq, ok: false, problem: item.problem });
@@ -59,7 +61,11 @@ export async function verifyStore(store: Store, options: VerifyOptions = {}): Pr
     deep,
     checkpoints: verdicts,
     leftovers: { tmpFiles: gc.tmpFiles.length, orphanChunks: gc.chunks.length, bytes: gc.bytes },
-    journal: { events: journal.events.length, damagedLines: journal.damagedLines, tornTail: journal.tornTail },
+    journal: {
+      events: journal.events.length,
+      damagedLines: journal.damagedLines,
+      tornTail: journal.tornTail,
+    },
     damaged: verdicts.some((v) => !v.ok) || journal.damagedLines.length > 0,
   };
 }

@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors.js';
-import { type CompressionMode, Store, acquireLease, commitFiles } from '../../store/index.js';
+import { acquireLease, type CompressionMode, commitFiles, Store } from '../../store/index.js';
 import { type CommandContext, printJson } from '../context.js';
 import { formatBytes } from '../format.js';
 

@@ -73,7 +73,9 @@ export async function runDiff(ctx: CommandContext, refA: string, refB: string): 
     printJson(ctx, diff);
     return 0;
   }
-  ctx.out(`#${diff.from} → #${diff.to}: ${formatBytes(diff.newBytes)} of ${formatBytes(diff.totalBytes)} in new chunks.`);
+  ctx.out(
+    `#${diff.from} → #${diff.to}: ${formatBytes(diff.newBytes)} of ${formatBytes(diff.totalBytes)} in new chunks.`,
+  );
   for (const k of diff.added) ctx.out(`  + ${k}`);
   for (const k of diff.removed) ctx.out(`  - ${k}`);
   for (const k of diff.changed) ctx.out(`  ~ ${k}`);

@@ -33,7 +33,9 @@ export async function runPrune(ctx: CommandContext, flags: PruneFlags): Promise<
   if (plan.remove.length === 0) ctx.out(`Nothing to prune; keeping ${plan.keep.length} checkpoints.`);
   for (const r of plan.remove) ctx.out(`${verb} #${r.seq} (${r.why})`);
   if (plan.remove.length > 0) {
-    ctx.out(`Keeping ${plan.keep.map((s) => `#${s}`).join(', ')}.${flags.dryRun ? '' : ` Freed ${freedChunks} chunks.`}`);
+    ctx.out(
+      `Keeping ${plan.keep.map((s) => `#${s}`).join(', ')}.${flags.dryRun ? '' : ` Freed ${freedChunks} chunks.`}`,
+    );
   }
   return 0;
 }

@@ -4,10 +4,10 @@ import { IntegrityError, UsageError } from '../../errors.js';
 import {
   DIR_MODE,
   type Manifest,
-  type SkippedCheckpoint,
-  type Store,
   materializeFiles,
   readChunks,
+  type SkippedCheckpoint,
+  type Store,
   writeFileAtomic,
 } from '../../store/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
@@ -19,7 +19,8 @@ import { formatBytes } from '../format.js';
  * With `latest`, a checkpoint whose contents fail verification is skipped for an older one.
  */
 export async function runRestore(ctx: CommandContext, ref: string, flags: { to?: string }): Promise<number> {
-  if (!flags.to) throw new UsageError('`ckpt restore` needs `--to DIR`, the directory to write the files into.');
+  if (!flags.to)
+    throw new UsageError('`ckpt restore` needs `--to DIR`, the directory to write the files into.');
   const store = await openExistingStore(ctx);
   const target = resolve(flags.to);
   const skipped: SkippedCheckpoint[] = [];
@@ -38,7 +39,9 @@ export async function runRestore(ctx: CommandContext, ref: string, flags: { to?:
         printJson(ctx, { seq: manifest.seq, step: manifest.step, to: target, files, bytes, skipped });
       } else {
         for (const s of skipped) ctx.err(`Skipped #${s.seq}: ${s.reason}`);
-        ctx.out(`Restored #${manifest.seq} (step ${manifest.step}) to ${target}: ${files} files, ${formatBytes(bytes)}.`);
+        ctx.out(
+          `Restored #${manifest.seq} (step ${manifest.step}) to ${target}: ${files} files, ${formatBytes(bytes)}.`,
+        );
       }
       return 0;
     } catch (error) {
@@ -47,11 +50,18 @@ export async function runRestore(ctx: CommandContext, ref: string, flags: { to?:
     }
   }
   throw new IntegrityError(`No checkpoint in ${store.root} could be restored.`, {
-    hint: skipped.length > 0 ? `Skipped: ${skipped.map((s) => `#${s.seq} (${s.reason})`).join('; ')}` : 'The store is empty.',
+    hint:
+      skipped.length > 0
+        ? `Skipped: ${skipped.map((s) => `#${s.seq} (${s.reason})`).join('; ')}`
+        : 'The store is empty.',
   });
 }
 
-async function restoreOne(store: Store, manifest: Manifest, target: string): Promise<{ files: number; bytes: number }> {
+async function restoreOne(
+  store: Store,
+  manifest: Manifest,
+  target: string,
+): Promise<{ files: number; bytes: number }> {
   const blobs = manifest.entries.filter((e) => e.type === 'blob');
   if (blobs.length === 0) return materializeFiles(store.root, manifest, target);
   // Read and verify everything before writing anything.

@@ -28,7 +28,7 @@ export async function runShow(ctx: CommandContext, ref: string): Promise<number>
             return ['blob', e.key, formatBytes(e.size), String(e.chunks.length), e.hash.slice(0, 16)];
           case 'dir':
             return ['dir', e.path, '', '', ''];
-          case 'symlink':
+          default:
             return ['link', `${e.path} -> ${e.target}`, '', '', ''];
         }
       }),

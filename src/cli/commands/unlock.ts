@@ -1,5 +1,5 @@
-import { breakLease, describeWriter, holderState, readLease } from '../../store/index.js';
 import { UsageError } from '../../errors.js';
+import { breakLease, describeWriter, holderState, readLease } from '../../store/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 
 /** `ckpt unlock [--force]`: remove the writer lease of a holder that is gone. */

@@ -1,22 +1,27 @@
 import { verifyStore } from '../../store/index.js';
-import { EXIT_DAMAGED } from '../exit-codes.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
+import { EXIT_DAMAGED } from '../exit-codes.js';
 import { formatBytes } from '../format.js';
 import { startProgress } from '../progress.js';
-
 
 /** `ckpt verify [--deep]`: exit 0 when sound, 3 when something is damaged. */
 export async function runVerify(ctx: CommandContext, options: { deep: boolean }): Promise<number> {
   const store = await openExistingStore(ctx);
   const progress = startProgress('verifying');
-  const report = await verifyStore(store, { deep: options.deep, onProgress: progress.update }).finally(progress.stop);
+  const report = await verifyStore(store, { deep: options.deep, onProgress: progress.update }).finally(
+    progress.stop,
+  );
   if (ctx.json) {
     printJson(ctx, { store: store.root, ...report });
     return report.damaged ? EXIT_DAMAGED : 0;
   }
   const bad = report.checkpoints.filter((c) => !c.ok);
-  const how = report.deep ? 'every chunk re-hashed' : 'manifests and chunk sizes; add --deep to re-hash contents';
-  ctx.out(`${report.checkpoints.length - bad.length} of ${report.checkpoints.length} checkpoints OK (${how}).`);
+  const how = report.deep
+    ? 'every chunk re-hashed'
+    : 'manifests and chunk sizes; add --deep to re-hash contents';
+  ctx.out(
+    `${report.checkpoints.length - bad.length} of ${report.checkpoints.length} checkpoints OK (${how}).`,
+  );
   for (const c of bad) ctx.out(`  #${c.seq}: DAMAGED — ${c.problem}`);
   const { tmpFiles, orphanChunks, bytes } = report.leftovers;
   if (tmpFiles + orphanChunks > 0) {
