@@ -3,7 +3,8 @@
  * was requested (by signal or `request()`).
  */
 export class DueTracker {
-  private lastStep: number | undefined;
+  /** Step of the last save or restore; a fresh start counts from step 0. */
+  private lastStep = 0;
   private lastTime: number;
   private requested = false;
 

@@ -1,0 +1,153 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  CDC_MAX_SIZE,
+  CDC_MIN_SIZE,
+  FIXED_CHUNK_SIZE,
+  cdcCut,
+  fixedChunks,
+} from '../../src/store/chunker.js';
+import { sha256Hex } from '../../src/store/hash.js';
+import { seededBytes } from '../helpers/bytes.js';
+
+/** Cuts all of `data` the way a reader of a complete buffer would. */
+function cdcAll(data: Uint8Array): number[] {
+  const sizes: number[] = [];
+  for (let start = 0; start < data.byteLength; ) {
+    const n = cdcCut(data, start, data.byteLength, true);
+    if (n <= 0) throw new Error(`cdcCut returned ${n} at ${start} with final=true`);
+    sizes.push(n);
+    start += n;
+  }
+  return sizes;
+}
+
+/** Cuts `data` while it "arrives" in blocks of the given sizes, as a streaming reader does. */
+function cdcStreaming(data: Uint8Array, blocks: readonly number[]): number[] {
+  const sizes: number[] = [];
+  let start = 0;
+  let end = 0;
+  let b = 0;
+  while (start < data.byteLength) {
+    const final = end === data.byteLength;
+    const n = final || end > start ? cdcCut(data, start, end, final) : 0;
+    if (n > 0) {
+      sizes.push(n);
+      start += n;
+    } else {
+      end = Math.min(data.byteLength, end + (blocks[b++ % blocks.length] ?? 1));
+    }
+  }
+  return sizes;
+}
+
+function chunkHashes(data: Uint8Array, sizes: readonly number[]): string[] {
+  let at = 0;
+  return sizes.map((n) => {
+    const h = sha256Hex(data.subarray(at, at + n));
+    at += n;
+    return h;
+  });
+}
+
+/** Random data, all zeros (no cut point ever matches) or random with long zero runs. */
+const dataArb = fc
+  .record({
+    kind: fc.constantFrom('random', 'zeros', 'mixed'),
+    seed: fc.integer({ min: 1, max: 0x7fffffff }),
+    length: fc.oneof(fc.integer({ min: 0, max: CDC_MIN_SIZE + 10 }), fc.integer({ min: 0, max: 11 << 20 })),
+  })
+  .map(({ kind, seed, length }) => {
+    if (kind === 'zeros') return Buffer.alloc(length);
+    const data = seededBytes(seed, length);
+    if (kind === 'mixed') data.fill(0, length >>> 3, length >>> 1);
+    return data;
+  });
+
+describe('fixedChunks', () => {
+  it('covers every byte exactly once, in order, in steps of `size`', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 50_000_000 }), fc.integer({ min: 1, max: 5 << 20 }), (length, size) => {
+        const chunks = fixedChunks(length, size);
+        expect(chunks.length).toBe(Math.ceil(length / size));
+        let expected = 0;
+        chunks.forEach(([offset, n], i) => {
+          expect(offset).toBe(expected);
+          if (i < chunks.length - 1) expect(n).toBe(size);
+          else expect(n).toBeGreaterThan(0);
+          expect(n).toBeLessThanOrEqual(size);
+          expected += n;
+        });
+        expect(expected).toBe(length);
+      }),
+    );
+  });
+
+  it('uses FIXED_CHUNK_SIZE by default', () => {
+    expect(fixedChunks(FIXED_CHUNK_SIZE * 2 + 5)).toEqual([
+      [0, FIXED_CHUNK_SIZE],
+      [FIXED_CHUNK_SIZE, FIXED_CHUNK_SIZE],
+      [FIXED_CHUNK_SIZE * 2, 5],
+    ]);
+    expect(fixedChunks(0)).toEqual([]);
+  });
+});
+
+describe('cdcCut', () => {
+  it('chunks concatenate back to the data, with sizes in [min, max] except the last', () => {
+    fc.assert(
+      fc.property(dataArb, (data) => {
+        const sizes = cdcAll(data);
+        const pieces: Buffer[] = [];
+        let at = 0;
+        for (const n of sizes) {
+          pieces.push(data.subarray(at, at + n));
+          at += n;
+        }
+        expect(Buffer.concat(pieces).equals(data)).toBe(true);
+        sizes.forEach((n, i) => {
+          expect(n).toBeLessThanOrEqual(CDC_MAX_SIZE);
+          if (i < sizes.length - 1) expect(n).toBeGreaterThanOrEqual(CDC_MIN_SIZE);
+          else expect(n).toBeGreaterThan(0);
+        });
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('finds the same boundaries whether the data arrives at once or in blocks', () => {
+    fc.assert(
+      fc.property(
+        dataArb,
+        fc.array(fc.integer({ min: 1, max: 6 << 20 }), { minLength: 1, maxLength: 4 }),
+        (data, blocks) => {
+          expect(cdcStreaming(data, blocks)).toEqual(cdcAll(data));
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+
+  it('asks for more data (returns 0) until it has a max-size window or the end', () => {
+    const data = Buffer.alloc(CDC_MAX_SIZE + 1);
+    expect(cdcCut(data, 0, CDC_MIN_SIZE, false)).toBe(0);
+    expect(cdcCut(data, 0, CDC_MAX_SIZE - 1, false)).toBe(0);
+    expect(cdcCut(data, 0, CDC_MAX_SIZE, false)).toBe(CDC_MAX_SIZE);
+    expect(cdcCut(data, 0, 10, true)).toBe(10);
+  });
+
+  it('resists shifts: inserting bytes near the start of 20 MiB leaves most chunks unchanged', () => {
+    const original = seededBytes(20240601, 20 << 20);
+    const inserted = Buffer.concat([original.subarray(0, 1000), seededBytes(7, 100), original.subarray(1000)]);
+    const before = chunkHashes(original, cdcAll(original));
+    const after = new Set(chunkHashes(inserted, cdcAll(inserted)));
+    const kept = before.filter((h) => after.has(h)).length;
+    expect(before.length).toBeGreaterThan(8);
+    expect(kept).toBeGreaterThanOrEqual(before.length - 2);
+
+    // Control: fixed-size chunks lose (almost) everything after such an insertion.
+    const fixed = (d: Buffer): string[] => fixedChunks(d.byteLength).map(([o, n]) => sha256Hex(d.subarray(o, o + n)));
+    const fixedAfter = new Set(fixed(inserted));
+    expect(fixed(original).filter((h) => fixedAfter.has(h)).length).toBeLessThanOrEqual(1);
+  });
+});
