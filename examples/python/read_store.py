@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""Read a ckpt store (format v1, docs/format.md) with the Python standard library only.
+
+Usage:
+  read_store.py STORE ls                          list checkpoints, oldest first
+  read_store.py STORE extract SEQ|latest PATH OUT  write the committed file PATH to OUT
+  read_store.py STORE value SEQ|latest            print the value document (JSON)
+
+`ls` checks each manifest (checksum, shape, format version) without reading chunks.
+`latest` is the newest checkpoint whose manifest verifies (newer damaged ones are named on
+stderr). `extract` and `value` check the entry hash and every chunk's size and SHA-256; OUT
+appears only once all of them verified, so a damaged chunk is an error, never output.
+zstd-compressed chunks (`.zst`) need the `zstd` command on PATH.
+
+Exit codes: 0 ok, 1 error (including damage), 2 usage.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import posixpath
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+FORMAT_VERSION = 1  # the newest store / manifest format this reader understands
+VALUE_ENCODING = "ckpt-value/1"
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+MANIFEST_NAME = re.compile(r"^(\d{10})\.json$")
+
+
+class Damaged(Exception):
+    """A manifest or chunk that fails verification."""
+
+
+class Failure(Exception):
+    """Anything else that stops a command (exit 1)."""
+
+
+# --- store and manifests ------------------------------------------------------------------
+
+
+def open_store(root: str) -> str:
+    """Checks ckpt-store.json; returns the store root."""
+    path = os.path.join(root, "ckpt-store.json")
+    try:
+        with open(path, "rb") as f:
+            ident = json.loads(f.read())
+    except FileNotFoundError:
+        raise Failure(f"{root} is not a ckpt store (no ckpt-store.json)") from None
+    except (OSError, ValueError) as e:
+        raise Failure(f"cannot read {path}: {e}") from None
+    if not isinstance(ident, dict) or ident.get("format") != "ckpt-store" or not is_int(ident.get("version")):
+        raise Failure(f"{path} does not describe a ckpt store")
+    if ident["version"] > FORMAT_VERSION:
+        raise Failure(
+            f"store format version {ident['version']} is newer than this reader supports "
+            f"({FORMAT_VERSION}); use a newer reader"
+        )
+    return root
+
+
+def list_seqs(root: str) -> list[int]:
+    """Sequence numbers of all manifest files, oldest first (temp files are ignored)."""
+    try:
+        names = os.listdir(os.path.join(root, "manifests"))
+    except FileNotFoundError:
+        return []
+    return sorted(int(m.group(1)) for m in map(MANIFEST_NAME.match, names) if m)
+
+
+def read_manifest(root: str, seq: int) -> dict:
+    """Reads and verifies one manifest; raises Damaged (with the reason) if it does not verify."""
+    path = os.path.join(root, "manifests", f"{seq:010d}.json")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise Failure(f"checkpoint {seq} does not exist") from None
+    body, sep, trailer = data[:-1].rpartition(b"\n") if data.endswith(b"\n") else data.rpartition(b"\n")
+    trailer = trailer.decode("ascii", "replace").strip()
+    if not sep or not trailer.startswith("sha256:"):
+        raise Damaged("no checksum line (torn write or not a manifest)")
+    if hashlib.sha256(body).hexdigest() != trailer[len("sha256:"):]:
+        raise Damaged("manifest does not match its checksum (corrupt or torn)")
+    try:
+        m = json.loads(body.decode("utf-8"))
+    except ValueError as e:
+        raise Damaged(f"manifest is not valid JSON: {e}") from None
+    if not isinstance(m, dict) or m.get("format") != "ckpt-manifest":
+        raise Damaged('format is not "ckpt-manifest"')
+    if not is_int(m.get("version")) or m["version"] < 1:
+        raise Damaged("version is missing")
+    if m["version"] > FORMAT_VERSION:
+        raise Damaged(f"format version {m['version']} is newer than this reader supports ({FORMAT_VERSION})")
+    if not is_int(m.get("seq")) or m["seq"] != seq:
+        raise Damaged(f"manifest says it is #{m.get('seq')}")
+    if not is_number(m.get("step")) or not isinstance(m.get("time"), str):
+        raise Damaged("step or time is missing")
+    if not isinstance(m.get("writer"), dict) or not isinstance(m.get("meta"), dict):
+        raise Damaged("writer or meta is not an object")
+    if not isinstance(m.get("entries"), list):
+        raise Damaged("entries is not an array")
+    for i, entry in enumerate(m["entries"]):
+        problem = entry_problem(entry)
+        if problem:
+            raise Damaged(f"entry {i}: {problem}")
+    return m
+
+
+def entry_problem(e: object) -> str | None:
+    if not isinstance(e, dict):
+        return "not an object"
+    kind = e.get("type")
+    if kind in ("file", "blob"):
+        name = "path" if kind == "file" else "key"
+        if not isinstance(e.get(name), str):
+            return f"{name} is not a string"
+        if not is_int(e.get("size")) or e["size"] < 0:
+            return "size is not a size"
+        if not isinstance(e.get("hash"), str) or not SHA256_HEX.match(e["hash"]):
+            return "hash is not a SHA-256"
+        chunks = e.get("chunks")
+        if not isinstance(chunks, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("h"), str) and SHA256_HEX.match(c["h"])
+            and is_int(c.get("n")) and c["n"] >= 0 and c.get("z", 1) == 1
+            for c in chunks
+        ):
+            return "a chunk reference is malformed"
+        if sum(c["n"] for c in chunks) != e["size"]:
+            return "chunks do not add up to size"
+        return "mode is missing" if kind == "file" and not is_int(e.get("mode")) else None
+    if kind == "dir":
+        return None if isinstance(e.get("path"), str) and is_int(e.get("mode")) else "path or mode missing"
+    if kind == "symlink":
+        return None if isinstance(e.get("path"), str) and isinstance(e.get("target"), str) else "path or target missing"
+    return f"unknown type {kind!r}"
+
+
+def resolve(root: str, ref: str) -> dict:
+    """`latest` (newest manifest that verifies) or a sequence number (`12` or `#12`)."""
+    if ref == "latest":
+        for seq in reversed(list_seqs(root)):
+            try:
+                return read_manifest(root, seq)
+            except (Damaged, Failure) as e:  # Failure: removed by a prune meanwhile
+                print(f"skipping #{seq}: {e}", file=sys.stderr)
+        raise Failure("no checkpoint in the store verifies")
+    seq = ref.lstrip("#")
+    if not seq.isdigit() or int(seq) < 1:
+        raise Failure(f"{ref!r} is not a checkpoint id (use a sequence number or 'latest')")
+    try:
+        return read_manifest(root, int(seq))
+    except Damaged as e:
+        raise Failure(f"checkpoint #{seq} is damaged: {e}") from None
+
+
+# --- chunks -------------------------------------------------------------------------------
+
+
+def read_chunk(root: str, ref: dict) -> bytes:
+    """The raw bytes of one chunk, verified against its size and SHA-256."""
+    h, n, packed = ref["h"], ref["n"], ref.get("z") == 1
+    path = os.path.join(root, "chunks", h[:2], h + (".zst" if packed else ""))
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise Damaged(f"chunk {h} is missing ({path})") from None
+    if packed:
+        data = zstd_decompress(data, h)
+    if len(data) != n:
+        raise Damaged(f"chunk {h} is {len(data)} bytes, expected {n} ({path})")
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != h:
+        raise Damaged(f"chunk {h} is corrupt: its content hashes to {actual} ({path})")
+    return data
+
+
+def zstd_decompress(data: bytes, h: str) -> bytes:
+    zstd = shutil.which("zstd")
+    if zstd is None:
+        raise Failure(f"chunk {h} is zstd-compressed: install the `zstd` command-line tool to read it")
+    result = subprocess.run([zstd, "-d", "-c", "-q"], input=data, capture_output=True)
+    if result.returncode != 0:
+        raise Damaged(f"chunk {h} does not decompress: {result.stderr.decode(errors='replace').strip()}")
+    return result.stdout
+
+
+def entry_chunks(root: str, entry: dict):
+    """Yields the verified chunks of a file or blob entry, after checking its entry hash."""
+    digests = b"".join(bytes.fromhex(c["h"]) for c in entry["chunks"])
+    if hashlib.sha256(digests).hexdigest() != entry["hash"]:
+        raise Damaged("the entry hash does not match its chunk list")
+    for ref in entry["chunks"]:
+        yield read_chunk(root, ref)
+
+
+# --- paths --------------------------------------------------------------------------------
+
+
+def safe_relative_path(path: str) -> str:
+    """The normalized `/`-separated form of a stored path; refuses absolute paths and `..` escapes."""
+    p = path.replace("\\", "/")
+    if not p or "\0" in p or p.startswith("/") or re.match(r"^[A-Za-z]:/", p):
+        raise Failure(f"refusing unsafe path {path!r}: empty, absolute or contains NUL")
+    normal = posixpath.normpath(p)
+    if normal == "." or normal == ".." or normal.startswith("../"):
+        raise Failure(f"refusing unsafe path {path!r}: it leaves (or is) the checkpoint root")
+    return normal
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+def cmd_ls(root: str) -> None:
+    rows = [("SEQ", "STEP", "TIME", "ENTRIES", "STATUS")]
+    for seq in list_seqs(root):
+        try:
+            m = read_manifest(root, seq)
+            rows.append((str(seq), json.dumps(m["step"]), m["time"], str(len(m["entries"])), "OK"))
+        except Damaged as e:
+            rows.append((str(seq), "?", "?", "?", f"DAMAGED: {e}"))
+        except Failure:
+            pass  # removed by a prune since it was listed
+    if len(rows) == 1:
+        print("no checkpoints")
+        return
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
+
+
+def cmd_extract(root: str, ref: str, path: str, out: str) -> None:
+    wanted = safe_relative_path(path)
+    m = resolve(root, ref)
+    entry = next(
+        (e for e in m["entries"] if e["type"] != "blob" and normalized_or_none(e["path"]) == wanted), None
+    )
+    if entry is None:
+        raise Failure(f"checkpoint #{m['seq']} has no entry {wanted!r}")
+    if entry["type"] != "file":
+        raise Failure(f"{wanted!r} in checkpoint #{m['seq']} is a {entry['type']}, not a regular file")
+    # Write to a temp file beside OUT and rename it into place only once every chunk verified.
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(out)}.", suffix=".tmp", dir=os.path.dirname(out) or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for data in entry_chunks(root, entry):
+                f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, entry["mode"] & 0o777)
+        os.replace(tmp, out)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    print(f"extracted {wanted} from #{m['seq']} (step {json.dumps(m['step'])}): {entry['size']} bytes", file=sys.stderr)
+
+
+def normalized_or_none(path: str) -> str | None:
+    try:
+        return safe_relative_path(path)
+    except Failure:
+        return None  # an unsafe entry path never matches anything
+
+
+def cmd_value(root: str, ref: str) -> None:
+    m = resolve(root, ref)
+    entry = next((e for e in m["entries"] if e["type"] == "blob" and e["key"] == "value"), None)
+    if entry is None:
+        raise Failure(f"checkpoint #{m['seq']} holds files, not a value")
+    doc = b"".join(entry_chunks(root, entry))
+    try:
+        parsed = json.loads(doc.decode("utf-8"))
+    except ValueError as e:
+        raise Damaged(f"the value document is not UTF-8 JSON: {e}") from None
+    if not isinstance(parsed, dict) or parsed.get("encoding") != VALUE_ENCODING:
+        encoding = parsed.get("encoding") if isinstance(parsed, dict) else None
+        raise Failure(f"value encoding {encoding!r} is not {VALUE_ENCODING!r}; use a newer reader")
+    sys.stdout.write(doc.decode("utf-8") + "\n")
+
+
+# --- helpers and main ---------------------------------------------------------------------
+
+
+def is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        description="Read a ckpt store (format v1) with the Python standard library.",
+        epilog="Exit codes: 0 ok, 1 error, 2 usage.",
+    )
+    parser.add_argument("store", metavar="STORE", help="the store directory")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("ls", help="list checkpoints (seq, step, time, entries, OK/DAMAGED)")
+    p = sub.add_parser("extract", help="write the committed file PATH of a checkpoint to OUT")
+    p.add_argument("ref", metavar="SEQ|latest")
+    p.add_argument("path", metavar="PATH", help="the file's path as committed, e.g. out/state.h5")
+    p.add_argument("out", metavar="OUT", help="where to write it")
+    p = sub.add_parser("value", help="print a checkpoint's value document (JSON)")
+    p.add_argument("ref", metavar="SEQ|latest")
+    args = parser.parse_args(argv)  # exits 2 on usage errors
+    try:
+        root = open_store(args.store)
+        if args.command == "ls":
+            cmd_ls(root)
+        elif args.command == "extract":
+            cmd_extract(root, args.ref, args.path, args.out)
+        else:
+            cmd_value(root, args.ref)
+    except Damaged as e:
+        print(f"read_store: damaged: {e}", file=sys.stderr)
+        return 1
+    except (Failure, OSError) as e:
+        print(f"read_store: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
