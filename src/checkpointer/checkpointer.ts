@@ -1,4 +1,4 @@
-import { ClosedError, NotFoundError } from '../errors.js';
+import { ClosedError, FormatError, IntegrityError, NotFoundError, UsageError } from '../errors.js';
 import {
   acquireLease,
   applyPrunePlan,
@@ -82,30 +82,25 @@ export class Checkpointer {
     this.assertOpen();
     const { usable, skipped } = await this.store.candidates();
     for (const manifest of usable) {
-      if (!holdsValue(manifest)) {
-        skipped.push({ seq: manifest.seq, reason: 'holds files, not a JavaScript value' });
-        continue;
-      }
+      if (!holdsValue(manifest)) continue; // files committed by another tool: not ours to load
       try {
         const value = await readValue(this.store.root, manifest);
         this.lastRestore = { seq: manifest.seq, step: manifest.step, meta: manifest.meta, skipped };
         this.dueTracker.restored(manifest.step);
         return value as T;
       } catch (error) {
-        if (!(error instanceof Error) || !('code' in error)) throw error;
-        if (error.code !== 'CKPT_INTEGRITY' && error.code !== 'CKPT_FORMAT') throw error;
+        if (!(error instanceof IntegrityError || error instanceof FormatError)) throw error;
         skipped.push({ seq: manifest.seq, reason: error.message });
       }
     }
     this.lastRestore = undefined;
-    if (
-      skipped.length > 0 &&
-      usable.length === 0 &&
-      skipped.every((s) => !s.reason.startsWith('holds files'))
-    ) {
+    if (skipped.length > 0) {
+      // Starting fresh over damaged checkpoints could silently throw away days of work.
       throw new NotFoundError(
-        `No checkpoint in ${this.store.root} verifies (${skipped.length} damaged: ${skipped[0]?.reason}).`,
-        { hint: 'Run `ckpt verify --deep` for details. Delete the store to start fresh.' },
+        `No checkpoint in ${this.store.root} can be restored: ${skipped.length} checkpoint(s) are damaged (newest: #${skipped[0]?.seq}, ${skipped[0]?.reason}).`,
+        {
+          hint: `Run \`ckpt verify --deep --store ${this.store.root}\` for details. To start fresh on purpose, move the store away.`,
+        },
       );
     }
     return undefined;
@@ -122,6 +117,7 @@ export class Checkpointer {
    */
   async save(state: unknown, options: SaveOptions): Promise<SaveResult> {
     this.assertOpen();
+    validateSaveOptions(options);
     await this.flush();
     const parts = splitValue(state);
     return this.track(this.commitParts(parts, options, performance.now()));
@@ -135,6 +131,7 @@ export class Checkpointer {
    */
   async saveAsync(state: unknown, options: SaveOptions): Promise<PendingSave> {
     this.assertOpen();
+    validateSaveOptions(options);
     await this.flush();
     const startedAt = performance.now();
     const parts = splitValue(state);
@@ -230,6 +227,33 @@ export class Checkpointer {
       throw new ClosedError('This checkpointer is closed.', {
         hint: 'Open a new one with openCheckpointer().',
       });
+    }
+  }
+}
+
+/** Throws {@link UsageError} for a step that is not a finite number or meta that is not plain JSON. */
+function validateSaveOptions(options: SaveOptions): void {
+  if (typeof options?.step !== 'number' || !Number.isFinite(options.step)) {
+    throw new UsageError(`Expected \`step\` to be a finite number, got \`${String(options?.step)}\`.`, {
+      hint: 'Pass the loop counter: ck.save(state, { step }).',
+    });
+  }
+  if (options.meta !== undefined) {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(options.meta);
+    } catch (error) {
+      throw new UsageError(`Expected \`meta\` to be JSON-serializable: ${(error as Error).message}.`, {
+        cause: error,
+      });
+    }
+    if (
+      text === undefined ||
+      typeof options.meta !== 'object' ||
+      options.meta === null ||
+      Array.isArray(options.meta)
+    ) {
+      throw new UsageError('Expected `meta` to be a plain object of JSON values.');
     }
   }
 }

@@ -34,6 +34,11 @@ export async function applyPrunePlan(
   }
   for (const seq of removedSeqs) await store.removeManifest(seq);
   await store.syncManifests();
+  // The chunks of a newer-format or unreadable manifest are unknown: free nothing, gc decides.
+  if (scanned.some((item) => 'problem' in item && !removedSeqs.has(item.seq))) {
+    await appendJournal(store.root, 'prune', { removed: [...removedSeqs], freedChunks: 0 });
+    return { removed: [...removedSeqs], freedChunks: 0 };
+  }
   let freedChunks = 0;
   const freed = new Set<string>();
   for (const manifest of dropped) {

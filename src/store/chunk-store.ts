@@ -1,9 +1,10 @@
 import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
 import { errnoCode, IntegrityError, wrapIoError } from '../errors.js';
 import { DIR_MODE, FILE_MODE, fsyncDir, tmpPathFor, writeAll } from './atomic-write.js';
 import { type CompressionMode, compressIfWorthIt, decompress } from './compress.js';
 import { sha256Hex } from './hash.js';
-import { chunkDir, chunkPath } from './layout.js';
+import { CHUNKS_DIR, chunkDir, chunkPath } from './layout.js';
 
 /** A chunk as a manifest lists it: SHA-256 of the raw bytes, raw length, and whether stored zstd. */
 export interface ChunkRef {
@@ -35,7 +36,9 @@ export class ChunkWriter {
   readonly stats: ChunkWriterStats = { chunks: 0, bytes: 0, newChunks: 0, writtenBytes: 0 };
   private readonly inflight = new Set<Promise<void>>();
   private readonly pending = new Map<string, ChunkRef>();
-  private readonly dirs = new Set<string>();
+  /** Shard directories this save created or checked, each as the promise of its mkdir. */
+  private readonly dirs = new Map<string, Promise<void>>();
+  private newDirs = false;
   private failure: unknown;
 
   constructor(
@@ -74,7 +77,9 @@ export class ChunkWriter {
   async finish(): Promise<ChunkWriterStats> {
     await Promise.all(this.inflight);
     if (this.failure !== undefined) throw this.failure;
-    await Promise.all([...this.dirs].map((dir) => fsyncDir(dir)));
+    await Promise.all([...this.dirs.keys()].map((dir) => fsyncDir(dir)));
+    // A new shard directory is itself an entry of chunks/: make that durable too.
+    if (this.newDirs) await fsyncDir(join(this.root, CHUNKS_DIR));
     return this.stats;
   }
 
@@ -88,12 +93,20 @@ export class ChunkWriter {
     if (packed) ref.z = 1;
     const dir = chunkDir(this.root, ref.h);
     const path = chunkPath(this.root, ref.h, packed !== undefined);
-    if (!this.dirs.has(dir)) {
-      this.dirs.add(dir);
-      await fsp.mkdir(dir, { recursive: true, mode: DIR_MODE }).catch((error: unknown) => {
-        throw wrapIoError(error, 'creating chunk directory', dir);
-      });
+    let made = this.dirs.get(dir);
+    if (!made) {
+      // Concurrent writes into one new shard share a single mkdir.
+      made = fsp.mkdir(dir, { recursive: true, mode: DIR_MODE }).then(
+        (created) => {
+          if (created !== undefined) this.newDirs = true;
+        },
+        (error: unknown) => {
+          throw wrapIoError(error, 'creating chunk directory', dir);
+        },
+      );
+      this.dirs.set(dir, made);
     }
+    await made;
     const tmp = tmpPathFor(path);
     let handle: fsp.FileHandle | undefined;
     try {

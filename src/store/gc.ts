@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { errnoCode, wrapIoError } from '../errors.js';
+import { errnoCode, FormatError, wrapIoError } from '../errors.js';
 import { fsyncDir } from './atomic-write.js';
 import { appendJournal } from './journal.js';
 import { CHUNKS_DIR, COMPRESSED_SUFFIX, MANIFESTS_DIR } from './layout.js';
@@ -19,7 +19,8 @@ export interface GcPlan {
   referenced: number;
 }
 
-const TMP_NAME = /^\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+/** `.<name>.<pid>.<8 hex>.tmp` (atomic writes) and `.lease.stale.<pid>.<8 hex>` (lease takeovers). */
+const TMP_NAME = /^\.(?:(.+)\.(\d+)\.[0-9a-f]{8}\.tmp|lease\.stale\.(\d+)\.[0-9a-f]{8})$/;
 
 /**
  * Lists what garbage collection would delete: chunks that no manifest references, and temp
@@ -31,6 +32,14 @@ export async function planGc(store: Store): Promise<GcPlan> {
   const referenced = new Set<string>();
   for (const item of await store.scan()) {
     if ('manifest' in item) for (const ref of manifestChunks(item.manifest)) referenced.add(ref.h);
+    else if (item.newer) {
+      throw new FormatError(
+        `Checkpoint #${item.seq} was written by a newer ckpt; gc cannot tell which chunks it uses.`,
+        {
+          hint: 'Run gc with that newer ckpt version (npm install -g ckpt@latest).',
+        },
+      );
+    }
   }
   const plan: GcPlan = { chunks: [], tmpFiles: [], bytes: 0, referenced: referenced.size };
   const now = Date.now();
@@ -39,7 +48,7 @@ export async function planGc(store: Store): Promise<GcPlan> {
     const tmp = TMP_NAME.exec(name);
     if (tmp) {
       const stat = await fsp.stat(path).catch(() => undefined);
-      if (stat && (!pidAlive(Number(tmp[2])) || now - stat.mtimeMs > TMP_GRACE_MS)) {
+      if (stat && (!pidAlive(Number(tmp[2] ?? tmp[3])) || now - stat.mtimeMs > TMP_GRACE_MS)) {
         plan.tmpFiles.push({ path, size: stat.size });
         plan.bytes += stat.size;
       }

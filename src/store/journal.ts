@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode, wrapIoError } from '../errors.js';
-import { FILE_MODE } from './atomic-write.js';
+import { FILE_MODE, fsyncDir } from './atomic-write.js';
 import { sha256Hex } from './hash.js';
 import { JOURNAL_FILE } from './layout.js';
 
@@ -43,6 +43,7 @@ export async function appendJournal(
     if (size > 0) await handle.read(last, 0, 1, size - 1);
     await handle.write(size > 0 && last[0] !== 0x0a ? `\n${line}` : line);
     await handle.datasync();
+    if (size === 0) await fsyncDir(root); // the journal file itself is new
   } catch (error) {
     throw wrapIoError(error, 'appending to journal', path);
   } finally {

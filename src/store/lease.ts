@@ -48,15 +48,34 @@ export async function holderState(record: LeaseRecord): Promise<HolderState> {
   return 'alive';
 }
 
-/** Reads the current lease, or undefined when nobody holds the store. A torn lease reads as undefined. */
+/** Reads the current lease, or undefined when nobody holds the store. */
 export async function readLease(root: string): Promise<LeaseRecord | undefined> {
   const path = join(root, LEASE_FILE);
+  let text: string;
   try {
-    return JSON.parse(await fsp.readFile(path, 'utf8')) as LeaseRecord;
+    text = await fsp.readFile(path, 'utf8');
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT' || error instanceof SyntaxError) return undefined;
+    if (errnoCode(error) === 'ENOENT') return undefined;
     throw wrapIoError(error, 'reading lease', path);
   }
+  try {
+    const record = JSON.parse(text) as LeaseRecord;
+    if (
+      typeof record.pid === 'number' &&
+      typeof record.host === 'string' &&
+      typeof record.token === 'string'
+    ) {
+      return record;
+    }
+  } catch {
+    // fall through: a lease is written atomically, so this is damage, not a write in progress
+  }
+  throw new LockedError(
+    `The lease file \`${path}\` is unreadable, so ckpt cannot tell who holds the store.`,
+    {
+      hint: 'If no job is using this store, run `ckpt unlock --force` to remove the lease.',
+    },
+  );
 }
 
 /** A held writer lease. Call {@link Lease.assertHeld} right before committing, {@link Lease.release} at the end. */
@@ -155,7 +174,10 @@ function lockedBy(root: string, holder: LeaseRecord, state: HolderState): Locked
 
 /** Removes the lease whatever its holder (the `ckpt unlock` escape hatch); returns who held it. */
 export async function breakLease(root: string): Promise<LeaseRecord | undefined> {
-  const holder = await readLease(root);
+  const holder = await readLease(root).catch((error: unknown) => {
+    if (error instanceof LockedError) return undefined; // unreadable: removing it is the fix
+    throw error;
+  });
   await fsp.rm(join(root, LEASE_FILE), { force: true });
   await fsyncDir(root);
   if (holder) await appendJournal(root, 'lease-broken', { from: holder, by: currentWriter() });

@@ -1,6 +1,6 @@
 import { FormatError, IntegrityError } from '../errors.js';
 import type { ChunkRef } from './chunk-store.js';
-import { SHA256_HEX, sha256Hex } from './hash.js';
+import { entryHash, SHA256_HEX, sha256Hex } from './hash.js';
 import { STORE_FORMAT_VERSION } from './layout.js';
 
 /** Who wrote a checkpoint. */
@@ -76,6 +76,14 @@ export interface Manifest {
 }
 
 const TRAILER_PREFIX = 'sha256:';
+/** Blob keys are plain names (`value`, `b0`…): they become file names in `ckpt restore`. */
+const BLOB_KEY = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * Thrown for a manifest written by a newer ckpt: not damaged, just unreadable here. Such a
+ * checkpoint is never pruned or garbage-collected by this version.
+ */
+export class NewerFormatError extends FormatError {}
 
 /** The bytes of a manifest file: one JSON line, then `sha256:<hex of that line>`. */
 export function serializeManifest(manifest: Manifest): Buffer {
@@ -119,9 +127,10 @@ export function validateManifest(raw: unknown, name: string): Manifest {
   };
   if (!isRecord(raw) || raw.format !== 'ckpt-manifest') fail('`format` is not "ckpt-manifest"');
   const m = raw as Record<string, unknown>;
-  if (typeof m.version !== 'number') fail('`version` is missing');
+  if (!Number.isSafeInteger(m.version) || (m.version as number) < 1)
+    fail('`version` is not a positive integer');
   if ((m.version as number) > STORE_FORMAT_VERSION) {
-    throw new FormatError(
+    throw new NewerFormatError(
       `Manifest ${name} has format version ${String(m.version)}; this ckpt reads up to version ${STORE_FORMAT_VERSION}.`,
       { hint: 'Upgrade ckpt (npm install -g ckpt@latest) to read this store.' },
     );
@@ -147,6 +156,8 @@ function entryProblem(entry: unknown): string | undefined {
     case 'blob': {
       const label = entry.type === 'file' ? 'path' : 'key';
       if (typeof entry[label] !== 'string') return `\`${label}\` is not a string`;
+      if (entry.type === 'blob' && !BLOB_KEY.test(entry.key as string))
+        return `blob key ${JSON.stringify(entry.key)} is not a plain name`;
       if (!Number.isSafeInteger(entry.size) || (entry.size as number) < 0) return '`size` is not a size';
       if (typeof entry.hash !== 'string' || !SHA256_HEX.test(entry.hash)) return '`hash` is not a SHA-256';
       if (!Array.isArray(entry.chunks)) return '`chunks` is not an array';
@@ -158,6 +169,8 @@ function entryProblem(entry: unknown): string | undefined {
         total += c.n as number;
       }
       if (total !== entry.size) return `chunks add up to ${total} bytes, size says ${String(entry.size)}`;
+      const hashes = (entry.chunks as Array<{ h: string }>).map((c) => c.h);
+      if (entryHash(hashes) !== entry.hash) return '`hash` does not match its chunk list';
       if (entry.type === 'file' && typeof entry.mode !== 'number') return '`mode` is missing';
       return undefined;
     }

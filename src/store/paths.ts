@@ -10,15 +10,20 @@ export function safeRelativePath(path: string): string {
   if (isAbsolute(path) || posix.isAbsolute(path) || /^[A-Za-z]:[\\/]/.test(path)) {
     throw unsafe(path, 'it is absolute');
   }
-  const normal = posix.normalize(path.replaceAll('\\', '/'));
+  const normal = posix.normalize(path);
   if (normal === '..' || normal.startsWith('../')) throw unsafe(path, 'it leaves the target directory');
   if (normal === '.' || normal === './') throw unsafe(path, 'it names the target directory itself');
   return normal.replace(/\/$/, '');
 }
 
-/** Whether a symlink at `linkPath` (relative) pointing to `target` stays inside the tree. */
+/**
+ * Whether a symlink at `linkPath` (relative) pointing to `target` stays inside the tree.
+ * NOTE: a target with any `..` segment is refused even if it resolves inside, because the
+ * segments before it may themselves be symlinks (`q -> .` then `p -> q/..` escapes).
+ */
 export function symlinkStaysInside(linkPath: string, target: string): boolean {
   if (isAbsolute(target) || posix.isAbsolute(target)) return false;
+  if (target.split('/').includes('..')) return false;
   const resolved = posix.normalize(posix.join(posix.dirname(linkPath), target));
   return resolved !== '..' && !resolved.startsWith('../');
 }

@@ -20,7 +20,8 @@ export const DEFAULT_KEEP = 3;
 /**
  * Decides which checkpoints to delete; pure (see `applyPrunePlan`). The newest valid checkpoint
  * is always kept. Damaged checkpoints older than it are removed (restore would never pick them);
- * damaged ones newer than it are kept as evidence for `ckpt why`.
+ * damaged ones newer than it are kept as evidence for `ckpt why`. Checkpoints written by a
+ * newer ckpt version are never removed.
  */
 export function planPrune(checkpoints: readonly ScannedCheckpoint[], policy: RetentionPolicy): PrunePlan {
   validatePolicy(policy);
@@ -30,7 +31,7 @@ export function planPrune(checkpoints: readonly ScannedCheckpoint[], policy: Ret
   let validSeen = 0;
   for (const c of newestFirst) {
     if (!('manifest' in c)) {
-      if (c.seq > newestValid) plan.keep.push(c.seq);
+      if (c.seq > newestValid || c.newer) plan.keep.push(c.seq);
       else plan.remove.push({ seq: c.seq, why: `damaged: ${c.problem}` });
       continue;
     }

@@ -9,7 +9,6 @@ import {
   wrapIoError,
 } from '../errors.js';
 import { DIR_MODE, fsyncDir, writeFileAtomic } from './atomic-write.js';
-import { findChunk } from './chunk-store.js';
 import {
   CHUNKS_DIR,
   chunkPath,
@@ -24,6 +23,7 @@ import {
   type Entry,
   type Manifest,
   manifestChunks,
+  NewerFormatError,
   parseManifest,
   type SaveStats,
   serializeManifest,
@@ -42,7 +42,13 @@ export interface SkippedCheckpoint {
 }
 
 /** A checkpoint's manifest, or the reason it cannot be read. */
-export type ScannedCheckpoint = { seq: number; manifest: Manifest } | { seq: number; problem: string };
+export type ScannedCheckpoint =
+  | { seq: number; manifest: Manifest }
+  | {
+      seq: number;
+      problem: string /** Written by a newer ckpt: not damaged, never removed. */;
+      newer: boolean;
+    };
 
 export interface CommitDraft {
   step: number;
@@ -122,8 +128,9 @@ export class Store {
         try {
           return { seq, manifest: await this.readManifest(seq) };
         } catch (error) {
-          if (error instanceof IntegrityError || error instanceof FormatError)
-            return { seq, problem: error.message };
+          if (error instanceof IntegrityError || error instanceof FormatError) {
+            return { seq, problem: error.message, newer: error instanceof NewerFormatError };
+          }
           throw error;
         }
       }),
@@ -139,12 +146,16 @@ export class Store {
     for (const ref of manifestChunks(manifest)) {
       if (seen.has(ref.h)) continue;
       seen.add(ref.h);
-      const compressed = await findChunk(this.root, ref.h);
-      if (compressed === undefined) return `chunk ${ref.h} is missing`;
-      if (!compressed) {
-        const { size } = await fsp.stat(chunkPath(this.root, ref.h, false));
-        if (size !== ref.n) return `chunk ${ref.h} is ${size} bytes, expected ${ref.n} (truncated)`;
+      const path = chunkPath(this.root, ref.h, ref.z === 1);
+      let size: number;
+      try {
+        size = (await fsp.stat(path)).size;
+      } catch (error) {
+        if (errnoCode(error) === 'ENOENT') return `chunk ${ref.h} is missing`;
+        throw wrapIoError(error, 'checking chunk', path);
       }
+      if (ref.z !== 1 && size !== ref.n)
+        return `chunk ${ref.h} is ${size} bytes, expected ${ref.n} (truncated)`;
     }
     return undefined;
   }

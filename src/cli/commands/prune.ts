@@ -1,4 +1,4 @@
-import { acquireLease, applyPrunePlan, planPrune } from '../../store/index.js';
+import { acquireLease, applyPrunePlan, type PrunePlan, planPrune } from '../../store/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 
 export interface PruneFlags {
@@ -10,20 +10,22 @@ export interface PruneFlags {
 /** `ckpt prune --keep N [--keep-every K] [--dry-run]`: the plan, then (unless dry) its application. */
 export async function runPrune(ctx: CommandContext, flags: PruneFlags): Promise<number> {
   const store = await openExistingStore(ctx);
-  const scanned = await store.scan();
   const policy = {
     ...(flags.keep !== undefined ? { keepLast: flags.keep } : {}),
     ...(flags.keepEvery !== undefined ? { keepEvery: flags.keepEvery } : {}),
   };
-  const plan = planPrune(scanned, policy);
+  // Scan under the lease, so no save can commit between the plan and its application.
+  const lease = flags.dryRun ? undefined : await acquireLease(store.root);
+  let plan: PrunePlan;
   let freedChunks = 0;
-  if (!flags.dryRun && plan.remove.length > 0) {
-    const lease = await acquireLease(store.root);
-    try {
+  try {
+    const scanned = await store.scan();
+    plan = planPrune(scanned, policy);
+    if (lease && plan.remove.length > 0) {
       freedChunks = (await applyPrunePlan(store, lease, scanned, plan)).freedChunks;
-    } finally {
-      await lease.release();
     }
+  } finally {
+    await lease?.release();
   }
   if (ctx.json) {
     printJson(ctx, { dryRun: flags.dryRun, keep: plan.keep, remove: plan.remove, freedChunks });

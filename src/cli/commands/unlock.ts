@@ -5,7 +5,11 @@ import { type CommandContext, openExistingStore, printJson } from '../context.js
 /** `ckpt unlock [--force]`: remove the writer lease of a holder that is gone. */
 export async function runUnlock(ctx: CommandContext, flags: { force: boolean }): Promise<number> {
   const store = await openExistingStore(ctx);
-  const holder = await readLease(store.root);
+  const holder = await readLease(store.root).catch(async (error: unknown) => {
+    if (!flags.force) throw error;
+    await breakLease(store.root); // an unreadable lease, and --force: remove it
+    return undefined;
+  });
   if (!holder) {
     if (ctx.json) printJson(ctx, { unlocked: false, holder: null });
     else ctx.out('The store is not locked.');
