@@ -3,7 +3,11 @@ import { createRequire } from 'node:module';
 interface XxHash {
   xxh64(data: Uint8Array, seed?: bigint): bigint;
 }
-const xxhash = createRequire(import.meta.url)('@node-rs/xxhash') as XxHash;
+let xxhash: XxHash | undefined;
+const loadXxhash = (): XxHash => {
+  xxhash ??= createRequire(import.meta.url)('@node-rs/xxhash') as XxHash;
+  return xxhash;
+};
 
 /**
  * Remembers, per chunk position, a fast 64-bit xxHash of the bytes saved last time together with
@@ -22,7 +26,7 @@ export class ChangeCache {
 
   /** The SHA-256 of `data` at `position` if it is unchanged since the last committed save. */
   lookup(position: string, data: Uint8Array): { knownHash: string | undefined; fast: bigint } {
-    const fast = xxhash.xxh64(data);
+    const fast = loadXxhash().xxh64(data);
     const before = this.previous.get(position);
     return { knownHash: before && before.fast === fast ? before.sha : undefined, fast };
   }

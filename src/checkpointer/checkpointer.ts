@@ -1,6 +1,6 @@
 import { ClosedError, FormatError, IntegrityError, NotFoundError, UsageError } from '../errors.js';
 import {
-  acquireLease,
+  acquireOrBorrowLease,
   applyPrunePlan,
   ChunkWriter,
   type Lease,
@@ -265,6 +265,6 @@ function validateSaveOptions(options: SaveOptions): void {
 export async function openCheckpointer(options: CheckpointerOptions = {}): Promise<Checkpointer> {
   const resolved = resolveOptions(options);
   const store = await Store.open(resolved.dir, { create: true });
-  const lease = await acquireLease(store.root);
+  const lease = await acquireOrBorrowLease(store.root);
   return new Checkpointer(store, lease, resolved);
 }

@@ -13,3 +13,7 @@ export function exitCodeFor(error: unknown): number {
   }
   return EXIT_FAILURE;
 }
+/** `ckpt run`: the program was stopped on request and can resume (EX_TEMPFAIL). */
+export const EXIT_RESUMABLE = 75;
+/** `ckpt run`: the command could not be started. */
+export const EXIT_CANNOT_START = 127;

@@ -1,17 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CkptError, UsageError } from '../errors.js';
-import { runCommit } from './commands/commit.js';
-import { runDiff } from './commands/diff.js';
-import { runGc } from './commands/gc.js';
-import { runLs } from './commands/ls.js';
-import { runPrune } from './commands/prune.js';
-import { runRestore } from './commands/restore.js';
-import { runShow } from './commands/show.js';
-import { runUnlock } from './commands/unlock.js';
-import { runVerify } from './commands/verify.js';
-import { runWhy } from './commands/why.js';
+import type { RunExit, RunFlags } from './commands/run.js';
 import { type CommandContext, resolveStoreDir } from './context.js';
-import { EXIT_FAILURE, EXIT_USAGE, exitCodeFor } from './exit-codes.js';
+import { EXIT_CANNOT_START, EXIT_FAILURE, EXIT_RESUMABLE, EXIT_USAGE, exitCodeFor } from './exit-codes.js';
 
 export const VERSION = '0.1.0';
 
@@ -45,12 +36,13 @@ interface Io {
 }
 
 /** Builds the command tree; each action stores its exit code in `result`. */
-function buildProgram(io: Io, result: { code: number }): Command {
+function buildProgram(io: Io, result: RunExit): Command {
   const program = new Command('ckpt')
     .description('Verified checkpoints and automatic resume for long-running jobs.')
     .version(VERSION)
     .option('--store <dir>', 'store directory (default: $CKPT_STORE, else ./.ckpt)')
     .showHelpAfterError('(run with --help for usage)')
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   program.addHelpText(
@@ -74,19 +66,25 @@ function buildProgram(io: Io, result: { code: number }): Command {
     .command('ls')
     .description('list the checkpoints in the store, oldest first')
     .addOption(json())
-    .action(action((cmd) => runLs(ctx(cmd))));
+    .action(action(async (cmd) => (await import('./commands/ls.js')).runLs(ctx(cmd))));
   program
     .command('show')
     .description('show one checkpoint: writer, sizes, entries')
     .argument('<id>', 'a checkpoint id (#12 or 12), `latest`, or `latest~N`')
     .addOption(json())
-    .action(action((cmd, id: string) => runShow(ctx(cmd), id)));
+    .action(action(async (cmd, id: string) => (await import('./commands/show.js')).runShow(ctx(cmd), id)));
   program
     .command('verify')
     .description('check every checkpoint; exit 3 if anything is damaged')
     .option('--deep', 're-hash every chunk instead of checking sizes only', false)
     .addOption(json())
-    .action(action((cmd) => runVerify(ctx(cmd), { deep: cmd.opts<{ deep: boolean }>().deep })));
+    .action(
+      action(async (cmd) =>
+        (await import('./commands/verify.js')).runVerify(ctx(cmd), {
+          deep: cmd.opts<{ deep: boolean }>().deep,
+        }),
+      ),
+    );
   program
     .command('prune')
     .description(
@@ -101,14 +99,14 @@ function buildProgram(io: Io, result: { code: number }): Command {
     .option('--dry-run', 'print the plan, change nothing', false)
     .addOption(json())
     .action(
-      action((cmd) => {
+      action(async (cmd) => {
         const o = cmd.opts<{ keep?: number; keepEvery?: number; dryRun: boolean }>();
         if (o.keep === undefined && o.keepEvery === undefined) {
           throw new UsageError('`ckpt prune` needs `--keep N` and/or `--keep-every K`.', {
             hint: 'Example: ckpt prune --keep 3 --dry-run',
           });
         }
-        return runPrune(ctx(cmd), o);
+        return (await import('./commands/prune.js')).runPrune(ctx(cmd), o);
       }),
     );
   program
@@ -116,14 +114,22 @@ function buildProgram(io: Io, result: { code: number }): Command {
     .description('delete chunks no checkpoint references and temp files of killed writers')
     .option('--dry-run', 'print what would be freed, change nothing', false)
     .addOption(json())
-    .action(action((cmd) => runGc(ctx(cmd), cmd.opts<{ dryRun: boolean }>())));
+    .action(
+      action(async (cmd) =>
+        (await import('./commands/gc.js')).runGc(ctx(cmd), cmd.opts<{ dryRun: boolean }>()),
+      ),
+    );
   program
     .command('restore')
     .description("write a checkpoint's files into a directory (verified)")
     .argument('<id>', 'a checkpoint id, `latest` (falls back past damaged ones) or `latest~N`')
     .option('--to <dir>', 'directory to write into')
     .addOption(json())
-    .action(action((cmd, id: string) => runRestore(ctx(cmd), id, cmd.opts<{ to?: string }>())));
+    .action(
+      action(async (cmd, id: string) =>
+        (await import('./commands/restore.js')).runRestore(ctx(cmd), id, cmd.opts<{ to?: string }>()),
+      ),
+    );
   program
     .command('commit')
     .description('commit files as a new checkpoint (for programs in any language)')
@@ -138,14 +144,14 @@ function buildProgram(io: Io, result: { code: number }): Command {
     )
     .addOption(json())
     .action(
-      action((cmd, paths: string[]) => {
+      action(async (cmd, paths: string[]) => {
         const o = cmd.opts<{
           step: number;
           meta: Record<string, string>;
           cwd?: string;
           compress: 'auto' | 'off';
         }>();
-        return runCommit(ctx(cmd), paths, {
+        return (await import('./commands/commit.js')).runCommit(ctx(cmd), paths, {
           step: o.step,
           meta: o.meta,
           compression: o.compress,
@@ -159,12 +165,55 @@ function buildProgram(io: Io, result: { code: number }): Command {
     .argument('<a>', 'older checkpoint id')
     .argument('<b>', 'newer checkpoint id')
     .addOption(json())
-    .action(action((cmd, a: string, b: string) => runDiff(ctx(cmd), a, b)));
+    .action(
+      action(async (cmd, a: string, b: string) =>
+        (await import('./commands/diff.js')).runDiff(ctx(cmd), a, b),
+      ),
+    );
   program
     .command('why')
     .description('which checkpoint the next start resumes from, and why newer ones are skipped')
     .addOption(json())
-    .action(action((cmd) => runWhy(ctx(cmd))));
+    .action(action(async (cmd) => (await import('./commands/why.js')).runWhy(ctx(cmd))));
+  program
+    .command('run')
+    .description(
+      'run a program under supervision: checkpoint it, restart it after a crash, stop it gracefully',
+    )
+    .usage('[options] -- <command> [args...]')
+    .argument('[command...]', 'the program and its arguments (after --)')
+    .option('--every <duration>', 'send the checkpoint signal at this interval (e.g. 10m, 1h30m)')
+    .option('--signal <name>', 'the checkpoint signal (default SIGUSR2)')
+    .option('--capture <glob>', 'commit files matching this glob once complete (repeatable)', collect)
+    .option('--grace <duration>', 'how long a stop waits for the checkpoint before SIGTERM (default 60s)')
+    .option('--kill-grace <duration>', 'how long after SIGTERM before SIGKILL (default 10s)')
+    .option('--max-restarts <n>', 'restarts after crashes before giving up (default 3)')
+    .option('--backoff <duration>', 'delay before the first restart, doubled each time (default 1s)')
+    .option('--settle <duration>', 'how long a captured file must stay unchanged (default 2s)')
+    .option('--keep <n>', 'checkpoints to keep (default 3)')
+    .option('--compress <mode>', 'auto (zstd where it pays) or off')
+    .option('--restore-dir <dir>', 'put restored files here instead of the working directory')
+    .option('--config <file>', 'config file (default: ckpt.toml or ckpt.yaml in the working directory)')
+    .option('--print-config', 'print the resolved settings and where each came from, then exit')
+    .addOption(json())
+    .passThroughOptions()
+    .addHelpText(
+      'after',
+      `
+The program sees CKPT_STORE, CKPT_RESTORE, CKPT_STEP, CKPT_SIGNAL, CKPT_DEADLINE and CKPT_RESTARTS
+(docs/protocol.md). Exit: 0 when the program finished, ${EXIT_RESUMABLE} when stopped on request (resumable),
+${EXIT_CANNOT_START} when it cannot start, else the program's own exit status.`,
+    )
+    .action(async (command: string[], _opts: unknown, cmd: Command) => {
+      const exit = await (await import('./commands/run.js')).runRun(ctx(cmd), command, cmd.opts<RunFlags>());
+      result.code = exit.code;
+      if (exit.signal) result.signal = exit.signal;
+    });
+  program
+    .command('status')
+    .description('the job: state, segments, restarts, last checkpoint, work lost')
+    .addOption(json())
+    .action(action(async (cmd) => (await import('./commands/status.js')).runStatus(ctx(cmd))));
   program
     .command('unlock')
     .description(
@@ -172,7 +221,11 @@ function buildProgram(io: Io, result: { code: number }): Command {
     )
     .option('--force', 'remove it even if the holder still runs', false)
     .addOption(json())
-    .action(action((cmd) => runUnlock(ctx(cmd), cmd.opts<{ force: boolean }>())));
+    .action(
+      action(async (cmd) =>
+        (await import('./commands/unlock.js')).runUnlock(ctx(cmd), cmd.opts<{ force: boolean }>()),
+      ),
+    );
   return program;
 }
 
@@ -181,25 +234,34 @@ function buildProgram(io: Io, result: { code: number }): Command {
  * boundary: CkptErrors print their message and hint; anything else is a bug and says so.
  */
 export async function main(argv: readonly string[], io: Io = defaultIo): Promise<number> {
-  const result = { code: 0 };
+  return (await runCli(argv, io)).code;
+}
+
+/** Like {@link main}, but also says when ckpt should die of its program's signal (`ckpt run`). */
+export async function runCli(argv: readonly string[], io: Io = defaultIo): Promise<RunExit> {
+  const result: RunExit = { code: 0 };
   const program = buildProgram(io, result);
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    return result.code;
+    return result;
   } catch (error) {
     if (error instanceof CommanderError) {
       // --help and --version exit 0 through here; parse errors were printed by commander.
-      return error.exitCode === 0 ? 0 : EXIT_USAGE;
+      return { code: error.exitCode === 0 ? 0 : EXIT_USAGE };
     }
     if (error instanceof CkptError) {
       io.err(`ckpt: ${error.message}`);
       if (error.hint) io.err(`  ${error.hint}`);
-      return exitCodeFor(error);
+      return { code: exitCodeFor(error) };
     }
     const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
     io.err(`ckpt: internal error — please report it with this output:\n${detail}`);
-    return EXIT_FAILURE;
+    return { code: EXIT_FAILURE };
   }
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 const defaultIo: Io = {

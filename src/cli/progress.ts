@@ -1,4 +1,3 @@
-import cliProgress from 'cli-progress';
 import { formatBytes } from './format.js';
 
 /** A byte progress bar on stderr, only when stderr is a terminal (never in logs or pipes). */
@@ -7,8 +6,12 @@ export interface Progress {
   stop(): void;
 }
 
-export function startProgress(label: string, enabled = process.stderr.isTTY === true): Progress {
+export async function startProgress(
+  label: string,
+  enabled = process.stderr.isTTY === true,
+): Promise<Progress> {
   if (!enabled) return { update() {}, stop() {} };
+  const { default: cliProgress } = await import('cli-progress');
   const bar = new cliProgress.SingleBar(
     {
       format: `${label} [{bar}] {percentage}% {done}/{all}`,

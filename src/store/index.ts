@@ -8,7 +8,16 @@ export { applyGcPlan, type GcPlan, planGc } from './gc.js';
 export { entryHash, sha256Hex } from './hash.js';
 export { appendJournal, type JournalEvent, type JournalReadResult, readJournal } from './journal.js';
 export { STORE_FORMAT_VERSION } from './layout.js';
-export { acquireLease, breakLease, holderState, Lease, type LeaseRecord, readLease } from './lease.js';
+export {
+  acquireLease,
+  acquireOrBorrowLease,
+  breakLease,
+  holderState,
+  LEASE_TOKEN_ENV,
+  Lease,
+  type LeaseRecord,
+  readLease,
+} from './lease.js';
 export type {
   BlobEntry,
   ChunkedEntry,

@@ -83,6 +83,8 @@ export class Lease {
   constructor(
     readonly root: string,
     readonly record: LeaseRecord,
+    /** A lease borrowed from a supervisor (`ckpt run`): used to commit, never released. */
+    readonly delegated = false,
   ) {}
 
   /** Throws {@link FencedError} if another writer has taken the lease over since we acquired it. */
@@ -98,6 +100,7 @@ export class Lease {
 
   /** Gives the lease up if still ours. Never throws for a lease that is already gone. */
   async release(): Promise<void> {
+    if (this.delegated) return;
     const current = await readLease(this.root);
     if (current?.token !== this.record.token) return;
     await fsp.rm(join(this.root, LEASE_FILE), { force: true });
@@ -106,6 +109,25 @@ export class Lease {
 }
 
 const MAX_ATTEMPTS = 5;
+
+/** Environment variable through which `ckpt run` lends its lease to the program it supervises. */
+export const LEASE_TOKEN_ENV = 'CKPT_LEASE_TOKEN';
+
+/**
+ * Takes the lease, or borrows it: when `env` carries the token of the lease currently held on
+ * this store (the program runs under `ckpt run`), returns a delegated lease on it.
+ */
+export async function acquireOrBorrowLease(
+  root: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Lease> {
+  const token = env[LEASE_TOKEN_ENV];
+  if (token) {
+    const current = await readLease(root);
+    if (current?.token === token) return new Lease(root, current, true);
+  }
+  return acquireLease(root);
+}
 
 /**
  * Takes the store's writer lease. A holder that is provably gone (dead pid on this host, or a

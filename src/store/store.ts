@@ -9,6 +9,7 @@ import {
   wrapIoError,
 } from '../errors.js';
 import { DIR_MODE, fsyncDir, writeFileAtomic } from './atomic-write.js';
+import { appendJournal } from './journal.js';
 import {
   CHUNKS_DIR,
   chunkPath,
@@ -208,21 +209,39 @@ export class Store {
    */
   async commit(lease: Lease, draft: CommitDraft): Promise<Manifest> {
     await lease.assertHeld();
-    const seqs = await this.listSeqs();
-    const seq = (seqs.at(-1) ?? 0) + 1;
-    const manifest: Manifest = {
-      format: 'ckpt-manifest',
-      version: STORE_FORMAT_VERSION,
-      seq,
-      step: draft.step,
-      time: new Date().toISOString(),
-      writer: currentWriter(),
-      entries: draft.entries,
-      meta: draft.meta,
-      stats: { ...draft.stats, durationMs: Math.round(performance.now() - draft.startedAt) },
-    };
-    await writeFileAtomic(manifestPath(this.root, seq), serializeManifest(manifest), { exclusive: true });
-    return manifest;
+    // Under `ckpt run` the supervisor and its program may commit at once: link() refuses an
+    // existing name, so the loser takes the next number.
+    for (let attempt = 0; ; attempt++) {
+      const seqs = await this.listSeqs();
+      const manifest: Manifest = {
+        format: 'ckpt-manifest',
+        version: STORE_FORMAT_VERSION,
+        seq: (seqs.at(-1) ?? 0) + 1,
+        step: draft.step,
+        time: new Date().toISOString(),
+        writer: currentWriter(),
+        entries: draft.entries,
+        meta: draft.meta,
+        stats: { ...draft.stats, durationMs: Math.round(performance.now() - draft.startedAt) },
+      };
+      try {
+        await writeFileAtomic(manifestPath(this.root, manifest.seq), serializeManifest(manifest), {
+          exclusive: true,
+        });
+      } catch (error) {
+        if (errnoCode((error as { cause?: unknown }).cause) === 'EEXIST' && attempt < 20) continue;
+        throw error;
+      }
+      const { bytes, writtenBytes, durationMs } = manifest.stats;
+      await appendJournal(this.root, 'commit', {
+        seq: manifest.seq,
+        step: manifest.step,
+        bytes,
+        writtenBytes,
+        durationMs,
+      });
+      return manifest;
+    }
   }
 
   /** Deletes one manifest (its chunks stay until `gc`). */

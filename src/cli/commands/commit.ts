@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors.js';
-import { acquireLease, type CompressionMode, commitFiles, Store } from '../../store/index.js';
+import { acquireOrBorrowLease, type CompressionMode, commitFiles, Store } from '../../store/index.js';
 import { type CommandContext, printJson } from '../context.js';
 import { formatBytes } from '../format.js';
 
@@ -18,7 +18,7 @@ export async function runCommit(ctx: CommandContext, paths: string[], flags: Com
     });
   }
   const store = await Store.open(ctx.storeDir, { create: true });
-  const lease = await acquireLease(store.root);
+  const lease = await acquireOrBorrowLease(store.root);
   try {
     const m = await commitFiles(store, lease, flags.cwd ?? process.cwd(), paths, {
       step: flags.step,

@@ -7,7 +7,7 @@ import { startProgress } from '../progress.js';
 /** `ckpt verify [--deep]`: exit 0 when sound, 3 when something is damaged. */
 export async function runVerify(ctx: CommandContext, options: { deep: boolean }): Promise<number> {
   const store = await openExistingStore(ctx);
-  const progress = startProgress('verifying');
+  const progress = await startProgress('verifying');
   const report = await verifyStore(store, { deep: options.deep, onProgress: progress.update }).finally(
     progress.stop,
   );

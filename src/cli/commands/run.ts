@@ -1,0 +1,68 @@
+import { UsageError } from '../../errors.js';
+import { Store } from '../../store/index.js';
+import {
+  describeRunOptions,
+  loadConfigFile,
+  type RunOptions,
+  resolveRunOptions,
+  Supervisor,
+  shellStatus,
+} from '../../supervisor/index.js';
+import { type CommandContext, printJson } from '../context.js';
+import { EXIT_CANNOT_START, EXIT_RESUMABLE } from '../exit-codes.js';
+import { formatTable } from '../format.js';
+
+export interface RunFlags extends Partial<Record<keyof RunOptions, unknown>> {
+  config?: string;
+  printConfig?: boolean;
+}
+
+/** What `ckpt run` asks the CLI boundary to do: exit with a code, or die of the program's signal. */
+export interface RunExit {
+  code: number;
+  signal?: NodeJS.Signals;
+}
+
+/** `ckpt run [options] -- CMD ARGS...` */
+export async function runRun(ctx: CommandContext, command: string[], flags: RunFlags): Promise<RunExit> {
+  const cwd = process.cwd();
+  const { config, printConfig, ...optionFlags } = flags;
+  const resolved = resolveRunOptions(optionFlags, process.env, await loadConfigFile(cwd, config));
+  if (printConfig) {
+    const rows = describeRunOptions(resolved);
+    if (ctx.json)
+      printJson(ctx, { store: ctx.storeDir, configFile: resolved.configFile ?? null, settings: rows });
+    else {
+      ctx.out(`store: ${ctx.storeDir}`);
+      ctx.out(`config file: ${resolved.configFile ?? 'none'}`);
+      ctx.out(
+        formatTable(
+          ['SETTING', 'VALUE', 'FROM'],
+          rows.map((r) => [r.setting, r.value, r.from]),
+        ),
+      );
+    }
+    return { code: 0 };
+  }
+  if (command.length === 0) {
+    throw new UsageError('`ckpt run` needs a command to run after `--`.', {
+      hint: 'Example: ckpt run --every 10m --capture "out/*.chk" -- python3 sim.py',
+    });
+  }
+  const store = await Store.open(ctx.storeDir, { create: true });
+  const supervisor = new Supervisor({ store, options: resolved.options, command, cwd, log: ctx.err });
+  const outcome = await supervisor.run();
+  ctx.err(`ckpt: ${outcome.message}`);
+  switch (outcome.kind) {
+    case 'finished':
+      return { code: 0 };
+    case 'interrupted':
+      return { code: EXIT_RESUMABLE };
+    case 'cannot-start':
+      return { code: EXIT_CANNOT_START };
+    case 'failed':
+      return outcome.exit.signal
+        ? { code: shellStatus(outcome.exit), signal: outcome.exit.signal }
+        : { code: shellStatus(outcome.exit) };
+  }
+}

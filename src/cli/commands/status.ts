@@ -1,0 +1,51 @@
+import { describeWriter } from '../../store/index.js';
+import { readJobStatus } from '../../supervisor/index.js';
+import { type CommandContext, openExistingStore, printJson } from '../context.js';
+import { formatDuration } from '../format.js';
+
+const STATE_TEXT = {
+  running: 'running',
+  finished: 'finished',
+  interrupted: 'interrupted (resumable: run the same command again)',
+  failed: 'failed (restart budget used up)',
+  'supervisor-died': 'not running: its supervisor died without recording an end (killed?)',
+  'no-run': 'never run under `ckpt run`',
+} as const;
+
+/** `ckpt status`: the job's state, segments, restarts, last checkpoint and work lost. */
+export async function runStatus(ctx: CommandContext): Promise<number> {
+  const store = await openExistingStore(ctx);
+  const status = await readJobStatus(store);
+  if (ctx.json) {
+    printJson(ctx, { store: store.root, ...status });
+    return 0;
+  }
+  ctx.out(`Job: ${STATE_TEXT[status.state]}`);
+  if (status.holder)
+    ctx.out(
+      `Writer: ${describeWriter(status.holder)} (${status.holder.state}), since ${status.holder.startedAt}`,
+    );
+  ctx.out(`Segments: ${status.segments.length}, restarts: ${status.restarts}`);
+  status.segments.forEach((s, i) => {
+    const from = s.resumeFrom
+      ? `resumed from #${s.resumeFrom.seq} (step ${s.resumeFrom.step})`
+      : 'fresh start';
+    const end = s.exit
+      ? s.exit.signal
+        ? `killed by ${s.exit.signal}`
+        : `exit ${s.exit.code}`
+      : s.ended
+        ? 'ended'
+        : '…';
+    const lost = s.lostMs > 0 ? `, lost ${formatDuration(s.lostMs)}` : '';
+    ctx.out(`  ${i + 1}. ${s.started}  ${from} → ${end}${lost}`);
+  });
+  const last = status.lastCheckpoint;
+  ctx.out(
+    last
+      ? `Last checkpoint: #${last.seq} (step ${last.step}), ${formatDuration(last.ageMs)} ago`
+      : 'Last checkpoint: none',
+  );
+  ctx.out(`Work lost so far: ${formatDuration(status.workLostMs)}`);
+  return 0;
+}

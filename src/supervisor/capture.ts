@@ -1,0 +1,99 @@
+import { promises as fsp } from 'node:fs';
+import { join, relative } from 'node:path';
+import { type CompressionMode, commitFiles, type Lease, type Manifest, type Store } from '../store/index.js';
+import { openForWriting } from './open-files.js';
+
+interface Seen {
+  signature: string;
+  since: number;
+}
+
+export interface CaptureResult {
+  manifest: Manifest;
+  files: string[];
+}
+
+/**
+ * Captures the files matching `globs` (relative to `cwd`) into the store once they are complete:
+ * unchanged for the settle time and not open for writing by any process of the job. A capture
+ * happens only when every matched file is complete (a consistent moment) and one of them
+ * changed since the last capture.
+ */
+export class FileCapturer {
+  private readonly seen = new Map<string, Seen>();
+  private lastCommitted = '';
+
+  constructor(
+    private readonly store: Store,
+    private readonly lease: Lease,
+    private readonly cwd: string,
+    private readonly globs: readonly string[],
+    private readonly settleMs: number,
+    private readonly compression: CompressionMode,
+  ) {}
+
+  get enabled(): boolean {
+    return this.globs.length > 0;
+  }
+
+  /** Remembers the files as they are now as already captured (right after a restore). */
+  async markCurrent(): Promise<void> {
+    this.lastCommitted = (await this.snapshot()).map((f) => `${f.path}:${f.signature}`).join('|');
+  }
+
+  /**
+   * Looks once; commits if a complete, changed set is there. `pgid` undefined means the job is
+   * gone: files are complete as they are, no settle wait.
+   */
+  async poll(pgid: number | undefined, step: number): Promise<CaptureResult | undefined> {
+    if (!this.enabled) return undefined;
+    const now = Date.now();
+    const files = await this.snapshot();
+    if (files.length === 0) return undefined;
+    let settled = true;
+    for (const f of files) {
+      const prior = this.seen.get(f.path);
+      if (!prior || prior.signature !== f.signature) {
+        this.seen.set(f.path, { signature: f.signature, since: now });
+        if (pgid !== undefined) settled = false;
+      } else if (pgid !== undefined && now - prior.since < this.settleMs) {
+        settled = false;
+      }
+    }
+    const key = files.map((f) => `${f.path}:${f.signature}`).join('|');
+    if (!settled || key === this.lastCommitted) return undefined;
+    if (pgid !== undefined) {
+      const writing = await openForWriting(pgid, new Set(files.map((f) => join(this.cwd, f.path))));
+      if (writing.size > 0) return undefined;
+    }
+    const paths = files.map((f) => f.path);
+    const manifest = await commitFiles(this.store, this.lease, this.cwd, paths, {
+      step,
+      meta: { capturedBy: 'ckpt run' },
+      compression: this.compression,
+    });
+    this.lastCommitted = key;
+    return { manifest, files: paths };
+  }
+
+  private async snapshot(): Promise<Array<{ path: string; signature: string }>> {
+    if (!this.enabled) return [];
+    const matches = await (await import('tinyglobby')).glob([...this.globs], {
+      cwd: this.cwd,
+      onlyFiles: true,
+      dot: true,
+      absolute: false,
+      ignore: ['**/.ckpt-aside/**', '**/.ckpt-restore-*/**', '**/*.tmp'],
+    });
+    const out: Array<{ path: string; signature: string }> = [];
+    for (const path of matches.sort()) {
+      const stat = await fsp.stat(join(this.cwd, path)).catch(() => undefined);
+      if (stat?.isFile())
+        out.push({
+          path: relative(this.cwd, join(this.cwd, path)),
+          signature: `${stat.size}:${stat.mtimeMs}:${stat.ino}`,
+        });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,22 @@
+export { formatDurationSpec, parseDuration } from './duration.js';
+export { type JobState, type JobStatus, readJobStatus, type Segment } from './job-status.js';
+export {
+  CONFIG_FILES,
+  DEFAULT_BACKOFF_MS,
+  DEFAULT_GRACE_MS,
+  DEFAULT_KILL_GRACE_MS,
+  DEFAULT_MAX_RESTARTS,
+  DEFAULT_SETTLE_MS,
+  DEFAULT_SIGNAL,
+  describeRunOptions,
+  loadConfigFile,
+  type ResolvedRunOptions,
+  type RunOptions,
+  resolveRunOptions,
+} from './run-options.js';
+export {
+  type ProgramExit,
+  type RunOutcome,
+  Supervisor,
+  shellStatus,
+} from './supervisor.js';

@@ -1,0 +1,342 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { resolve } from 'node:path';
+import {
+  acquireLease,
+  appendJournal,
+  applyPrunePlan,
+  LEASE_TOKEN_ENV,
+  type Lease,
+  planPrune,
+  type Store,
+} from '../store/index.js';
+import { FileCapturer } from './capture.js';
+import { prepareRestore } from './prepare-restore.js';
+import { signalGroup, startWatchdog, waitGroupGone } from './process-group.js';
+import type { RunOptions } from './run-options.js';
+
+/** Signals that ask ckpt to stop the job (checkpoint first). */
+export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+/** Signals passed on to the job unchanged. */
+export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGWINCH',
+  'SIGQUIT',
+  'SIGCONT',
+];
+const POLL_MS = 250;
+const MAX_BACKOFF_MS = 5 * 60_000;
+
+export type SupervisorState = 'starting' | 'running' | 'stopping' | 'backoff' | 'done';
+
+/** How one run of the program ended. */
+export interface ProgramExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The program could not be started at all (ENOENT, EACCES). */
+  startError?: string;
+}
+
+/** How `ckpt run` ended, for the CLI to turn into an exit. */
+export interface RunOutcome {
+  kind: 'finished' | 'interrupted' | 'failed' | 'cannot-start';
+  exit: ProgramExit;
+  restarts: number;
+  message: string;
+}
+
+export interface SupervisorDeps {
+  store: Store;
+  options: RunOptions;
+  command: readonly string[];
+  cwd: string;
+  /** Where progress lines go (stderr in the CLI). */
+  log: (line: string) => void;
+}
+
+/**
+ * Runs a program under supervision: restores its last checkpoint, starts it in its own process
+ * group with the protocol's environment, asks it for checkpoints, captures its files, restarts
+ * it after a crash, and stops it gracefully when ckpt is asked to stop.
+ */
+export class Supervisor {
+  state: SupervisorState = 'starting';
+  private lease: Lease | undefined;
+  private child: ChildProcess | undefined;
+  private pgid: number | undefined;
+  private stopRequested: NodeJS.Signals | undefined;
+  private restarts = 0;
+  private step = 0;
+  private capturer: FileCapturer | undefined;
+  private wake: (() => void) | undefined;
+  private readonly handlers = new Map<NodeJS.Signals, () => void>();
+
+  constructor(private readonly deps: SupervisorDeps) {}
+
+  async run(): Promise<RunOutcome> {
+    const { store, options } = this.deps;
+    this.lease = await acquireLease(store.root);
+    this.capturer = new FileCapturer(
+      store,
+      this.lease,
+      this.restoreDir,
+      options.capture,
+      options.settle,
+      options.compress,
+    );
+    this.installSignalHandlers();
+    try {
+      for (;;) {
+        const exit = this.stopRequested ? { code: null, signal: null } : await this.runSegment();
+        const outcome = await this.decide(exit);
+        if (outcome) {
+          await appendJournal(store.root, 'run-end', {
+            outcome: outcome.kind,
+            exit: outcome.exit,
+            restarts: this.restarts,
+          });
+          return outcome;
+        }
+      }
+    } finally {
+      this.state = 'done';
+      this.removeSignalHandlers();
+      await this.lease.release();
+    }
+  }
+
+  private get restoreDir(): string {
+    return this.deps.options.restoreDir ?? resolve(this.deps.cwd);
+  }
+
+  /** One start of the program, from restore to exit. */
+  private async runSegment(): Promise<ProgramExit> {
+    const { store, options, command, log } = this.deps;
+    this.state = 'starting';
+    const restore = await prepareRestore(store, this.restoreDir, options.capture);
+    for (const s of restore.skipped) log(`ckpt: skipped checkpoint #${s.seq}: ${s.reason}`);
+    if (restore.setAside.length > 0)
+      log(`ckpt: set aside ${restore.setAside.length} newer file(s) into .ckpt-aside/`);
+    this.step = restore.manifest?.step ?? 0;
+    await this.capturer?.markCurrent();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      CKPT_STORE: store.root,
+      CKPT_SIGNAL: options.signal,
+      CKPT_RESTARTS: String(this.restarts),
+      [LEASE_TOKEN_ENV]: this.lease!.record.token,
+    };
+    delete env.CKPT_RESTORE;
+    delete env.CKPT_STEP;
+    if (restore.manifest) {
+      env.CKPT_RESTORE = this.restoreDir;
+      env.CKPT_STEP = String(restore.manifest.step);
+      log(`ckpt: resuming from checkpoint #${restore.manifest.seq} (step ${restore.manifest.step})`);
+    }
+    const started = Date.now();
+    await appendJournal(store.root, 'start', {
+      command,
+      restarts: this.restarts,
+      resumeFrom: restore.manifest ? { seq: restore.manifest.seq, step: restore.manifest.step } : null,
+      skipped: restore.skipped,
+    });
+    const exit = await this.spawnAndWatch(env);
+    await appendJournal(store.root, 'exit', { ...exit, runtimeMs: Date.now() - started });
+    return exit;
+  }
+
+  private spawnAndWatch(env: NodeJS.ProcessEnv): Promise<ProgramExit> {
+    const { command, options } = this.deps;
+    return new Promise<ProgramExit>((resolveExit) => {
+      const child = spawn(command[0]!, command.slice(1), {
+        cwd: this.deps.cwd,
+        env,
+        stdio: 'inherit',
+        detached: true, // its own process group: signals reach all of it, and only it
+      });
+      this.child = child;
+      let settled = false;
+      const finish = (exit: ProgramExit): void => {
+        if (settled) return;
+        settled = true;
+        clearInterval(every);
+        clearInterval(poll);
+        watchdog?.stop();
+        this.child = undefined;
+        resolveExit(exit);
+      };
+      child.once('error', (error) => finish({ code: null, signal: null, startError: error.message }));
+      const watchdog = child.pid === undefined ? undefined : startWatchdog(process.pid, child.pid);
+      this.pgid = child.pid;
+      this.state = 'running';
+      const every =
+        options.every === undefined
+          ? undefined
+          : setInterval(() => this.requestCheckpoint('interval'), options.every);
+      const poll = setInterval(() => void this.pollCapture(), POLL_MS);
+      child.once('exit', (code, signal) => {
+        // Workers the program left behind must not outlive it.
+        const pgid = this.pgid;
+        void (async () => {
+          if (pgid !== undefined) await this.terminateGroup(pgid, 'SIGTERM');
+          this.pgid = undefined;
+          await this.pollCapture(true);
+          finish({ code, signal });
+        })();
+      });
+      if (this.stopRequested) void this.stop(this.stopRequested);
+    });
+  }
+
+  private requestCheckpoint(reason: 'interval' | 'stop'): void {
+    if (this.pgid === undefined) return;
+    signalGroup(this.pgid, this.deps.options.signal);
+    void appendJournal(this.deps.store.root, 'checkpoint-requested', {
+      reason,
+      signal: this.deps.options.signal,
+    });
+  }
+
+  private async pollCapture(final = false): Promise<void> {
+    if (!this.capturer?.enabled) return;
+    try {
+      const result = await this.capturer.poll(final ? undefined : this.pgid, this.step + 1);
+      if (result) {
+        this.step = result.manifest.step;
+        await this.prune();
+        this.deps.log(`ckpt: captured ${result.files.length} file(s) as checkpoint #${result.manifest.seq}`);
+      }
+    } catch (error) {
+      this.deps.log(`ckpt: capture failed: ${(error as Error).message}`);
+    }
+  }
+
+  private async prune(): Promise<void> {
+    const scanned = await this.deps.store.scan();
+    await applyPrunePlan(
+      this.deps.store,
+      this.lease!,
+      scanned,
+      planPrune(scanned, { keepLast: this.deps.options.keep }),
+    );
+  }
+
+  /** Graceful stop: ask for a checkpoint, wait up to the grace period, then TERM, then KILL. */
+  private async stop(signal: NodeJS.Signals): Promise<void> {
+    if (this.state === 'stopping' || this.pgid === undefined) return;
+    this.state = 'stopping';
+    const pgid = this.pgid;
+    this.deps.log(
+      `ckpt: ${signal} received; asking the program to checkpoint (grace ${this.deps.options.grace / 1000}s)`,
+    );
+    await appendJournal(this.deps.store.root, 'signal', { signal, action: 'stop' });
+    this.requestCheckpoint('stop');
+    const before = (await this.deps.store.listSeqs()).at(-1) ?? 0;
+    const until = Date.now() + this.deps.options.grace;
+    while (Date.now() < until && this.pgid === pgid) {
+      if (((await this.deps.store.listSeqs()).at(-1) ?? 0) > before) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (this.pgid === pgid) await this.terminateGroup(pgid, 'SIGTERM');
+  }
+
+  private async terminateGroup(pgid: number, first: NodeJS.Signals): Promise<void> {
+    if (!signalGroup(pgid, first)) return;
+    if (!(await waitGroupGone(pgid, this.deps.options.killGrace))) signalGroup(pgid, 'SIGKILL');
+    await waitGroupGone(pgid, 2000);
+  }
+
+  /** After an exit: the outcome, or undefined to restart. */
+  private async decide(exit: ProgramExit): Promise<RunOutcome | undefined> {
+    const { options, log, store } = this.deps;
+    const describe = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
+    if (exit.startError) {
+      return {
+        kind: 'cannot-start',
+        exit,
+        restarts: this.restarts,
+        message: `cannot start ${this.deps.command[0]}: ${exit.startError}`,
+      };
+    }
+    if (exit.code === 0) {
+      return { kind: 'finished', exit, restarts: this.restarts, message: 'the program finished' };
+    }
+    if (this.stopRequested) {
+      return {
+        kind: 'interrupted',
+        exit,
+        restarts: this.restarts,
+        message: `stopped on ${this.stopRequested} (${describe}); run the same command again to resume`,
+      };
+    }
+    if (this.restarts >= options.maxRestarts) {
+      return {
+        kind: 'failed',
+        exit,
+        restarts: this.restarts,
+        message: `the program failed (${describe}) and the restart budget is used up (${options.maxRestarts} restart${options.maxRestarts === 1 ? '' : 's'}, --max-restarts)`,
+      };
+    }
+    const delay = Math.min(options.backoff * 2 ** this.restarts, MAX_BACKOFF_MS);
+    this.restarts++;
+    log(
+      `ckpt: the program crashed (${describe}); restart ${this.restarts}/${options.maxRestarts} in ${delay / 1000}s`,
+    );
+    await appendJournal(store.root, 'restart', { attempt: this.restarts, delayMs: delay, after: exit });
+    this.state = 'backoff';
+    await new Promise<void>((r) => {
+      const timer = setTimeout(r, delay);
+      this.wake = () => {
+        clearTimeout(timer);
+        r();
+      };
+    });
+    this.wake = undefined;
+    if (this.stopRequested) {
+      return {
+        kind: 'interrupted',
+        exit,
+        restarts: this.restarts,
+        message: `stopped on ${this.stopRequested} before restarting`,
+      };
+    }
+    return undefined;
+  }
+
+  private installSignalHandlers(): void {
+    for (const signal of STOP_SIGNALS) {
+      const handler = (): void => {
+        if (this.stopRequested) {
+          // A second stop signal: no more grace.
+          if (this.pgid !== undefined) signalGroup(this.pgid, 'SIGKILL');
+          return;
+        }
+        this.stopRequested = signal;
+        this.wake?.();
+        void this.stop(signal);
+      };
+      this.handlers.set(signal, handler);
+      process.on(signal, handler);
+    }
+    for (const signal of FORWARDED_SIGNALS) {
+      const handler = (): void => {
+        if (this.pgid !== undefined) signalGroup(this.pgid, signal);
+      };
+      this.handlers.set(signal, handler);
+      process.on(signal, handler);
+    }
+  }
+
+  private removeSignalHandlers(): void {
+    for (const [signal, handler] of this.handlers) process.off(signal, handler);
+    this.handlers.clear();
+  }
+}
+
+/** The exit status a shell would report for `exit`: the code, or 128 + the signal number. */
+export function shellStatus(exit: ProgramExit): number {
+  if (exit.code !== null) return exit.code;
+  if (exit.signal) return 128 + (constants.signals[exit.signal] ?? 0);
+  return 1;
+}
