@@ -31,7 +31,8 @@ export function symlinkStaysInside(linkPath: string, target: string): boolean {
 /** `path` relative to `base` in stored form, or undefined if it is outside `base`. */
 export function storedPathUnder(base: string, path: string): string | undefined {
   const rel = relative(base, path);
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return undefined;
+  // `..` as a whole segment leaves `base`; a name that merely starts with dots (`..foo`) does not.
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return undefined;
   return rel.split(sep).join('/');
 }
 

@@ -1,0 +1,233 @@
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { FileEntry, Manifest } from '../../src/store/index.js';
+import { corruptByte, seededBytes, writeFileDeep } from '../helpers/bytes.js';
+import { runCli, runCliJson } from '../helpers/cli.js';
+import { deadPid } from '../helpers/proc.js';
+import { requireBuild } from '../helpers/repo.js';
+import { useTempDirs } from '../helpers/tmp.js';
+
+const tempDir = useTempDirs();
+beforeAll(requireBuild);
+
+const V1 = seededBytes(1, 100_000);
+const V2 = seededBytes(2, 100_000);
+
+/** A working directory with two commits in ./.ckpt: #1 (step 100) and #2 (step 200). */
+function twoCommits(): string {
+  const cwd = tempDir();
+  writeFileDeep(join(cwd, 'data.bin'), V1);
+  writeFileDeep(join(cwd, 'params.json'), '{"lr":0.01}\n');
+  writeFileDeep(join(cwd, 'out/log.txt'), 'epoch 1\n'.repeat(1000));
+  const first = runCli(cwd, [
+    'commit',
+    '--step',
+    '100',
+    '--meta',
+    'lr=0.01',
+    '--meta',
+    'note=a=b',
+    'data.bin',
+    'params.json',
+    'out',
+  ]);
+  expect(first, first.stderr).toMatchObject({
+    code: 0,
+    stdout: expect.stringMatching(/^Committed #1 \(step 100\)/),
+  });
+  writeFileDeep(join(cwd, 'data.bin'), V2);
+  writeFileDeep(join(cwd, 'new.txt'), 'new\n');
+  rmSync(join(cwd, 'params.json'));
+  const second = runCliJson<{ seq: number; step: number }>(cwd, [
+    'commit',
+    '--step',
+    '200',
+    'data.bin',
+    'new.txt',
+    'out',
+  ]);
+  expect(second).toMatchObject({ seq: 2, step: 200 });
+  return cwd;
+}
+
+/** The chunk file of data.bin in checkpoint `seq`. */
+function dataChunk(cwd: string, seq: number): string {
+  const m = runCliJson<Manifest>(cwd, ['show', String(seq)]);
+  const entry = m.entries.find((e): e is FileEntry => e.type === 'file' && e.path === 'data.bin')!;
+  const { h, z } = entry.chunks[0]!;
+  return join(cwd, '.ckpt', 'chunks', h.slice(0, 2), z ? `${h}.zst` : h);
+}
+
+describe('ckpt CLI', () => {
+  it('commit, then ls, show and their --json forms', () => {
+    const cwd = twoCommits();
+    const ls = runCli(cwd, ['ls']);
+    expect(ls.code).toBe(0);
+    expect(ls.stdout).toMatch(/^ID\s+STEP\s+AGE/);
+    expect(ls.stdout).toMatch(/#1\s+100\s.*\bok$/m);
+    expect(ls.stdout).toMatch(/#2\s+200\s.*\bok$/m);
+
+    const list = runCliJson<{ store: string; checkpoints: Array<Record<string, unknown>> }>(cwd, ['ls']);
+    expect(list.store).toBe(join(cwd, '.ckpt'));
+    expect(list.checkpoints).toMatchObject([
+      { seq: 1, step: 100, ok: true, meta: { lr: '0.01', note: 'a=b' }, kind: '3 files' },
+      { seq: 2, step: 200, ok: true, meta: {}, writer: { pid: expect.any(Number), host: hostname() } },
+    ]);
+
+    const show = runCli(cwd, ['show', '1']);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toContain('Checkpoint #1 — step 100');
+    expect(show.stdout).toContain('Meta: {"lr":"0.01","note":"a=b"}');
+    expect(show.stdout).toMatch(/^file\s+data\.bin\s+97\.\d+ KiB\s+1\s+[0-9a-f]{16}$/m);
+    const latest = runCliJson<Manifest>(cwd, ['show', 'latest']);
+    expect(latest.seq).toBe(2);
+    expect(latest.entries.map((e) => (e.type === 'blob' ? e.key : e.path))).toEqual([
+      'data.bin',
+      'new.txt',
+      'out',
+      'out/log.txt',
+    ]);
+  });
+
+  it('verify exits 0 on a sound store and 3 with --deep after a chunk is corrupted', () => {
+    const cwd = twoCommits();
+    expect(runCli(cwd, ['verify'])).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('2 of 2 checkpoints OK'),
+    });
+    corruptByte(dataChunk(cwd, 2), 1234);
+    expect(runCli(cwd, ['verify']).code).toBe(0); // sizes still match
+    const deep = runCli(cwd, ['verify', '--deep']);
+    expect(deep.code).toBe(3);
+    expect(deep.stdout).toMatch(/1 of 2 checkpoints OK \(every chunk re-hashed\)/);
+    expect(deep.stdout).toMatch(/#2: DAMAGED — Chunk [0-9a-f]{64} is corrupt/);
+    const json = runCli(cwd, ['verify', '--deep', '--json']);
+    expect(json.code).toBe(3);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      damaged: true,
+      checkpoints: [{ ok: true }, { ok: false }],
+    });
+  });
+
+  it('restore writes identical bytes, and latest falls back past a corrupted checkpoint', () => {
+    const cwd = twoCommits();
+    const ok = runCli(cwd, ['restore', 'latest', '--to', 'r1']);
+    expect(ok).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Restored #2 \(step 200\)/) });
+    expect(readFileSync(join(cwd, 'r1/data.bin')).equals(V2)).toBe(true);
+    expect(readFileSync(join(cwd, 'r1/out/log.txt'), 'utf8')).toBe('epoch 1\n'.repeat(1000));
+    expect(readdirSync(join(cwd, 'r1')).sort()).toEqual(['data.bin', 'new.txt', 'out']);
+
+    corruptByte(dataChunk(cwd, 2), 99_999);
+    const fallback = runCli(cwd, ['restore', 'latest', '--to', 'r2']);
+    expect(fallback.code).toBe(0);
+    expect(fallback.stderr).toMatch(/^Skipped #2: Chunk [0-9a-f]{64} is corrupt/m);
+    expect(fallback.stdout).toMatch(/^Restored #1 \(step 100\)/);
+    expect(readFileSync(join(cwd, 'r2/data.bin')).equals(V1)).toBe(true);
+    expect(readdirSync(join(cwd, 'r2')).sort()).toEqual(['data.bin', 'out', 'params.json']);
+
+    const explicit = runCli(cwd, ['restore', '2', '--to', 'r3']);
+    expect(explicit.code).toBe(1);
+    expect(explicit.stderr).toMatch(/is corrupt/);
+  });
+
+  it('diff lists added, removed and changed entries', () => {
+    const cwd = twoCommits();
+    const diff = runCli(cwd, ['diff', '1', '2']);
+    expect(diff.code).toBe(0);
+    expect(diff.stdout.split('\n')).toEqual(
+      expect.arrayContaining(['  + new.txt', '  - params.json', '  ~ data.bin', '  2 unchanged']),
+    );
+    expect(runCliJson(cwd, ['diff', '1', 'latest'])).toMatchObject({
+      from: 1,
+      to: 2,
+      added: ['new.txt'],
+      removed: ['params.json'],
+      changed: ['data.bin'],
+      unchanged: 2,
+      newBytes: 100_004,
+    });
+  });
+
+  it('prune --dry-run changes nothing; prune removes; gc frees leftovers', () => {
+    const cwd = twoCommits();
+    const store = join(cwd, '.ckpt');
+    const dry = runCli(cwd, ['prune', '--keep', '1', '--dry-run']);
+    expect(dry).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^Would remove #1 \(not among the newest 1\)/),
+    });
+    expect(readdirSync(join(store, 'manifests'))).toHaveLength(2);
+    const prune = runCli(cwd, ['prune', '--keep', '1']);
+    expect(prune).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^Removed #1 .*\nKeeping #2\. Freed 2 chunks\./),
+    });
+    expect(runCliJson<{ checkpoints: unknown[] }>(cwd, ['ls']).checkpoints).toMatchObject([{ seq: 2 }]);
+
+    const stray = join(store, 'chunks', 'ab', `ab${'0'.repeat(62)}`);
+    writeFileDeep(stray, 'orphan');
+    const tmp = join(store, `.lease.json.${deadPid()}.0badf00d.tmp`);
+    writeFileSync(tmp, 'x');
+    expect(runCliJson(cwd, ['gc', '--dry-run'])).toMatchObject({
+      dryRun: true,
+      chunks: 1,
+      tmpFiles: 1,
+      bytes: 7,
+    });
+    expect(existsSync(stray) && existsSync(tmp)).toBe(true);
+    expect(runCli(cwd, ['gc'])).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^Freed 7 B: 1 unreferenced chunks, 1 temp files/),
+    });
+    expect(existsSync(stray) || existsSync(tmp)).toBe(false);
+    expect(runCli(cwd, ['verify', '--deep']).code).toBe(0);
+    expect(runCli(cwd, ['restore', 'latest', '--to', 'r']).code).toBe(0);
+    expect(readFileSync(join(cwd, 'r/data.bin')).equals(V2)).toBe(true);
+  });
+
+  it('why names the checkpoint the next start resumes from and why newer ones are skipped', () => {
+    const cwd = twoCommits();
+    expect(runCli(cwd, ['why']).stdout).toMatch(
+      /resumes from #2 \(step 200,[\s\S]*No newer checkpoint was skipped/,
+    );
+    rmSync(dataChunk(cwd, 2));
+    const why = runCli(cwd, ['why']);
+    expect(why.code).toBe(0);
+    expect(why.stdout).toMatch(/resumes from #1 \(step 100/);
+    expect(why.stdout).toMatch(/skipped #2: chunk [0-9a-f]{64} is missing/);
+    expect(runCliJson(cwd, ['why'])).toMatchObject({
+      resumeFrom: { seq: 1, step: 100 },
+      skipped: [{ seq: 2 }],
+    });
+  });
+
+  it('unlock removes a dead holder, refuses a live one without --force', () => {
+    const cwd = twoCommits();
+    const lease = join(cwd, '.ckpt', 'lease.json');
+    expect(runCli(cwd, ['unlock']).stdout).toMatch(/not locked/);
+    const record = {
+      host: hostname(),
+      pid: deadPid(),
+      token: 'a'.repeat(24),
+      startedAt: new Date().toISOString(),
+    };
+    writeFileSync(lease, JSON.stringify(record));
+    expect(runCli(cwd, ['unlock'])).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining(`pid ${record.pid}`),
+    });
+    expect(existsSync(lease)).toBe(false);
+
+    writeFileSync(lease, JSON.stringify({ ...record, pid: process.pid }));
+    const live = runCli(cwd, ['unlock']);
+    expect(live.code).toBe(2);
+    expect(live.stderr).toMatch(new RegExp(`pid ${process.pid} on .*still running`));
+    expect(existsSync(lease)).toBe(true);
+    expect(runCli(cwd, ['commit', '--step', '3', 'data.bin']).code).toBe(1); // locked
+    expect(runCli(cwd, ['unlock', '--force']).code).toBe(0);
+    expect(existsSync(lease)).toBe(false);
+    expect(runCli(cwd, ['commit', '--step', '3', 'data.bin']).code).toBe(0);
+  });
+});
