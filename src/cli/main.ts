@@ -5,6 +5,7 @@ import { type CommandContext, resolveStoreDir } from './context.js';
 import { EXIT_CANNOT_START, EXIT_FAILURE, EXIT_RESUMABLE, EXIT_USAGE, exitCodeFor } from './exit-codes.js';
 
 export const VERSION = '0.1.0';
+const DEFAULT_MAX_REQUEUES_TEXT = '20';
 
 function positiveInt(flag: string) {
   return (value: string): number => {
@@ -61,20 +62,25 @@ function buildProgram(io: Io, result: RunExit): Command {
       result.code = await fn(cmd, ...(args.slice(0, -2) as A));
     };
   const json = (): Option => new Option('--json', 'machine-readable output');
+  const storeOption = (): Option =>
+    new Option('--store <dir>', 'store directory (default: $CKPT_STORE, else ./.ckpt)');
 
   program
     .command('ls')
+    .addOption(storeOption())
     .description('list the checkpoints in the store, oldest first')
     .addOption(json())
     .action(action(async (cmd) => (await import('./commands/ls.js')).runLs(ctx(cmd))));
   program
     .command('show')
+    .addOption(storeOption())
     .description('show one checkpoint: writer, sizes, entries')
     .argument('<id>', 'a checkpoint id (#12 or 12), `latest`, or `latest~N`')
     .addOption(json())
     .action(action(async (cmd, id: string) => (await import('./commands/show.js')).runShow(ctx(cmd), id)));
   program
     .command('verify')
+    .addOption(storeOption())
     .description('check every checkpoint; exit 3 if anything is damaged')
     .option('--deep', 're-hash every chunk instead of checking sizes only', false)
     .addOption(json())
@@ -87,6 +93,7 @@ function buildProgram(io: Io, result: RunExit): Command {
     );
   program
     .command('prune')
+    .addOption(storeOption())
     .description(
       'delete old checkpoints by a retention policy (then `ckpt gc` is not needed for their chunks)',
     )
@@ -111,6 +118,7 @@ function buildProgram(io: Io, result: RunExit): Command {
     );
   program
     .command('gc')
+    .addOption(storeOption())
     .description('delete chunks no checkpoint references and temp files of killed writers')
     .option('--dry-run', 'print what would be freed, change nothing', false)
     .addOption(json())
@@ -121,6 +129,7 @@ function buildProgram(io: Io, result: RunExit): Command {
     );
   program
     .command('restore')
+    .addOption(storeOption())
     .description("write a checkpoint's files into a directory (verified)")
     .argument('<id>', 'a checkpoint id, `latest` (falls back past damaged ones) or `latest~N`')
     .option('--to <dir>', 'directory to write into')
@@ -132,6 +141,7 @@ function buildProgram(io: Io, result: RunExit): Command {
     );
   program
     .command('commit')
+    .addOption(storeOption())
     .description('commit files as a new checkpoint (for programs in any language)')
     .argument('[paths...]', 'files and directories, relative to the working directory')
     .requiredOption('--step <n>', 'the step this state belongs to', nonNegativeNumber)
@@ -161,6 +171,7 @@ function buildProgram(io: Io, result: RunExit): Command {
     );
   program
     .command('diff')
+    .addOption(storeOption())
     .description('what changed between two checkpoints')
     .argument('<a>', 'older checkpoint id')
     .argument('<b>', 'newer checkpoint id')
@@ -172,11 +183,13 @@ function buildProgram(io: Io, result: RunExit): Command {
     );
   program
     .command('why')
+    .addOption(storeOption())
     .description('which checkpoint the next start resumes from, and why newer ones are skipped')
     .addOption(json())
     .action(action(async (cmd) => (await import('./commands/why.js')).runWhy(ctx(cmd))));
   program
     .command('run')
+    .addOption(storeOption())
     .description(
       'run a program under supervision: checkpoint it, restart it after a crash, stop it gracefully',
     )
@@ -188,13 +201,22 @@ function buildProgram(io: Io, result: RunExit): Command {
     .option('--grace <duration>', 'how long a stop waits for the checkpoint before SIGTERM (default 60s)')
     .option('--kill-grace <duration>', 'how long after SIGTERM before SIGKILL (default 10s)')
     .option('--max-restarts <n>', 'restarts after crashes before giving up (default 3)')
-    .option('--backoff <duration>', 'delay before the first restart, doubled each time (default 1s)')
+    .option(
+      '--backoff <duration>',
+      'delay before a restart, doubled after each crash without a new checkpoint (default 1s)',
+    )
     .option('--settle <duration>', 'how long a captured file must stay unchanged (default 2s)')
     .option('--keep <n>', 'checkpoints to keep (default 3)')
     .option('--compress <mode>', 'auto (zstd where it pays) or off')
     .option('--restore-dir <dir>', 'put restored files here instead of the working directory')
     .option('--config <file>', 'config file (default: ckpt.toml or ckpt.yaml in the working directory)')
     .option('--print-config', 'print the resolved settings and where each came from, then exit')
+    .option('--no-slurm', 'ignore the SLURM environment (no deadline, no requeue)')
+    .option(
+      '--max-requeues <n>',
+      `SLURM: requeues for time limits before giving up (default ${DEFAULT_MAX_REQUEUES_TEXT})`,
+    )
+    .option('--warning-signal <name>', 'SLURM: the signal that warns of the time limit (default SIGUSR2)')
     .addOption(json())
     .passThroughOptions()
     .addHelpText(
@@ -210,12 +232,28 @@ ${EXIT_CANNOT_START} when it cannot start, else the program's own exit status.`,
       if (exit.signal) result.signal = exit.signal;
     });
   program
+    .command('sbatch')
+    .description('submit a command to SLURM so that it survives time limits and preemption by requeue')
+    .usage('[sbatch options] [ckpt run options] [--dry-run] -- <command> [args...]')
+    .argument('[args...]')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async (args: string[], _opts: unknown, cmd: Command) => {
+      result.code = await (await import('./commands/sbatch.js')).runSbatch(
+        ctx(cmd),
+        cmd.args.length ? cmd.args : args,
+      );
+    });
+  program
     .command('status')
+    .addOption(storeOption())
     .description('the job: state, segments, restarts, last checkpoint, work lost')
     .addOption(json())
     .action(action(async (cmd) => (await import('./commands/status.js')).runStatus(ctx(cmd))));
   program
     .command('unlock')
+    .addOption(storeOption())
     .description(
       'remove the writer lease of a process that is gone (ckpt takes over dead local holders by itself)',
     )

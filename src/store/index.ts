@@ -12,6 +12,8 @@ export {
   acquireLease,
   acquireOrBorrowLease,
   breakLease,
+  type HolderProbe,
+  type HolderState,
   holderState,
   LEASE_TOKEN_ENV,
   Lease,

@@ -14,8 +14,10 @@ export interface JournalEvent {
 
 export interface JournalReadResult {
   events: JournalEvent[];
-  /** Lines that failed their checksum; a torn last line is counted in `tornTail` instead. */
+  /** Whole lines whose bytes changed (bit rot): real damage. */
   damagedLines: number[];
+  /** Lines cut short by a killed writer (a prefix of a line), followed by later appends: harmless. */
+  tornLines: number[];
   tornTail: boolean;
 }
 
@@ -58,13 +60,14 @@ export async function readJournal(root: string): Promise<JournalReadResult> {
   try {
     text = await fsp.readFile(path, 'utf8');
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return { events: [], damagedLines: [], tornTail: false };
+    if (errnoCode(error) === 'ENOENT')
+      return { events: [], damagedLines: [], tornLines: [], tornTail: false };
     throw wrapIoError(error, 'reading journal', path);
   }
   const lines = text.split('\n');
   const tornTail = lines.at(-1) !== '';
   if (!tornTail) lines.pop();
-  const result: JournalReadResult = { events: [], damagedLines: [], tornTail };
+  const result: JournalReadResult = { events: [], damagedLines: [], tornLines: [], tornTail };
   lines.forEach((line, i) => {
     if (line === '') return;
     const json = line.slice(CHECK_HEX + 1);
@@ -72,9 +75,24 @@ export async function readJournal(root: string): Promise<JournalReadResult> {
       line.length > CHECK_HEX + 1 && sha256Hex(json).slice(0, CHECK_HEX) === line.slice(0, CHECK_HEX);
     if (ok) {
       result.events.push(JSON.parse(json) as JournalEvent);
-    } else if (!(tornTail && i === lines.length - 1)) {
+    } else if (tornTail && i === lines.length - 1) {
+      // the last append was cut short: tolerated
+    } else if (isTruncatedJson(json)) {
+      // A writer killed mid-append leaves a prefix; the next append starts a fresh line after it.
+      result.tornLines.push(i + 1);
+    } else {
       result.damagedLines.push(i + 1);
     }
   });
   return result;
+}
+
+/** A line that is not complete JSON is a cut-off write, not a changed one. */
+function isTruncatedJson(json: string): boolean {
+  try {
+    JSON.parse(json);
+    return false;
+  } catch {
+    return true;
+  }
 }

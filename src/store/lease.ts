@@ -20,6 +20,12 @@ export interface LeaseRecord extends WriterInfo {
 /** `alive`: provably running; `dead`: provably gone; `unknown`: cannot tell (another host). */
 export type HolderState = 'alive' | 'dead' | 'unknown';
 
+/**
+ * Asks a higher layer about a holder on another host (e.g. SLURM: is its job still running?).
+ * Returns undefined when it cannot tell either.
+ */
+export type HolderProbe = (record: LeaseRecord) => Promise<HolderState | undefined>;
+
 /** Start time of a local process from /proc (Linux), or undefined where /proc is absent. */
 export async function processStartTime(pid: number): Promise<number | undefined> {
   try {
@@ -34,8 +40,14 @@ export async function processStartTime(pid: number): Promise<number | undefined>
 }
 
 /** Whether the holder of `record` still runs. Only a holder on this host can be proven dead. */
-export async function holderState(record: LeaseRecord): Promise<HolderState> {
-  if (record.host !== hostname()) return 'unknown';
+export async function holderState(record: LeaseRecord, probe?: HolderProbe): Promise<HolderState> {
+  const me = currentWriter().slurm;
+  // A requeued SLURM job restarts under the same job id with a higher restart count: an older
+  // incarnation still holding the lease (a node failure leaves it running) is stale by definition.
+  if (me && record.slurm?.jobId === me.jobId && (record.slurm.restartCount ?? 0) < (me.restartCount ?? 0)) {
+    return 'dead';
+  }
+  if (record.host !== hostname()) return (await probe?.(record)) ?? 'unknown';
   try {
     process.kill(record.pid, 0);
   } catch (error) {
@@ -134,7 +146,7 @@ export async function acquireOrBorrowLease(
  * reused pid) is taken over and the takeover is journaled; a live or unknown holder gets a
  * {@link LockedError} naming it.
  */
-export async function acquireLease(root: string): Promise<Lease> {
+export async function acquireLease(root: string, probe?: HolderProbe): Promise<Lease> {
   const path = join(root, LEASE_FILE);
   const record: LeaseRecord = {
     ...currentWriter(),
@@ -153,7 +165,7 @@ export async function acquireLease(root: string): Promise<Lease> {
     }
     const holder = await readLease(root);
     if (!holder) continue; // released (or torn) meanwhile: try again
-    const state = await holderState(holder);
+    const state = await holderState(holder, probe);
     if (state !== 'dead') throw lockedBy(root, holder, state);
     await takeOver(root, holder);
   }

@@ -232,6 +232,15 @@ export class Store {
         if (errnoCode((error as { cause?: unknown }).cause) === 'EEXIST' && attempt < 20) continue;
         throw error;
       }
+      // NOTE: fencing. A takeover between the check above and the write would let a stale
+      // writer commit once; checking again and withdrawing the manifest closes that window.
+      try {
+        await lease.assertHeld();
+      } catch (error) {
+        await this.removeManifest(manifest.seq);
+        await this.syncManifests();
+        throw error;
+      }
       const { bytes, writtenBytes, durationMs } = manifest.stats;
       await appendJournal(this.root, 'commit', {
         seq: manifest.seq,

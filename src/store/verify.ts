@@ -24,7 +24,7 @@ export interface VerifyReport {
   checkpoints: CheckpointVerdict[];
   /** Temp files of killed writers and unreferenced chunks: harmless, removed by `ckpt gc`. */
   leftovers: { tmpFiles: number; orphanChunks: number; bytes: number };
-  journal: { events: number; damagedLines: number[]; tornTail: boolean };
+  journal: { events: number; damagedLines: number[]; tornLines: number[]; tornTail: boolean };
   /** True when a checkpoint or a journal line is damaged (the CLI exits 3). */
   damaged: boolean;
 }
@@ -64,6 +64,7 @@ export async function verifyStore(store: Store, options: VerifyOptions = {}): Pr
     journal: {
       events: journal.events.length,
       damagedLines: journal.damagedLines,
+      tornLines: journal.tornLines,
       tornTail: journal.tornTail,
     },
     damaged: verdicts.some((v) => !v.ok) || journal.damagedLines.length > 0,

@@ -1,4 +1,5 @@
 export { formatDurationSpec, parseDuration } from './duration.js';
+export type { AfterStop, StopReason, SupervisorHooks } from './hooks.js';
 export { type JobState, type JobStatus, readJobStatus, type Segment } from './job-status.js';
 export {
   CONFIG_FILES,
@@ -10,6 +11,8 @@ export {
   DEFAULT_SIGNAL,
   describeRunOptions,
   loadConfigFile,
+  parseCount,
+  parseSignal,
   type ResolvedRunOptions,
   type RunOptions,
   resolveRunOptions,

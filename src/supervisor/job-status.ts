@@ -7,7 +7,15 @@ import {
   type Store,
 } from '../store/index.js';
 
-export type JobState = 'running' | 'finished' | 'interrupted' | 'failed' | 'supervisor-died' | 'no-run';
+export type JobState =
+  | 'running'
+  | 'finished'
+  | 'interrupted'
+  | 'requeued'
+  | 'fenced'
+  | 'failed'
+  | 'supervisor-died'
+  | 'no-run';
 
 export interface Segment {
   started: string;
@@ -73,7 +81,8 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
   const open = segments.at(-1);
   let state: JobState = 'no-run';
   if (open) {
-    if (outcome === 'finished' || outcome === 'interrupted' || outcome === 'failed') state = outcome;
+    if (outcome && ['finished', 'interrupted', 'requeued', 'fenced', 'failed'].includes(outcome))
+      state = outcome as JobState;
     else if (holderNow?.state === 'alive' || holderNow?.state === 'unknown') state = 'running';
     else {
       state = 'supervisor-died';

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
+import { constants } from 'node:os';
 import { errnoCode } from '../errors.js';
 
 /** Pids of all live processes in process group `pgid` (Linux /proc). */
@@ -54,4 +55,33 @@ export function startWatchdog(supervisorPid: number, pgid: number): { stop(): vo
       if (dog.exitCode === null && dog.signalCode === null) dog.kill('SIGKILL');
     },
   };
+}
+
+/** Whether process `pid` catches (or ignores) `signal`, from /proc/<pid>/status SigCgt/SigIgn. */
+export async function handlesSignal(pid: number, signal: NodeJS.Signals): Promise<boolean> {
+  const number = constants.signals[signal];
+  const status = await fsp.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const mask = (name: string): bigint =>
+    BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)`, 'm').exec(status)?.[1] ?? '0'}`);
+  const bit = 1n << BigInt(number - 1);
+  return ((mask('SigCgt') | mask('SigIgn')) & bit) !== 0n;
+}
+
+/**
+ * Sends a checkpoint request to the processes of the group that handle `signal`, and only to
+ * them: to a process that does not, SIGUSR2's default action is death. Returns how many got it.
+ * NOTE: this also covers the start-up race, when a program has not installed its handler yet.
+ */
+export async function requestFromHandlers(pgid: number, signal: NodeJS.Signals): Promise<number> {
+  let sent = 0;
+  for (const pid of await processesInGroup(pgid)) {
+    if (!(await handlesSignal(pid, signal))) continue;
+    try {
+      process.kill(pid, signal);
+      sent++;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return sent;
 }

@@ -9,7 +9,12 @@ const journalFile = (root: string): string => join(root, 'journal.log');
 
 describe('appendJournal / readJournal', () => {
   it('reads a missing journal as empty', async () => {
-    expect(await readJournal(tempDir())).toEqual({ events: [], damagedLines: [], tornTail: false });
+    expect(await readJournal(tempDir())).toEqual({
+      events: [],
+      damagedLines: [],
+      tornLines: [],
+      tornTail: false,
+    });
   });
 
   it('appends checksummed lines and reads them back in order', async () => {
@@ -63,13 +68,15 @@ describe('appendJournal / readJournal', () => {
     expect(tornTail).toBe(false);
   });
 
-  it('reports a line too short to hold a checksum as damaged', async () => {
+  it('tells a line cut short by a killed writer (torn) from a whole line whose bytes changed (damaged)', async () => {
     const root = tempDir();
     await appendJournal(root, 'one');
     appendFileSync(journalFile(root), 'abc\n');
+    appendFileSync(journalFile(root), '0123456789abcdef {"type":"forged"}\n');
     await appendJournal(root, 'two');
-    const { events, damagedLines } = await readJournal(root);
+    const { events, damagedLines, tornLines } = await readJournal(root);
     expect(events.map((e) => e.type)).toEqual(['one', 'two']);
-    expect(damagedLines).toEqual([2]);
+    expect(tornLines).toEqual([2]);
+    expect(damagedLines).toEqual([3]);
   });
 });

@@ -1,8 +1,18 @@
+import { basename } from 'node:path';
 import { UsageError } from '../../errors.js';
+import {
+  createSlurmHooks,
+  DEFAULT_MAX_REQUEUES,
+  DEFAULT_WARNING_SIGNAL,
+  killWaitMs,
+  slurmJobFromEnv,
+} from '../../slurm/index.js';
 import { Store } from '../../store/index.js';
 import {
   describeRunOptions,
   loadConfigFile,
+  parseCount,
+  parseSignal,
   type RunOptions,
   resolveRunOptions,
   Supervisor,
@@ -15,6 +25,10 @@ import { formatTable } from '../format.js';
 export interface RunFlags extends Partial<Record<keyof RunOptions, unknown>> {
   config?: string;
   printConfig?: boolean;
+  /** `--no-slurm` sets this false: ignore the SLURM environment. */
+  slurm?: boolean;
+  maxRequeues?: string;
+  warningSignal?: string;
 }
 
 /** What `ckpt run` asks the CLI boundary to do: exit with a code, or die of the program's signal. */
@@ -26,7 +40,7 @@ export interface RunExit {
 /** `ckpt run [options] -- CMD ARGS...` */
 export async function runRun(ctx: CommandContext, command: string[], flags: RunFlags): Promise<RunExit> {
   const cwd = process.cwd();
-  const { config, printConfig, ...optionFlags } = flags;
+  const { config, printConfig, slurm, maxRequeues, warningSignal, ...optionFlags } = flags;
   const resolved = resolveRunOptions(optionFlags, process.env, await loadConfigFile(cwd, config));
   if (printConfig) {
     const rows = describeRunOptions(resolved);
@@ -50,14 +64,42 @@ export async function runRun(ctx: CommandContext, command: string[], flags: RunF
     });
   }
   const store = await Store.open(ctx.storeDir, { create: true });
-  const supervisor = new Supervisor({ store, options: resolved.options, command, cwd, log: ctx.err });
+  const job = slurm === false ? undefined : slurmJobFromEnv();
+  const hooks = job
+    ? createSlurmHooks({
+        job,
+        store,
+        maxRequeues:
+          maxRequeues === undefined ? DEFAULT_MAX_REQUEUES : parseCount(maxRequeues, '--max-requeues'),
+        warningSignal:
+          warningSignal === undefined
+            ? DEFAULT_WARNING_SIGNAL
+            : parseSignal(warningSignal, '--warning-signal'),
+        underSrun: command.some((word) => basename(word) === 'srun'),
+        killWaitMs: await killWaitMs(),
+        log: ctx.err,
+      })
+    : undefined;
+  if (job) ctx.err(`ckpt: SLURM job ${job.requeueTarget}, restart ${job.restartCount}`);
+  const supervisor = new Supervisor({
+    store,
+    options: resolved.options,
+    command,
+    cwd,
+    log: ctx.err,
+    ...(hooks ? { hooks } : {}),
+  });
   const outcome = await supervisor.run();
   ctx.err(`ckpt: ${outcome.message}`);
   switch (outcome.kind) {
     case 'finished':
       return { code: 0 };
+    case 'requeued':
+      return { code: 0 };
     case 'interrupted':
       return { code: EXIT_RESUMABLE };
+    case 'fenced':
+      return { code: 1 };
     case 'cannot-start':
       return { code: EXIT_CANNOT_START };
     case 'failed':

@@ -8,6 +8,8 @@ const STATE_TEXT = {
   finished: 'finished',
   interrupted: 'interrupted (resumable: run the same command again)',
   failed: 'failed (restart budget used up)',
+  requeued: 'requeued: waiting in the queue to resume from its checkpoint',
+  fenced: 'stopped: another copy of the job owns the store',
   'supervisor-died': 'not running: its supervisor died without recording an end (killed?)',
   'no-run': 'never run under `ckpt run`',
 } as const;

@@ -32,6 +32,7 @@ export async function runVerify(ctx: CommandContext, options: { deep: boolean })
   if (report.journal.damagedLines.length > 0) {
     ctx.out(`Journal: damaged lines ${report.journal.damagedLines.join(', ')}.`);
   }
-  if (report.journal.tornTail) ctx.out('Journal: last line torn (a writer was killed mid-append; harmless).');
+  const torn = report.journal.tornLines.length + (report.journal.tornTail ? 1 : 0);
+  if (torn > 0) ctx.out(`Journal: ${torn} line(s) cut short by a killed writer (harmless).`);
   return report.damaged ? EXIT_DAMAGED : 0;
 }

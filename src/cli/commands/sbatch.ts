@@ -1,0 +1,166 @@
+import { execFile } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { UsageError } from '../../errors.js';
+import {
+  buildBatchScript,
+  chooseLeadSeconds,
+  DEFAULT_WARNING_SIGNAL,
+  measuredCheckpointMs,
+  parseSlurmTime,
+} from '../../slurm/index.js';
+import { DIR_MODE, readJournal, Store, writeFileAtomic } from '../../store/index.js';
+import { parseDuration, parseSignal } from '../../supervisor/index.js';
+import { type CommandContext, printJson } from '../context.js';
+import { packageRoot } from '../package-root.js';
+
+/** `ckpt run` options that `ckpt sbatch` takes (with a value) and passes into the batch script. */
+const RUN_VALUE_OPTIONS = new Set([
+  '--every',
+  '--signal',
+  '--capture',
+  '--grace',
+  '--kill-grace',
+  '--max-restarts',
+  '--backoff',
+  '--settle',
+  '--keep',
+  '--compress',
+  '--restore-dir',
+  '--config',
+  '--max-requeues',
+  '--warning-signal',
+]);
+
+export const SBATCH_HELP = `Usage: ckpt sbatch [sbatch options] [ckpt run options] [--lead D] [--dry-run] -- <command> [args...]
+
+Writes and submits a batch script that runs the command under \`ckpt run\` with --requeue,
+--open-mode=append and a warning signal before the time limit: the job checkpoints, requeues
+itself and resumes until the command finishes. Prints the job id.
+
+ckpt options: ${[...RUN_VALUE_OPTIONS].join(' ')} (see ckpt run --help)
+  --lead <duration>  warning lead time (default: measured checkpoint time + 30 s + margin, at most half of --time)
+  --dry-run          print the script, submit nothing
+  --json             print {"jobId", "script"} as JSON
+Every other option goes to sbatch unchanged (e.g. --time 2:00:00 -p long -N 1).`;
+
+interface ParsedSbatchArgs {
+  sbatchArgs: string[];
+  runArgs: string[];
+  command: string[];
+  timeLimit: string | undefined;
+  lead: string | undefined;
+  warningSignal: string | undefined;
+  dryRun: boolean;
+  json: boolean;
+  help: boolean;
+}
+
+/** Splits `ckpt sbatch`'s arguments into sbatch's, ckpt run's, and the command. Pure. */
+export function parseSbatchArgs(args: readonly string[]): ParsedSbatchArgs {
+  const out: ParsedSbatchArgs = {
+    sbatchArgs: [],
+    runArgs: [],
+    command: [],
+    timeLimit: undefined,
+    lead: undefined,
+    warningSignal: undefined,
+    dryRun: false,
+    json: false,
+    help: false,
+  };
+  const dash = args.indexOf('--');
+  const before = dash < 0 ? [...args] : args.slice(0, dash);
+  out.command = dash < 0 ? [] : args.slice(dash + 1);
+  for (let i = 0; i < before.length; i++) {
+    const word = before[i]!;
+    const [name, inline] =
+      word.startsWith('--') && word.includes('=')
+        ? [word.slice(0, word.indexOf('=')), word.slice(word.indexOf('=') + 1)]
+        : [word, undefined];
+    const value = (): string => {
+      if (inline !== undefined) return inline;
+      const next = before[++i];
+      if (next === undefined) throw new UsageError(`\`${name}\` needs a value.`);
+      return next;
+    };
+    if (name === '--dry-run') out.dryRun = true;
+    else if (name === '--json') out.json = true;
+    else if (name === '--help' || name === '-h') out.help = true;
+    else if (name === '--lead') out.lead = value();
+    else if (RUN_VALUE_OPTIONS.has(name)) {
+      const v = value();
+      if (name === '--warning-signal') out.warningSignal = v;
+      out.runArgs.push(name, v);
+    } else {
+      out.sbatchArgs.push(word);
+      if (name === '--time' || name === '-t') {
+        out.timeLimit = inline ?? before[i + 1];
+        if (inline === undefined && before[i + 1] !== undefined) out.sbatchArgs.push(before[++i]!);
+      } else if (/^-t.+/.test(word)) out.timeLimit = word.slice(2);
+    }
+  }
+  return out;
+}
+
+/** `ckpt sbatch … -- CMD`: write the batch script, submit it (unless --dry-run), print the job id. */
+export async function runSbatch(ctx: CommandContext, args: readonly string[]): Promise<number> {
+  const parsed = parseSbatchArgs(args);
+  if (parsed.help) {
+    ctx.out(SBATCH_HELP);
+    return 0;
+  }
+  if (parsed.command.length === 0) {
+    throw new UsageError('`ckpt sbatch` needs a command after `--`.', {
+      hint: 'Example: ckpt sbatch --time 2:00:00 --every 30m -- python3 sim.py',
+    });
+  }
+  const warningSignal = parsed.warningSignal
+    ? parseSignal(parsed.warningSignal, '--warning-signal')
+    : DEFAULT_WARNING_SIGNAL;
+  const store = await Store.open(ctx.storeDir, { create: true });
+  const leadSeconds = parsed.lead
+    ? Math.round(parseDuration(parsed.lead, '--lead') / 1000)
+    : chooseLeadSeconds(
+        parsed.timeLimit === undefined ? undefined : parseSlurmTime(parsed.timeLimit),
+        measuredCheckpointMs((await readJournal(store.root)).events),
+      );
+  const script = buildBatchScript({
+    node: process.execPath,
+    ckptBin: join(packageRoot(), 'bin', 'ckpt'),
+    store: store.root,
+    runArgs: parsed.runArgs,
+    command: parsed.command,
+    warningSignal,
+    leadSeconds,
+  });
+  if (parsed.dryRun) {
+    if (parsed.json) printJson(ctx, { jobId: null, script, sbatchArgs: parsed.sbatchArgs });
+    else ctx.out(script.trimEnd());
+    return 0;
+  }
+  const dir = join(store.root, 'sbatch');
+  await fsp.mkdir(dir, { recursive: true, mode: DIR_MODE });
+  const path = join(dir, `job-${new Date().toISOString().replace(/[:.]/g, '-')}.sh`);
+  await writeFileAtomic(path, Buffer.from(script), { mode: 0o700 });
+  let stdout: string;
+  try {
+    ({ stdout } = await promisify(execFile)('sbatch', ['--parsable', ...parsed.sbatchArgs, path]));
+  } catch (error) {
+    const stderr = ((error as { stderr?: string }).stderr ?? '').trim();
+    if ((error as { code?: unknown }).code === 'ENOENT') {
+      throw new UsageError('`sbatch` was not found: ckpt sbatch must run where SLURM is installed.', {
+        cause: error,
+      });
+    }
+    throw new UsageError(`sbatch refused the job: ${stderr || (error as Error).message}`, {
+      hint: `The script is kept at ${path}; \`ckpt sbatch --dry-run\` prints it.`,
+      cause: error,
+    });
+  }
+  const jobId = stdout.trim().split(';')[0] ?? '';
+  if (parsed.json) printJson(ctx, { jobId, script: path });
+  else ctx.out(jobId);
+  return 0;
+}

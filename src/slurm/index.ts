@@ -1,0 +1,24 @@
+export { classifyTermination, INTERRUPTION_TEXT, type Interruption } from './classify.js';
+export { leadTimeMs, measuredCheckpointMs, SLURM_JITTER_MS } from './deadline.js';
+export {
+  endTimeOf,
+  killWaitMs,
+  parseJobRecord,
+  requeueJob,
+  type SlurmJob,
+  showJob,
+  slurmJobFromEnv,
+} from './job.js';
+export {
+  type BatchScriptInput,
+  buildBatchScript,
+  chooseLeadSeconds,
+  parseSlurmTime,
+  shellQuote,
+} from './sbatch-script.js';
+export {
+  createSlurmHooks,
+  DEFAULT_MAX_REQUEUES,
+  DEFAULT_WARNING_SIGNAL,
+  type SlurmHooksOptions,
+} from './slurm-hooks.js';

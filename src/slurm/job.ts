@@ -1,0 +1,90 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+/** scontrol/scancel calls give up after this long (a busy slurmctld can be slow). */
+export const SLURM_COMMAND_TIMEOUT_MS = 15_000;
+
+/** The SLURM job this process runs in, from the environment SLURM sets. */
+export interface SlurmJob {
+  jobId: string;
+  arrayJobId: string | undefined;
+  arrayTaskId: string | undefined;
+  /** 0 on the first run, then 1, 2… after each requeue (`SLURM_RESTART_COUNT`). */
+  restartCount: number;
+  /** What `scontrol requeue` needs: `ARRAYJOB_TASK` for an array task, else the job id. */
+  requeueTarget: string;
+}
+
+/** Detects a SLURM job from the environment, or undefined outside SLURM. */
+export function slurmJobFromEnv(env: NodeJS.ProcessEnv = process.env): SlurmJob | undefined {
+  const jobId = env.SLURM_JOB_ID ?? env.SLURM_JOBID;
+  if (!jobId) return undefined;
+  const arrayJobId = env.SLURM_ARRAY_JOB_ID || undefined;
+  const arrayTaskId = env.SLURM_ARRAY_TASK_ID || undefined;
+  const restartCount = Number(env.SLURM_RESTART_COUNT ?? '0') || 0;
+  return {
+    jobId,
+    arrayJobId,
+    arrayTaskId,
+    restartCount,
+    requeueTarget: arrayJobId && arrayTaskId ? `${arrayJobId}_${arrayTaskId}` : jobId,
+  };
+}
+
+/** `scontrol show job -o ID`, parsed into its `Key=Value` fields; undefined if SLURM no longer knows it. */
+export async function showJob(id: string): Promise<Record<string, string> | undefined> {
+  let stdout: string;
+  try {
+    ({ stdout } = await run('scontrol', ['show', 'job', '-o', id], { timeout: SLURM_COMMAND_TIMEOUT_MS }));
+  } catch (error) {
+    const text = `${(error as { stderr?: string }).stderr ?? ''}${(error as Error).message}`;
+    if (/Invalid job id/i.test(text)) return undefined;
+    throw error;
+  }
+  return parseJobRecord(stdout.split('\n')[0] ?? '');
+}
+
+/** Parses one `scontrol show job -o` line. Values never contain spaces except `Command=`… at the end. */
+export function parseJobRecord(line: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const match of line.matchAll(/(?:^|\s)([A-Za-z][\w:/]*)=(\S*)/g)) fields[match[1]!] = match[2]!;
+  return fields;
+}
+
+/** The job's end time (ms since the epoch), or undefined when unlimited or unknown. */
+export function endTimeOf(fields: Record<string, string>): number | undefined {
+  const end = fields.EndTime;
+  if (!end || end === 'Unknown' || fields.TimeLimit === 'UNLIMITED') return undefined;
+  const ms = Date.parse(end); // SLURM prints local time without a zone; Date.parse reads it as local.
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** Runs `scontrol requeue TARGET`; says whether SLURM accepted it and what it said. */
+export async function requeueJob(target: string): Promise<{ ok: boolean; message: string }> {
+  try {
+    await run('scontrol', ['requeue', target], { timeout: SLURM_COMMAND_TIMEOUT_MS });
+    return { ok: true, message: `requeued job ${target}` };
+  } catch (error) {
+    const stderr = ((error as { stderr?: string }).stderr ?? '').trim();
+    return { ok: false, message: stderr || (error as Error).message };
+  }
+}
+
+/** Sends a signal to the job's step tasks only (`scancel --signal`), e.g. programs under srun. */
+export async function signalSteps(jobId: string, signal: NodeJS.Signals): Promise<void> {
+  await run('scancel', [`--signal=${signal.replace(/^SIG/, '')}`, jobId], {
+    timeout: SLURM_COMMAND_TIMEOUT_MS,
+  }).catch(() => {});
+}
+
+/** SLURM's KillWait in ms (`scontrol show config`), or 30 s (SLURM's default) if it cannot be read. */
+export async function killWaitMs(): Promise<number> {
+  try {
+    const { stdout } = await run('scontrol', ['show', 'config'], { timeout: SLURM_COMMAND_TIMEOUT_MS });
+    const match = /^KillWait\s*=\s*(\d+)/m.exec(stdout);
+    return match ? Number(match[1]) * 1000 : 30_000;
+  } catch {
+    return 30_000;
+  }
+}

@@ -1,0 +1,40 @@
+import type { HolderProbe } from '../store/index.js';
+import type { ProgramExit } from './supervisor.js';
+
+/** Why the supervisor stopped the program on purpose. */
+export type StopReason =
+  /** ckpt got SIGTERM/SIGINT/SIGHUP; `kind` says what the environment meant by it. */
+  | { kind: 'signal'; signal: NodeJS.Signals; meaning: string }
+  /** The job's deadline is near (a scheduler warning, or ckpt's own timer). */
+  | { kind: 'deadline'; detail: string }
+  /** Another writer took the store's lease over: this copy of the job is stale. */
+  | { kind: 'fenced'; detail: string };
+
+/** What happened after a deliberate stop (e.g. the job was requeued). */
+export interface AfterStop {
+  requeued: boolean;
+  message: string;
+}
+
+/**
+ * How a scheduler integration (the slurm layer) plugs into `ckpt run` without the supervisor
+ * knowing about it. Every hook is optional.
+ */
+export interface SupervisorHooks {
+  /** Asked about lease holders on other hosts before refusing to start. */
+  holderProbe?: HolderProbe;
+  /** Extra environment for the program (CKPT_DEADLINE…), computed before each start. */
+  env?(): Promise<Record<string, string>>;
+  /** Signals to ckpt that mean "the deadline is near" (instead of being forwarded). */
+  warningSignals?: readonly NodeJS.Signals[];
+  /** Starts watching for a deadline while the program runs; returns a disposer. */
+  watch?(requestStop: (reason: StopReason) => void): () => void;
+  /** Says what a stop signal means here (time limit, preemption, user cancel…). */
+  classifySignal?(signal: NodeJS.Signals): Promise<string>;
+  /** Delivers a signal to program processes outside ckpt's process group (e.g. srun's tasks); true if it did. */
+  deliver?(signal: NodeJS.Signals): boolean;
+  /** How long a stop for `reason` may wait for the checkpoint (e.g. less than SLURM's KillWait). */
+  graceMs?(reason: StopReason, configured: number): number;
+  /** After the program stopped on purpose and its checkpoint is stored: requeue, or not. */
+  afterStop?(reason: StopReason, exit: ProgramExit): Promise<AfterStop | undefined>;
+}
