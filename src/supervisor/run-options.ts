@@ -46,6 +46,16 @@ const asString = (raw: unknown, what: string): string => {
     throw new UsageError(`Expected \`${what}\` to be a string, got \`${JSON.stringify(raw)}\`.`);
   return raw;
 };
+/** Parses a non-negative integer flag; throws {@link UsageError} naming it. */
+export function parseCount(raw: unknown, what: string): number {
+  return count(0)(raw, what);
+}
+
+/** Parses a catchable signal name (`USR2` or `SIGUSR2`); throws {@link UsageError} naming it. */
+export function parseSignal(raw: unknown, what: string): NodeJS.Signals {
+  return signal(raw, what);
+}
+
 const duration = (raw: unknown, what: string): number => parseDuration(asString(raw, what), what);
 const count =
   (min: number) =>
@@ -177,9 +187,7 @@ export async function loadConfigFile(
   let parsed: unknown;
   try {
     // Parsers load only when a config file exists: start-up stays fast.
-    parsed = file.endsWith('.toml')
-      ? (await import('smol-toml')).parse(text)
-      : (await import('yaml')).parse(text);
+    parsed = file.endsWith('.toml') ? (await import('smol-toml')).parse(text) : await parseYaml(text);
   } catch (error) {
     throw new UsageError(
       `Config file \`${file}\` is not valid ${file.endsWith('.toml') ? 'TOML' : 'YAML'}: ${(error as Error).message}`,
@@ -191,6 +199,12 @@ export async function loadConfigFile(
   }
   const table = (parsed as Record<string, unknown>).run ?? parsed;
   return { file, values: table as Record<string, unknown> };
+}
+
+async function parseYaml(text: string): Promise<unknown> {
+  // NOTE: `yaml` is CommonJS for Node; in the CLI's esbuild bundle its dynamic import has only a
+  // default export (module.exports), so use that: every build of `yaml` has it.
+  return (await import('yaml')).default.parse(text);
 }
 
 /**

@@ -5,14 +5,16 @@ import {
   acquireLease,
   appendJournal,
   applyPrunePlan,
+  currentWriter,
   LEASE_TOKEN_ENV,
   type Lease,
   planPrune,
   type Store,
 } from '../store/index.js';
 import { FileCapturer } from './capture.js';
+import type { StopReason, SupervisorHooks } from './hooks.js';
 import { prepareRestore } from './prepare-restore.js';
-import { signalGroup, startWatchdog, waitGroupGone } from './process-group.js';
+import { requestFromHandlers, signalGroup, startWatchdog, waitGroupGone } from './process-group.js';
 import type { RunOptions } from './run-options.js';
 
 /** Signals that ask ckpt to stop the job (checkpoint first). */
@@ -40,7 +42,7 @@ export interface ProgramExit {
 
 /** How `ckpt run` ended, for the CLI to turn into an exit. */
 export interface RunOutcome {
-  kind: 'finished' | 'interrupted' | 'failed' | 'cannot-start';
+  kind: 'finished' | 'interrupted' | 'requeued' | 'fenced' | 'failed' | 'cannot-start';
   exit: ProgramExit;
   restarts: number;
   message: string;
@@ -53,6 +55,8 @@ export interface SupervisorDeps {
   cwd: string;
   /** Where progress lines go (stderr in the CLI). */
   log: (line: string) => void;
+  /** A scheduler integration (SLURM), if any. */
+  hooks?: SupervisorHooks;
 }
 
 /**
@@ -65,8 +69,12 @@ export class Supervisor {
   private lease: Lease | undefined;
   private child: ChildProcess | undefined;
   private pgid: number | undefined;
-  private stopRequested: NodeJS.Signals | undefined;
+  private stopRequested: StopReason | undefined;
   private restarts = 0;
+  /** Crashes since the program last committed a new checkpoint: the backoff's exponent. */
+  private crashesWithoutProgress = 0;
+  /** Whether the last segment committed a checkpoint (then a crash starts the backoff afresh). */
+  private progressed = false;
   private step = 0;
   private capturer: FileCapturer | undefined;
   private wake: (() => void) | undefined;
@@ -76,7 +84,7 @@ export class Supervisor {
 
   async run(): Promise<RunOutcome> {
     const { store, options } = this.deps;
-    this.lease = await acquireLease(store.root);
+    this.lease = await acquireLease(store.root, this.deps.hooks?.holderProbe);
     this.capturer = new FileCapturer(
       store,
       this.lease,
@@ -122,6 +130,7 @@ export class Supervisor {
     await this.capturer?.markCurrent();
     const env: NodeJS.ProcessEnv = {
       ...process.env,
+      ...(await this.deps.hooks?.env?.()),
       CKPT_STORE: store.root,
       CKPT_SIGNAL: options.signal,
       CKPT_RESTARTS: String(this.restarts),
@@ -135,13 +144,16 @@ export class Supervisor {
       log(`ckpt: resuming from checkpoint #${restore.manifest.seq} (step ${restore.manifest.step})`);
     }
     const started = Date.now();
+    const newestBefore = (await store.listSeqs()).at(-1) ?? 0;
     await appendJournal(store.root, 'start', {
+      writer: currentWriter(),
       command,
       restarts: this.restarts,
       resumeFrom: restore.manifest ? { seq: restore.manifest.seq, step: restore.manifest.step } : null,
       skipped: restore.skipped,
     });
     const exit = await this.spawnAndWatch(env);
+    this.progressed = ((await store.listSeqs()).at(-1) ?? 0) > newestBefore;
     await appendJournal(store.root, 'exit', { ...exit, runtimeMs: Date.now() - started });
     return exit;
   }
@@ -162,6 +174,7 @@ export class Supervisor {
         settled = true;
         clearInterval(every);
         clearInterval(poll);
+        unwatch?.();
         watchdog?.stop();
         this.child = undefined;
         resolveExit(exit);
@@ -173,15 +186,18 @@ export class Supervisor {
       const every =
         options.every === undefined
           ? undefined
-          : setInterval(() => this.requestCheckpoint('interval'), options.every);
+          : setInterval(() => void this.requestCheckpoint('interval'), options.every);
       const poll = setInterval(() => void this.pollCapture(), POLL_MS);
+      const unwatch = this.deps.hooks?.watch?.((reason) => this.requestStop(reason));
       child.once('exit', (code, signal) => {
         // Workers the program left behind must not outlive it.
         const pgid = this.pgid;
         void (async () => {
           if (pgid !== undefined) await this.terminateGroup(pgid, 'SIGTERM');
           this.pgid = undefined;
-          await this.pollCapture(true);
+          // Only a clean exit vouches for the files left behind; after a crash they may be torn
+          // (the next start sets them aside instead).
+          if (code === 0) await this.pollCapture(true);
           finish({ code, signal });
         })();
       });
@@ -189,16 +205,19 @@ export class Supervisor {
     });
   }
 
-  private requestCheckpoint(reason: 'interval' | 'stop'): void {
-    if (this.pgid === undefined) return;
-    signalGroup(this.pgid, this.deps.options.signal);
-    void appendJournal(this.deps.store.root, 'checkpoint-requested', {
-      reason,
-      signal: this.deps.options.signal,
-    });
+  /** Asks the program for a checkpoint; returns how many of its processes handle the signal. */
+  private async requestCheckpoint(reason: 'interval' | 'stop'): Promise<number> {
+    if (this.pgid === undefined) return 0;
+    const { signal } = this.deps.options;
+    let sent = await requestFromHandlers(this.pgid, signal);
+    // Processes outside the group (srun's tasks) are reached through the scheduler.
+    if (this.deps.hooks?.deliver?.(signal)) sent++;
+    await appendJournal(this.deps.store.root, 'checkpoint-requested', { reason, signal, handledBy: sent });
+    return sent;
   }
 
   private async pollCapture(final = false): Promise<void> {
+    if (!final && this.pgid !== undefined && !this.stopRequested) await this.checkFenced();
     if (!this.capturer?.enabled) return;
     try {
       const result = await this.capturer.poll(final ? undefined : this.pgid, this.step + 1);
@@ -222,23 +241,57 @@ export class Supervisor {
     );
   }
 
+  /** A stale copy of a requeued job must stop at once: its commits would be refused anyway. */
+  private async checkFenced(): Promise<void> {
+    try {
+      await this.lease!.assertHeld();
+    } catch (error) {
+      this.requestStop({ kind: 'fenced', detail: (error as Error).message });
+    }
+  }
+
+  /** Records why the program must stop and starts the stop (once; a second stop kills). */
+  private requestStop(reason: StopReason): void {
+    if (this.stopRequested) {
+      if (reason.kind === 'signal' && this.pgid !== undefined) signalGroup(this.pgid, 'SIGKILL');
+      return;
+    }
+    this.stopRequested = reason;
+    this.wake?.();
+    void this.stop(reason);
+  }
+
   /** Graceful stop: ask for a checkpoint, wait up to the grace period, then TERM, then KILL. */
-  private async stop(signal: NodeJS.Signals): Promise<void> {
+  private async stop(reason: StopReason): Promise<void> {
     if (this.state === 'stopping' || this.pgid === undefined) return;
     this.state = 'stopping';
     const pgid = this.pgid;
+    await appendJournal(this.deps.store.root, 'stop', { reason });
+    if (reason.kind === 'fenced') {
+      this.deps.log(`ckpt: ${reason.detail} Stopping this stale copy of the job.`);
+      await this.terminateGroup(pgid, 'SIGTERM');
+      return;
+    }
     this.deps.log(
-      `ckpt: ${signal} received; asking the program to checkpoint (grace ${this.deps.options.grace / 1000}s)`,
+      `ckpt: ${describeStop(reason)}; asking the program to checkpoint (grace ${this.deps.options.grace / 1000}s)`,
     );
-    await appendJournal(this.deps.store.root, 'signal', { signal, action: 'stop' });
-    this.requestCheckpoint('stop');
+    // Read before asking: a program that commits at once must not be mistaken for one that did not.
     const before = (await this.deps.store.listSeqs()).at(-1) ?? 0;
-    const until = Date.now() + this.deps.options.grace;
+    const handled = await this.requestCheckpoint('stop');
+    // A program that does not handle the checkpoint signal cannot answer it: no point waiting.
+    const grace = handled > 0 ? this.graceFor(reason) : 0;
+    if (handled === 0)
+      this.deps.log(`ckpt: the program does not handle ${this.deps.options.signal}; stopping it now`);
+    const until = Date.now() + grace;
     while (Date.now() < until && this.pgid === pgid) {
       if (((await this.deps.store.listSeqs()).at(-1) ?? 0) > before) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     if (this.pgid === pgid) await this.terminateGroup(pgid, 'SIGTERM');
+  }
+
+  private graceFor(reason: StopReason): number {
+    return this.deps.hooks?.graceMs?.(reason, this.deps.options.grace) ?? this.deps.options.grace;
   }
 
   private async terminateGroup(pgid: number, first: NodeJS.Signals): Promise<void> {
@@ -262,14 +315,7 @@ export class Supervisor {
     if (exit.code === 0) {
       return { kind: 'finished', exit, restarts: this.restarts, message: 'the program finished' };
     }
-    if (this.stopRequested) {
-      return {
-        kind: 'interrupted',
-        exit,
-        restarts: this.restarts,
-        message: `stopped on ${this.stopRequested} (${describe}); run the same command again to resume`,
-      };
-    }
+    if (this.stopRequested) return this.afterStop(this.stopRequested, exit, describe);
     if (this.restarts >= options.maxRestarts) {
       return {
         kind: 'failed',
@@ -278,7 +324,10 @@ export class Supervisor {
         message: `the program failed (${describe}) and the restart budget is used up (${options.maxRestarts} restart${options.maxRestarts === 1 ? '' : 's'}, --max-restarts)`,
       };
     }
-    const delay = Math.min(options.backoff * 2 ** this.restarts, MAX_BACKOFF_MS);
+    // A program that committed a checkpoint since its last crash is not crash-looping.
+    if (this.progressed) this.crashesWithoutProgress = 0;
+    const delay = Math.min(options.backoff * 2 ** this.crashesWithoutProgress, MAX_BACKOFF_MS);
+    this.crashesWithoutProgress++;
     this.restarts++;
     log(
       `ckpt: the program crashed (${describe}); restart ${this.restarts}/${options.maxRestarts} in ${delay / 1000}s`,
@@ -293,33 +342,47 @@ export class Supervisor {
       };
     });
     this.wake = undefined;
-    if (this.stopRequested) {
-      return {
-        kind: 'interrupted',
-        exit,
-        restarts: this.restarts,
-        message: `stopped on ${this.stopRequested} before restarting`,
-      };
-    }
+    if (this.stopRequested) return this.afterStop(this.stopRequested, exit, 'before restarting');
     return undefined;
   }
 
+  /** The outcome of a deliberate stop, after the hooks had their say (requeue…). */
+  private async afterStop(reason: StopReason, exit: ProgramExit, describe: string): Promise<RunOutcome> {
+    const base = { exit, restarts: this.restarts };
+    if (reason.kind === 'fenced') {
+      return {
+        kind: 'fenced',
+        ...base,
+        message: `stopped: another copy of this job owns the store (${reason.detail})`,
+      };
+    }
+    const after = await this.deps.hooks?.afterStop?.(reason, exit);
+    if (after?.requeued) return { kind: 'requeued', ...base, message: after.message };
+    const note = after ? `; ${after.message}` : '; run the same command again to resume';
+    return { kind: 'interrupted', ...base, message: `stopped (${describeStop(reason)}, ${describe})${note}` };
+  }
+
   private installSignalHandlers(): void {
+    const hooks = this.deps.hooks;
     for (const signal of STOP_SIGNALS) {
       const handler = (): void => {
-        if (this.stopRequested) {
-          // A second stop signal: no more grace.
-          if (this.pgid !== undefined) signalGroup(this.pgid, 'SIGKILL');
-          return;
-        }
-        this.stopRequested = signal;
-        this.wake?.();
-        void this.stop(signal);
+        if (this.stopRequested) return this.requestStop({ kind: 'signal', signal, meaning: 'again' });
+        void (async () => {
+          const meaning = (await hooks?.classifySignal?.(signal).catch(() => undefined)) ?? 'stop requested';
+          this.requestStop({ kind: 'signal', signal, meaning });
+        })();
       };
       this.handlers.set(signal, handler);
       process.on(signal, handler);
     }
+    for (const signal of hooks?.warningSignals ?? []) {
+      const handler = (): void =>
+        this.requestStop({ kind: 'deadline', detail: `${signal} from the scheduler` });
+      this.handlers.set(signal, handler);
+      process.on(signal, handler);
+    }
     for (const signal of FORWARDED_SIGNALS) {
+      if (this.handlers.has(signal)) continue;
       const handler = (): void => {
         if (this.pgid !== undefined) signalGroup(this.pgid, signal);
       };
@@ -331,6 +394,21 @@ export class Supervisor {
   private removeSignalHandlers(): void {
     for (const [signal, handler] of this.handlers) process.off(signal, handler);
     this.handlers.clear();
+    // After a deliberate stop, SLURM's own SIGTERM (it follows `scontrol requeue` within ~40 ms)
+    // must not kill ckpt before it has released the lease and reported.
+    if (this.stopRequested) for (const signal of STOP_SIGNALS) process.on(signal, () => {});
+  }
+}
+
+/** `SIGTERM (user cancel)`, `deadline near (SIGUSR2 from the scheduler)` */
+export function describeStop(reason: StopReason): string {
+  switch (reason.kind) {
+    case 'signal':
+      return `${reason.signal} received (${reason.meaning})`;
+    case 'deadline':
+      return `deadline near (${reason.detail})`;
+    default:
+      return `fenced (${reason.detail})`;
   }
 }
 
