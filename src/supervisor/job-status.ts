@@ -21,6 +21,10 @@ export interface Segment {
   started: string;
   ended?: string;
   resumeFrom: { seq: number; step: number } | null;
+  /** The SLURM job and restart count this segment ran as, if any. */
+  slurm?: { jobId: string; restartCount?: number; arrayTaskId?: string };
+  /** Why it ended, when ckpt knows more than the exit status (deadline, cancel, node failure…). */
+  endReason?: string;
   exit?: { code: number | null; signal: string | null };
   /** Work done after the segment's last commit (or its start) that was lost at its end. */
   lostMs: number;
@@ -53,6 +57,7 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
           started: event.time,
           resumeFrom: (event.resumeFrom as Segment['resumeFrom']) ?? null,
           lostMs: 0,
+          ...slurmOf(event),
         });
         lastCommitAt = undefined;
         outcome = undefined;
@@ -69,6 +74,16 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
           };
           if (current.exit.code !== 0) current.lostMs = elapsed(lastCommitAt ?? current.started, event.time);
         }
+        break;
+      case 'stop':
+        if (current) current.endReason = describeStopEvent(event.reason);
+        break;
+      case 'interruption':
+        // A node failure is noted by the next run, about the segment before it.
+        if (event.kind === 'node-failure') {
+          const previous = segments.at(-1);
+          if (previous && !previous.ended) previous.endReason = 'node failure (no exit was recorded)';
+        } else if (current) current.endReason = String(event.kind).replace('-', ' ');
         break;
       case 'restart':
         restarts = Math.max(restarts, Number(event.attempt) || 0);
@@ -115,4 +130,17 @@ function elapsed(from: string, to: string): number {
 
 function lastEventTime(events: JournalEvent[]): string | undefined {
   return events.at(-1)?.time;
+}
+
+function describeStopEvent(reason: unknown): string {
+  const r = (reason ?? {}) as { kind?: string; meaning?: string; signal?: string; detail?: string };
+  if (r.kind === 'deadline') return `deadline: ${r.detail ?? ''}`.trim();
+  if (r.kind === 'signal') return `${r.signal}: ${r.meaning ?? ''}`.trim();
+  if (r.kind === 'fenced') return 'fenced by a newer copy of the job';
+  return 'stopped';
+}
+
+function slurmOf(event: JournalEvent): { slurm?: NonNullable<Segment['slurm']> } {
+  const slurm = (event.writer as { slurm?: Segment['slurm'] } | undefined)?.slurm;
+  return slurm ? { slurm } : {};
 }

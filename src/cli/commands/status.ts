@@ -32,15 +32,13 @@ export async function runStatus(ctx: CommandContext): Promise<number> {
     const from = s.resumeFrom
       ? `resumed from #${s.resumeFrom.seq} (step ${s.resumeFrom.step})`
       : 'fresh start';
-    const end = s.exit
-      ? s.exit.signal
-        ? `killed by ${s.exit.signal}`
-        : `exit ${s.exit.code}`
-      : s.ended
-        ? 'ended'
-        : '…';
+    const exit = s.exit ? (s.exit.signal ? `killed by ${s.exit.signal}` : `exit ${s.exit.code}`) : undefined;
+    const end = exit ?? (s.ended ? 'ended' : '…');
+    const why = s.endReason ? ` (${s.endReason})` : '';
     const lost = s.lostMs > 0 ? `, lost ${formatDuration(s.lostMs)}` : '';
-    ctx.out(`  ${i + 1}. ${s.started}  ${from} → ${end}${lost}`);
+    const task = s.slurm?.arrayTaskId ? `_${s.slurm.arrayTaskId}` : '';
+    const job = s.slurm ? ` [SLURM ${s.slurm.jobId}${task}, restart ${s.slurm.restartCount ?? 0}]` : '';
+    ctx.out(`  ${i + 1}. ${s.started}${job}  ${from} → ${end}${why}${lost}`);
   });
   const last = status.lastCheckpoint;
   ctx.out(
