@@ -120,6 +120,7 @@ export class Checkpointer {
     validateSaveOptions(options);
     await this.flush();
     const parts = splitValue(state);
+    this.dueTracker.saved(options.step);
     return this.track(this.commitParts(parts, options, performance.now()));
   }
 
@@ -136,6 +137,8 @@ export class Checkpointer {
     const startedAt = performance.now();
     const parts = splitValue(state);
     const snapshot = this.pool.snapshot(parts);
+    // The state is taken: due() counts from here, not from the end of the background commit.
+    this.dueTracker.saved(options.step);
     const committed = this.track(
       this.commitParts(snapshot.parts, options, startedAt).finally(() => this.pool.release(snapshot)),
     );
@@ -217,7 +220,6 @@ export class Checkpointer {
       throw error;
     }
     this.cache.commit();
-    this.dueTracker.saved(options.step);
     await this.applyRetention();
     return { seq: manifest.seq, step: manifest.step, stats: manifest.stats };
   }

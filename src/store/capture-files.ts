@@ -22,6 +22,7 @@ export async function captureFiles(
   writer: ChunkWriter,
   base: string,
   paths: readonly string[],
+  growing: ReadonlySet<string> = new Set(),
 ): Promise<Entry[]> {
   const root = resolve(base);
   const entries = new Map<string, Entry>();
@@ -33,7 +34,7 @@ export async function captureFiles(
         hint: 'Commit paths below the working directory (or the directory given with --cwd).',
       });
     }
-    await captureTree(writer, root, stored, entries);
+    await captureTree(writer, root, stored, entries, growing);
   }
   return [...entries.values()].sort((a, b) => entryName(a).localeCompare(entryName(b)));
 }
@@ -47,6 +48,7 @@ async function captureTree(
   root: string,
   stored: string,
   out: Map<string, Entry>,
+  growing: ReadonlySet<string>,
 ): Promise<void> {
   if (out.has(stored)) return;
   const abs = join(root, stored);
@@ -66,26 +68,35 @@ async function captureTree(
     const names = await fsp.readdir(abs).catch((error: unknown) => {
       throw wrapIoError(error, 'listing', abs);
     });
-    for (const name of names.sort()) await captureTree(writer, root, `${stored}/${name}`, out);
+    for (const name of names.sort()) await captureTree(writer, root, `${stored}/${name}`, out, growing);
   } else if (stat.isSymbolicLink()) {
     out.set(stored, { type: 'symlink', path: stored, target: await fsp.readlink(abs) });
   } else if (stat.isFile()) {
-    out.set(stored, await captureFile(writer, abs, stored));
+    out.set(stored, await captureFile(writer, abs, stored, growing.has(stored)));
   }
   // Sockets, FIFOs and devices are not state: skipped.
 }
 
-/** Reads one file into chunks, retrying if it changes underneath. */
-export async function captureFile(writer: ChunkWriter, abs: string, stored: string): Promise<FileEntry> {
+/**
+ * Reads one file into chunks, retrying if it changes underneath. A `growing` file (a log the
+ * program keeps appending to) is taken up to its size when opened, without the retry.
+ */
+export async function captureFile(
+  writer: ChunkWriter,
+  abs: string,
+  stored: string,
+  growing = false,
+): Promise<FileEntry> {
   for (let attempt = 1; ; attempt++) {
     let handle: fsp.FileHandle | undefined;
     try {
       handle = await fsp.open(abs, 'r');
       const before = await handle.stat();
-      const chunks = await chunkStream(writer, handle);
+      const chunks = await chunkStream(writer, handle, growing ? before.size : Number.POSITIVE_INFINITY);
       const after = await fsp.stat(abs);
       const size = chunks.reduce((sum, c) => sum + c.n, 0);
-      if (after.size === size && after.mtimeMs === before.mtimeMs && after.ino === before.ino) {
+      const unchanged = after.size === size && after.mtimeMs === before.mtimeMs && after.ino === before.ino;
+      if (unchanged || (growing && size === before.size)) {
         return {
           type: 'file',
           path: stored,
@@ -113,7 +124,7 @@ export async function captureFile(writer: ChunkWriter, abs: string, stored: stri
  * NOTE: each chunk gets its own buffer (the tail of a block that was not cut yet is carried into
  * the next one), because ChunkWriter keeps a reference until its write completes.
  */
-async function chunkStream(writer: ChunkWriter, handle: fsp.FileHandle): Promise<ChunkRef[]> {
+async function chunkStream(writer: ChunkWriter, handle: fsp.FileHandle, limit: number): Promise<ChunkRef[]> {
   const refs: ChunkRef[] = [];
   let carry = Buffer.alloc(0);
   let position = 0;
@@ -124,7 +135,8 @@ async function chunkStream(writer: ChunkWriter, handle: fsp.FileHandle): Promise
       carry.copy(block, 0);
       let filled = carry.byteLength;
       while (filled < block.byteLength) {
-        const { bytesRead } = await handle.read(block, filled, block.byteLength - filled, position);
+        const want = Math.min(block.byteLength - filled, limit - position);
+        const { bytesRead } = want > 0 ? await handle.read(block, filled, want, position) : { bytesRead: 0 };
         if (bytesRead === 0) {
           eof = true;
           break;

@@ -9,6 +9,8 @@ export interface CommitFilesOptions {
   step: number;
   meta?: Record<string, unknown>;
   compression: CompressionMode;
+  /** Paths of files that may keep growing (logs): captured up to their size when opened. */
+  growing?: ReadonlySet<string>;
 }
 
 /**
@@ -24,7 +26,7 @@ export async function commitFiles(
 ): Promise<Manifest> {
   const startedAt = performance.now();
   const writer = new ChunkWriter(store.root, options.compression);
-  const entries = await captureFiles(writer, base, paths);
+  const entries = await captureFiles(writer, base, paths, options.growing);
   const stats = await writer.finish();
   return store.commit(lease, {
     step: options.step,

@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { join, relative } from 'node:path';
 import { type CompressionMode, commitFiles, type Lease, type Manifest, type Store } from '../store/index.js';
+import type { CapturePlan } from './app-behavior.js';
 import { openForWriting } from './open-files.js';
 
 interface Seen {
@@ -14,10 +15,10 @@ export interface CaptureResult {
 }
 
 /**
- * Captures the files matching `globs` (relative to `cwd`) into the store once they are complete:
- * unchanged for the settle time and not open for writing by any process of the job. A capture
- * happens only when every matched file is complete (a consistent moment) and one of them
- * changed since the last capture.
+ * Captures the files of a {@link CapturePlan} (relative to `cwd`) into the store once they are
+ * complete: unchanged for the settle time, not open for writing by any process of the job, and
+ * passing the app's own check. A capture happens only when every selected file is complete (a
+ * consistent moment) and one of them changed since the last capture.
  */
 export class FileCapturer {
   private readonly seen = new Map<string, Seen>();
@@ -27,13 +28,13 @@ export class FileCapturer {
     private readonly store: Store,
     private readonly lease: Lease,
     private readonly cwd: string,
-    private readonly globs: readonly string[],
+    private readonly plan: CapturePlan,
     private readonly settleMs: number,
     private readonly compression: CompressionMode,
   ) {}
 
   get enabled(): boolean {
-    return this.globs.length > 0;
+    return this.plan.globs.length > 0;
   }
 
   /** Remembers the files as they are now as already captured (right after a restore). */
@@ -67,10 +68,13 @@ export class FileCapturer {
       if (writing.size > 0) return undefined;
     }
     const paths = files.map((f) => f.path);
-    const manifest = await commitFiles(this.store, this.lease, this.cwd, paths, {
-      step,
+    if (this.plan.isComplete && !(await this.plan.isComplete(paths, this.cwd))) return undefined;
+    const growing = (await this.plan.include?.(this.cwd)) ?? [];
+    const manifest = await commitFiles(this.store, this.lease, this.cwd, [...paths, ...growing], {
+      step: this.plan.stepOf?.(paths) ?? step,
       meta: { capturedBy: 'ckpt run' },
       compression: this.compression,
+      growing: new Set(growing),
     });
     this.lastCommitted = key;
     return { manifest, files: paths };
@@ -78,15 +82,16 @@ export class FileCapturer {
 
   private async snapshot(): Promise<Array<{ path: string; signature: string }>> {
     if (!this.enabled) return [];
-    const matches = await (await import('tinyglobby')).glob([...this.globs], {
+    const found = await (await import('tinyglobby')).glob([...this.plan.globs], {
       cwd: this.cwd,
       onlyFiles: true,
       dot: true,
       absolute: false,
       ignore: ['**/.ckpt-aside/**', '**/.ckpt-restore-*/**', '**/*.tmp'],
     });
+    const matches = this.plan.select ? this.plan.select(found.sort()) : found.sort();
     const out: Array<{ path: string; signature: string }> = [];
-    for (const path of matches.sort()) {
+    for (const path of matches) {
       const stat = await fsp.stat(join(this.cwd, path)).catch(() => undefined);
       if (stat?.isFile())
         out.push({

@@ -1,3 +1,4 @@
+export type { AppBehavior, CapturePlan, ExitMeaning } from './app-behavior.js';
 export { formatDurationSpec, parseDuration } from './duration.js';
 export type { AfterStop, StopReason, SupervisorHooks } from './hooks.js';
 export { type JobState, type JobStatus, readJobStatus, type Segment } from './job-status.js';

@@ -14,6 +14,7 @@ export type JobState =
   | 'requeued'
   | 'fenced'
   | 'failed'
+  | 'cannot-start'
   | 'supervisor-died'
   | 'no-run';
 
@@ -96,7 +97,10 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
   const open = segments.at(-1);
   let state: JobState = 'no-run';
   if (open) {
-    if (outcome && ['finished', 'interrupted', 'requeued', 'fenced', 'failed'].includes(outcome))
+    if (
+      outcome &&
+      ['finished', 'interrupted', 'requeued', 'fenced', 'failed', 'cannot-start'].includes(outcome)
+    )
       state = outcome as JobState;
     else if (holderNow?.state === 'alive' || holderNow?.state === 'unknown') state = 'running';
     else {

@@ -11,6 +11,7 @@ import {
   planPrune,
   type Store,
 } from '../store/index.js';
+import type { AppBehavior, CapturePlan, ExitMeaning } from './app-behavior.js';
 import { FileCapturer } from './capture.js';
 import type { StopReason, SupervisorHooks } from './hooks.js';
 import { prepareRestore } from './prepare-restore.js';
@@ -38,6 +39,8 @@ export interface ProgramExit {
   signal: NodeJS.Signals | null;
   /** The program could not be started at all (ENOENT, EACCES). */
   startError?: string;
+  /** What the exit means (the app's reading, or by exit code). */
+  meaning?: ExitMeaning;
 }
 
 /** How `ckpt run` ended, for the CLI to turn into an exit. */
@@ -57,6 +60,8 @@ export interface SupervisorDeps {
   log: (line: string) => void;
   /** A scheduler integration (SLURM), if any. */
   hooks?: SupervisorHooks;
+  /** How to drive a specific app (GROMACS, LAMMPS…), if any. */
+  app?: AppBehavior;
 }
 
 /**
@@ -76,6 +81,7 @@ export class Supervisor {
   /** Whether the last segment committed a checkpoint (then a crash starts the backoff afresh). */
   private progressed = false;
   private step = 0;
+  private pruning = false;
   private capturer: FileCapturer | undefined;
   private wake: (() => void) | undefined;
   private readonly handlers = new Map<NodeJS.Signals, () => void>();
@@ -89,7 +95,7 @@ export class Supervisor {
       store,
       this.lease,
       this.restoreDir,
-      options.capture,
+      this.capturePlan,
       options.settle,
       options.compress,
     );
@@ -122,14 +128,20 @@ export class Supervisor {
   private async runSegment(): Promise<ProgramExit> {
     const { store, options, command, log } = this.deps;
     this.state = 'starting';
-    const restore = await prepareRestore(store, this.restoreDir, options.capture);
+    const app = this.deps.app;
+    const restore = await prepareRestore(store, this.restoreDir, this.capturePlan.globs);
     for (const s of restore.skipped) log(`ckpt: skipped checkpoint #${s.seq}: ${s.reason}`);
     if (restore.setAside.length > 0)
       log(`ckpt: set aside ${restore.setAside.length} newer file(s) into .ckpt-aside/`);
     this.step = restore.manifest?.step ?? 0;
     await this.capturer?.markCurrent();
+    await app?.beforeStart?.(this.deps.cwd);
+    const commandNow = app?.command
+      ? await app.command(command, { resumeFrom: restore.manifest, cwd: this.deps.cwd })
+      : [...command];
     const env: NodeJS.ProcessEnv = {
       ...process.env,
+      ...app?.env?.(),
       ...(await this.deps.hooks?.env?.()),
       CKPT_STORE: store.root,
       CKPT_SIGNAL: options.signal,
@@ -147,19 +159,19 @@ export class Supervisor {
     const newestBefore = (await store.listSeqs()).at(-1) ?? 0;
     await appendJournal(store.root, 'start', {
       writer: currentWriter(),
-      command,
+      command: commandNow,
       restarts: this.restarts,
       resumeFrom: restore.manifest ? { seq: restore.manifest.seq, step: restore.manifest.step } : null,
       skipped: restore.skipped,
     });
-    const exit = await this.spawnAndWatch(env);
+    const exit = await this.spawnAndWatch(commandNow, env);
     this.progressed = ((await store.listSeqs()).at(-1) ?? 0) > newestBefore;
     await appendJournal(store.root, 'exit', { ...exit, runtimeMs: Date.now() - started });
     return exit;
   }
 
-  private spawnAndWatch(env: NodeJS.ProcessEnv): Promise<ProgramExit> {
-    const { command, options } = this.deps;
+  private spawnAndWatch(command: readonly string[], env: NodeJS.ProcessEnv): Promise<ProgramExit> {
+    const { options } = this.deps;
     return new Promise<ProgramExit>((resolveExit) => {
       const child = spawn(command[0]!, command.slice(1), {
         cwd: this.deps.cwd,
@@ -187,7 +199,7 @@ export class Supervisor {
         options.every === undefined
           ? undefined
           : setInterval(() => void this.requestCheckpoint('interval'), options.every);
-      const poll = setInterval(() => void this.pollCapture(), POLL_MS);
+      const poll = setInterval(() => void this.pollCapture().then(() => this.pruneIfOver()), POLL_MS);
       const unwatch = this.deps.hooks?.watch?.((reason) => this.requestStop(reason));
       child.once('exit', (code, signal) => {
         // Workers the program left behind must not outlive it.
@@ -195,10 +207,12 @@ export class Supervisor {
         void (async () => {
           if (pgid !== undefined) await this.terminateGroup(pgid, 'SIGTERM');
           this.pgid = undefined;
-          // Only a clean exit vouches for the files left behind; after a crash they may be torn
-          // (the next start sets them aside instead).
-          if (code === 0) await this.pollCapture(true);
-          finish({ code, signal });
+          const exit: ProgramExit = { code, signal };
+          exit.meaning = await this.meaningOf(exit);
+          // Only a clean exit or stop vouches for the files left behind; after a crash they may
+          // be torn (the next start sets them aside instead).
+          if (exit.meaning !== 'failed') await this.pollCapture(true);
+          finish(exit);
         })();
       });
       if (this.stopRequested) void this.stop(this.stopRequested);
@@ -208,7 +222,8 @@ export class Supervisor {
   /** Asks the program for a checkpoint; returns how many of its processes handle the signal. */
   private async requestCheckpoint(reason: 'interval' | 'stop'): Promise<number> {
     if (this.pgid === undefined) return 0;
-    const { signal } = this.deps.options;
+    const signal = this.deps.app?.checkpointSignal ?? this.deps.options.signal;
+    if (signal === false) return 0; // the app checkpoints on its own schedule
     let sent = await requestFromHandlers(this.pgid, signal);
     // Processes outside the group (srun's tasks) are reached through the scheduler.
     if (this.deps.hooks?.deliver?.(signal)) sent++;
@@ -228,6 +243,19 @@ export class Supervisor {
       }
     } catch (error) {
       this.deps.log(`ckpt: capture failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** Commits by the program itself (`ckpt commit`, the library) are pruned here too. */
+  private async pruneIfOver(): Promise<void> {
+    if (this.pruning) return;
+    this.pruning = true;
+    try {
+      if ((await this.deps.store.listSeqs()).length > this.deps.options.keep) await this.prune();
+    } catch (error) {
+      this.deps.log(`ckpt: pruning failed: ${(error as Error).message}`);
+    } finally {
+      this.pruning = false;
     }
   }
 
@@ -277,6 +305,14 @@ export class Supervisor {
     );
     // Read before asking: a program that commits at once must not be mistaken for one that did not.
     const before = (await this.deps.store.listSeqs()).at(-1) ?? 0;
+    if (this.deps.app?.requestStop) {
+      // The app has its own way to write a checkpoint and stop: use it, then wait for the exit.
+      await this.deps.app.requestStop({ pgid, cwd: this.deps.cwd });
+      const until = Date.now() + this.graceFor(reason);
+      while (Date.now() < until && this.pgid === pgid) await new Promise((r) => setTimeout(r, 100));
+      if (this.pgid === pgid) await this.terminateGroup(pgid, 'SIGTERM');
+      return;
+    }
     const handled = await this.requestCheckpoint('stop');
     // A program that does not handle the checkpoint signal cannot answer it: no point waiting.
     const grace = handled > 0 ? this.graceFor(reason) : 0;
@@ -288,6 +324,16 @@ export class Supervisor {
       await new Promise((r) => setTimeout(r, 100));
     }
     if (this.pgid === pgid) await this.terminateGroup(pgid, 'SIGTERM');
+  }
+
+  private get capturePlan(): CapturePlan {
+    return this.deps.app?.capture ?? { globs: this.deps.options.capture };
+  }
+
+  /** What an exit means: the app decides; else 0 finished, anything else failed. */
+  private async meaningOf(exit: ProgramExit): Promise<ExitMeaning> {
+    if (this.deps.app?.classifyExit) return this.deps.app.classifyExit(exit, this.deps.cwd);
+    return exit.code === 0 ? 'finished' : 'failed';
   }
 
   private graceFor(reason: StopReason): number {
@@ -312,10 +358,19 @@ export class Supervisor {
         message: `cannot start ${this.deps.command[0]}: ${exit.startError}`,
       };
     }
-    if (exit.code === 0) {
+    if (exit.meaning === 'finished' || (exit.meaning === undefined && exit.code === 0)) {
       return { kind: 'finished', exit, restarts: this.restarts, message: 'the program finished' };
     }
     if (this.stopRequested) return this.afterStop(this.stopRequested, exit, describe);
+    if (exit.meaning === 'stopped') {
+      // Stopped by itself with a checkpoint (e.g. gmx -maxh): resumable, not a crash.
+      return {
+        kind: 'interrupted',
+        exit,
+        restarts: this.restarts,
+        message: `the program stopped with a checkpoint (${describe}); run the same command again to resume`,
+      };
+    }
     if (this.restarts >= options.maxRestarts) {
       return {
         kind: 'failed',
@@ -384,7 +439,10 @@ export class Supervisor {
     for (const signal of FORWARDED_SIGNALS) {
       if (this.handlers.has(signal)) continue;
       const handler = (): void => {
-        if (this.pgid !== undefined) signalGroup(this.pgid, signal);
+        if (this.pgid === undefined) return;
+        // USR1/USR2 kill a process that does not handle them: pass them only to those that do.
+        if (signal === 'SIGUSR1' || signal === 'SIGUSR2') void requestFromHandlers(this.pgid, signal);
+        else signalGroup(this.pgid, signal);
       };
       this.handlers.set(signal, handler);
       process.on(signal, handler);

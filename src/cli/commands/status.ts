@@ -8,6 +8,7 @@ const STATE_TEXT = {
   finished: 'finished',
   interrupted: 'interrupted (resumable: run the same command again)',
   failed: 'failed (restart budget used up)',
+  'cannot-start': 'the command could not be started',
   requeued: 'requeued: waiting in the queue to resume from its checkpoint',
   fenced: 'stopped: another copy of the job owns the store',
   'supervisor-died': 'not running: its supervisor died without recording an end (killed?)',
