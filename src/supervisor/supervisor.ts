@@ -421,7 +421,10 @@ export class Supervisor {
     const hooks = this.deps.hooks;
     for (const signal of STOP_SIGNALS) {
       const handler = (): void => {
-        if (this.stopRequested) return this.requestStop({ kind: 'signal', signal, meaning: 'again' });
+        if (this.stopRequested) {
+          this.requestStop({ kind: 'signal', signal, meaning: 'again' });
+          return;
+        }
         void (async () => {
           const meaning = (await hooks?.classifySignal?.(signal).catch(() => undefined)) ?? 'stop requested';
           this.requestStop({ kind: 'signal', signal, meaning });
