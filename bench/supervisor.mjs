@@ -4,10 +4,10 @@
 //   3. capture of a 1 GiB checkpoint file vs a raw copy + fsync, and re-capture of the unchanged file.
 //   node bench/supervisor.mjs      (BENCH_CPU_SECONDS=30, BENCH_GIB=1)
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, fsyncSync, mkdtempSync, openSync, closeSync, rmSync } from 'node:fs';
+import { closeSync, copyFileSync, fsyncSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GiB, fmtMs, fmtRate, median, now, printTable, randomFloat64, rawWriteFsync } from './lib.mjs';
+import { fmtMs, fmtRate, GiB, median, now, printTable, randomFloat64, rawWriteFsync } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ckpt = join(here, '..', 'bin', 'ckpt');
@@ -32,7 +32,18 @@ const wrapped = [];
 for (let i = 0; i < 2; i++) {
   bare.push(timed(process.execPath, ['-e', busy, String(iterations)]));
   wrapped.push(
-    timed(ckpt, ['--store', join(base, `ovh-${i}`), 'run', '--every', '5s', '--', process.execPath, '-e', busy, String(iterations)]),
+    timed(ckpt, [
+      '--store',
+      join(base, `ovh-${i}`),
+      'run',
+      '--every',
+      '5s',
+      '--',
+      process.execPath,
+      '-e',
+      busy,
+      String(iterations),
+    ]),
   );
 }
 
@@ -62,22 +73,59 @@ for (let i = 0; i < 2; i++) {
   const store = join(base, `cap-${i}`);
   captureMs.push(timed(ckpt, ['--store', store, 'commit', '--step', '1', 'state.bin'], { cwd: work }));
 }
-const again = spawnSync(ckpt, ['--store', join(base, 'cap-1'), 'commit', '--json', '--step', '2', 'state.bin'], { cwd: work });
+const again = spawnSync(
+  ckpt,
+  ['--store', join(base, 'cap-1'), 'commit', '--json', '--step', '2', 'state.bin'],
+  { cwd: work },
+);
 const againStats = JSON.parse(again.stdout.toString()).stats;
 rmSync(base, { recursive: true, force: true });
 
 const ratio = (x) => `${x.toFixed(3)}x`;
-printTable(`Overhead on a CPU-bound program (~${cpuSeconds} s, best of 2)`, ['run', 'wall time', 'vs bare'], [
-  ['bare', fmtMs(Math.min(...bare)), '1.000x'],
-  ['under `ckpt run --every 5s`', fmtMs(Math.min(...wrapped)), ratio(Math.min(...wrapped) / Math.min(...bare))],
-]);
-printTable('Start-up (median of 20)', ['command', 'wall time'], [
-  ['`true` (bare spawn)', fmtMs(median(trueBare))],
-  ['`ckpt run -- true`', fmtMs(median(trueRun))],
-]);
-printTable(`Capture of a ${(bytes / GiB).toFixed(2)} GiB file (best of 2)`, ['method', 'time', 'throughput', 'ckpt vs it'], [
-  ['raw copy + fsync', fmtMs(Math.min(...copyMs)), fmtRate(bytes, Math.min(...copyMs)), ratio(Math.min(...copyMs) / Math.min(...captureMs))],
-  ['**ckpt commit** (CDC, SHA-256, durable)', fmtMs(Math.min(...captureMs)), fmtRate(bytes, Math.min(...captureMs)), '1.000x'],
-  ['re-capture of the unchanged file: bytes written', `${againStats.writtenBytes} B (${((100 * againStats.writtenBytes) / bytes).toFixed(3)}%)`, '', ''],
-]);
-console.log('\nGoals: overhead ≤ 1.01x; start-up ≤ 150 ms median; capture ≥ 0.90x raw copy+fsync; re-capture < 1% written.');
+printTable(
+  `Overhead on a CPU-bound program (~${cpuSeconds} s, best of 2)`,
+  ['run', 'wall time', 'vs bare'],
+  [
+    ['bare', fmtMs(Math.min(...bare)), '1.000x'],
+    [
+      'under `ckpt run --every 5s`',
+      fmtMs(Math.min(...wrapped)),
+      ratio(Math.min(...wrapped) / Math.min(...bare)),
+    ],
+  ],
+);
+printTable(
+  'Start-up (median of 20)',
+  ['command', 'wall time'],
+  [
+    ['`true` (bare spawn)', fmtMs(median(trueBare))],
+    ['`ckpt run -- true`', fmtMs(median(trueRun))],
+  ],
+);
+printTable(
+  `Capture of a ${(bytes / GiB).toFixed(2)} GiB file (best of 2)`,
+  ['method', 'time', 'throughput', 'ckpt vs it'],
+  [
+    [
+      'raw copy + fsync',
+      fmtMs(Math.min(...copyMs)),
+      fmtRate(bytes, Math.min(...copyMs)),
+      ratio(Math.min(...copyMs) / Math.min(...captureMs)),
+    ],
+    [
+      '**ckpt commit** (CDC, SHA-256, durable)',
+      fmtMs(Math.min(...captureMs)),
+      fmtRate(bytes, Math.min(...captureMs)),
+      '1.000x',
+    ],
+    [
+      're-capture of the unchanged file: bytes written',
+      `${againStats.writtenBytes} B (${((100 * againStats.writtenBytes) / bytes).toFixed(3)}%)`,
+      '',
+      '',
+    ],
+  ],
+);
+console.log(
+  '\nGoals: overhead ≤ 1.01x; start-up ≤ 150 ms median; capture ≥ 0.90x raw copy+fsync; re-capture < 1% written.',
+);

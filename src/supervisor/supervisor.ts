@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import {
@@ -72,7 +72,6 @@ export interface SupervisorDeps {
 export class Supervisor {
   state: SupervisorState = 'starting';
   private lease: Lease | undefined;
-  private child: ChildProcess | undefined;
   private pgid: number | undefined;
   private stopRequested: StopReason | undefined;
   private restarts = 0;
@@ -179,7 +178,7 @@ export class Supervisor {
         stdio: 'inherit',
         detached: true, // its own process group: signals reach all of it, and only it
       });
-      this.child = child;
+
       let settled = false;
       const finish = (exit: ProgramExit): void => {
         if (settled) return;
@@ -188,7 +187,7 @@ export class Supervisor {
         clearInterval(poll);
         unwatch?.();
         watchdog?.stop();
-        this.child = undefined;
+
         resolveExit(exit);
       };
       child.once('error', (error) => finish({ code: null, signal: null, startError: error.message }));
