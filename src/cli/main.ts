@@ -211,6 +211,7 @@ function buildProgram(io: Io, result: RunExit): Command {
     .option('--restore-dir <dir>', 'put restored files here instead of the working directory')
     .option('--config <file>', 'config file (default: ckpt.toml or ckpt.yaml in the working directory)')
     .option('--print-config', 'print the resolved settings and where each came from, then exit')
+    .option('--app <name>', 'drive a known app: gromacs, lammps, openfoam, pytorch, generic (docs/apps.md)')
     .option('--no-slurm', 'ignore the SLURM environment (no deadline, no requeue)')
     .option(
       '--max-requeues <n>',
@@ -244,6 +245,18 @@ ${EXIT_CANNOT_START} when it cannot start, else the program's own exit status.`,
         ctx(cmd),
         cmd.args.length ? cmd.args : args,
       );
+    });
+  program
+    .command('doctor')
+    .description('check that an app is installed, and flag settings that break exact restarts')
+    .usage('[--app NAME] [-- <command> [args...]]')
+    .argument('[command...]', 'the command you would run under ckpt (optional)')
+    .option('--app <name>', 'gromacs, lammps, openfoam or pytorch (default: all)')
+    .addOption(json())
+    .passThroughOptions()
+    .action(async (command: string[], _opts: unknown, cmd: Command) => {
+      const { runDoctor } = await import('./commands/doctor.js');
+      result.code = await runDoctor(ctx(cmd), command, cmd.opts<{ app?: string }>());
     });
   program
     .command('status')

@@ -2,6 +2,7 @@ export type { AppBehavior, CapturePlan, ExitMeaning } from './app-behavior.js';
 export { formatDurationSpec, parseDuration } from './duration.js';
 export type { AfterStop, StopReason, SupervisorHooks } from './hooks.js';
 export { type JobState, type JobStatus, readJobStatus, type Segment } from './job-status.js';
+export { handlesSignal, processesInGroup, signalGroup } from './process-group.js';
 export {
   CONFIG_FILES,
   DEFAULT_BACKOFF_MS,

@@ -74,6 +74,7 @@ async function setAsideStrays(
     for (const path of found) candidates.add(path);
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const takenAt = Date.parse(manifest.time);
   const moved: string[] = [];
   for (const path of [...candidates].sort()) {
     const abs = join(target, path);
@@ -81,10 +82,28 @@ async function setAsideStrays(
     if (!stat?.isFile()) continue;
     const want = wanted.get(path);
     if (want && want.size === stat.size && Math.abs(want.mtimeMs - stat.mtimeMs) < 1) continue;
+    // A file the checkpoint does not have but that was last written before it was taken is an
+    // older result (an earlier time directory, an old restart file), not a torn leftover: keep it.
+    if (!want && stat.mtimeMs <= takenAt) continue;
     const aside = join(target, ASIDE_DIR, stamp, path);
     await fsp.mkdir(dirname(aside), { recursive: true, mode: 0o700 });
     await fsp.rename(abs, aside);
     moved.push(path);
   }
+  await removeEmptyParents(target, moved);
   return moved;
+}
+
+/**
+ * Removes directories that setting files aside left empty: an empty newest time directory is
+ * as fatal to OpenFOAM as a torn one.
+ */
+async function removeEmptyParents(target: string, moved: readonly string[]): Promise<void> {
+  const dirs = new Set<string>();
+  for (const path of moved) {
+    for (let dir = dirname(path); dir !== '.' && dir !== '/'; dir = dirname(dir)) dirs.add(dir);
+  }
+  for (const dir of [...dirs].sort((a, b) => b.length - a.length)) {
+    await fsp.rmdir(join(target, dir)).catch(() => {}); // fails, as it should, if not empty
+  }
 }

@@ -309,7 +309,8 @@ export class Supervisor {
       await this.deps.app.requestStop({ pgid, cwd: this.deps.cwd });
       const until = Date.now() + this.graceFor(reason);
       while (Date.now() < until && this.pgid === pgid) await new Promise((r) => setTimeout(r, 100));
-      if (this.pgid === pgid) await this.terminateGroup(pgid, 'SIGTERM');
+      // No second polite signal: some apps (GROMACS) answer it with a worse checkpoint.
+      if (this.pgid === pgid) await this.terminateGroup(pgid, 'SIGKILL');
       return;
     }
     const handled = await this.requestCheckpoint('stop');

@@ -28,6 +28,17 @@ export interface CkptChild {
   exited: Promise<CkptExit>;
 }
 
+const running = new Set<ChildProcess>();
+
+/**
+ * SIGKILLs every `ckpt` started by {@link startCkpt} that is still running (its watchdog then
+ * ends the program's group): for an afterEach hook, so a failed test leaves nothing behind.
+ */
+export function killLeftoverCkpts(): void {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+}
+
 /** Starts `node bin/ckpt ARGS` in `cwd` with `env` (default: {@link cleanEnv}). */
 export function startCkpt(
   args: readonly string[],
@@ -38,6 +49,7 @@ export function startCkpt(
     env: opts.env ?? cleanEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => {
@@ -49,6 +61,7 @@ export function startCkpt(
   const exited = new Promise<CkptExit>((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code, signal) => {
+      running.delete(child);
       const at = Date.now();
       // Give the pipes a moment to deliver what was written just before the exit.
       setTimeout(() => resolve({ code, signal, stdout, stderr, at }), 50);

@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import { createApp } from '../../apps/index.js';
 import { UsageError } from '../../errors.js';
 import {
   createSlurmHooks,
@@ -21,6 +22,7 @@ import {
 import { type CommandContext, printJson } from '../context.js';
 import { EXIT_CANNOT_START, EXIT_RESUMABLE } from '../exit-codes.js';
 import { formatTable } from '../format.js';
+import { packageRoot } from '../package-root.js';
 
 export interface RunFlags extends Partial<Record<keyof RunOptions, unknown>> {
   config?: string;
@@ -29,6 +31,7 @@ export interface RunFlags extends Partial<Record<keyof RunOptions, unknown>> {
   slurm?: boolean;
   maxRequeues?: string;
   warningSignal?: string;
+  app?: string;
 }
 
 /** What `ckpt run` asks the CLI boundary to do: exit with a code, or die of the program's signal. */
@@ -40,7 +43,7 @@ export interface RunExit {
 /** `ckpt run [options] -- CMD ARGS...` */
 export async function runRun(ctx: CommandContext, command: string[], flags: RunFlags): Promise<RunExit> {
   const cwd = process.cwd();
-  const { config, printConfig, slurm, maxRequeues, warningSignal, ...optionFlags } = flags;
+  const { config, printConfig, slurm, maxRequeues, warningSignal, app: appName, ...optionFlags } = flags;
   const resolved = resolveRunOptions(optionFlags, process.env, await loadConfigFile(cwd, config));
   if (printConfig) {
     const rows = describeRunOptions(resolved);
@@ -62,6 +65,15 @@ export async function runRun(ctx: CommandContext, command: string[], flags: RunF
     throw new UsageError('`ckpt run` needs a command to run after `--`.', {
       hint: 'Example: ckpt run --every 10m --capture "out/*.chk" -- python3 sim.py',
     });
+  }
+  const app =
+    appName === undefined
+      ? undefined
+      : createApp(appName, { command, cwd, everyMs: resolved.options.every }, packageRoot());
+  if (app && resolved.options.capture.length > 0) {
+    throw new UsageError(
+      `\`--capture\` and \`--app ${appName}\` do not go together: the app knows its checkpoint files.`,
+    );
   }
   const store = await Store.open(ctx.storeDir, { create: true });
   const job = slurm === false ? undefined : slurmJobFromEnv();
@@ -88,6 +100,7 @@ export async function runRun(ctx: CommandContext, command: string[], flags: RunF
     cwd,
     log: ctx.err,
     ...(hooks ? { hooks } : {}),
+    ...(app ? { app } : {}),
   });
   const outcome = await supervisor.run();
   ctx.err(`ckpt: ${outcome.message}`);

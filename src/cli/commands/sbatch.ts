@@ -31,6 +31,7 @@ const RUN_VALUE_OPTIONS = new Set([
   '--config',
   '--max-requeues',
   '--warning-signal',
+  '--app',
 ]);
 
 export const SBATCH_HELP = `Usage: ckpt sbatch [sbatch options] [ckpt run options] [--lead D] [--dry-run] -- <command> [args...]

@@ -1,0 +1,197 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { argValue } from './app-options.js';
+import { controlDictEntry, DEBIAN_OPENFOAM_DIR } from './openfoam.js';
+
+const run = promisify(execFile);
+
+/** One thing `ckpt doctor` found: data, not printing (the CLI prints). */
+export interface DoctorFinding {
+  app: string;
+  severity: 'ok' | 'warning' | 'error';
+  code: string;
+  message: string;
+  fix?: string;
+}
+
+async function version(
+  cmd: string,
+  args: string[],
+  pattern: RegExp,
+  env?: NodeJS.ProcessEnv,
+): Promise<string | undefined> {
+  try {
+    const { stdout, stderr } = await run(cmd, args, { timeout: 20_000, env: { ...process.env, ...env } });
+    return pattern.exec(`${stdout}\n${stderr}`)?.[1]?.trim();
+  } catch (error) {
+    const out = `${(error as { stdout?: string }).stdout ?? ''}\n${(error as { stderr?: string }).stderr ?? ''}`;
+    return pattern.exec(out)?.[1]?.trim();
+  }
+}
+
+const INSTALL: Record<string, [string, string[], RegExp, string]> = {
+  gromacs: ['gmx', ['--version'], /GROMACS version:\s*(\S+)/, 'apt-get install gromacs'],
+  lammps: ['lmp', ['-h'], /Simulator - ([^\n]+)/, 'apt-get install lammps'],
+  openfoam: ['icoFoam', ['-help'], /Using:\s*(OpenFOAM[^\n-]*-[^\n]*)/, 'apt-get install openfoam'],
+  pytorch: [
+    'python3',
+    ['-c', 'import torch; print("torch", torch.__version__)'],
+    /(torch \S+)/,
+    'apt-get install python3-torch',
+  ],
+};
+
+/**
+ * Checks that an app is installed (and its version), and, given the command ckpt would run,
+ * flags settings that break exact restarts or graceful stops, each with its fix.
+ */
+export async function runDoctorChecks(
+  app: string,
+  command: readonly string[],
+  cwd: string,
+): Promise<DoctorFinding[]> {
+  const spec = INSTALL[app];
+  if (!spec) return [];
+  const findings: DoctorFinding[] = [];
+  const [cmd, args, pattern, install] = spec;
+  const python = app === 'pytorch' ? (command[0] ?? 'python3') : cmd;
+  const found = await version(
+    python,
+    args,
+    pattern,
+    app === 'openfoam' ? { WM_PROJECT_DIR: DEBIAN_OPENFOAM_DIR } : {},
+  );
+  if (found) findings.push({ app, severity: 'ok', code: 'INSTALLED', message: `${app}: ${found}` });
+  else if (
+    app === 'pytorch' &&
+    python !== '/usr/bin/python3' &&
+    (await version('/usr/bin/python3', args, pattern))
+  ) {
+    findings.push({
+      app,
+      severity: 'error',
+      code: 'TORCH_OTHER_PYTHON',
+      message: `\`${python}\` cannot import torch, but /usr/bin/python3 (Debian's, with python3-torch) can.`,
+      fix: 'Run the training script with /usr/bin/python3.',
+    });
+  } else {
+    const message = `${app} was not found (${python}).`;
+    findings.push({ app, severity: 'error', code: 'NOT_INSTALLED', message, fix: install });
+  }
+  if (command.length === 0) return findings;
+  const add = (severity: DoctorFinding['severity'], code: string, message: string, fix: string): void => {
+    findings.push({ app, severity, code, message, fix });
+  };
+  if (app === 'gromacs') {
+    if (argValue(command, '-cpt') === '-1') {
+      add(
+        'error',
+        'GMX_NO_CHECKPOINTS',
+        '`-cpt -1` disables checkpoints: a stop or crash loses the whole run.',
+        'Remove `-cpt -1`; ckpt sets -cpt from --every.',
+      );
+    }
+    if (command.includes('-nsteps')) {
+      add(
+        'warning',
+        'GMX_NSTEPS',
+        '`-nsteps` on a restart means that many *more* steps: resumed runs overshoot.',
+        'Put the total number of steps in the .tpr (nsteps in the .mdp) and drop -nsteps.',
+      );
+    }
+  }
+  if (app === 'lammps') checkLammps(command, cwd, add);
+  if (app === 'openfoam') checkOpenfoam(command, cwd, add);
+  return findings;
+}
+
+type Add = (severity: DoctorFinding['severity'], code: string, message: string, fix: string) => void;
+
+function checkLammps(command: readonly string[], cwd: string, add: Add): void {
+  const inputPath = argValue(command, '-in', '-i');
+  if (!inputPath || !existsSync(join(cwd, inputPath))) {
+    add(
+      'error',
+      'LMP_NO_INPUT',
+      `LAMMPS input ${inputPath ? `\`${inputPath}\` not found` : 'not given (-in FILE)'}.`,
+      'Run LAMMPS with `-in FILE`.',
+    );
+    return;
+  }
+  const input = readFileSync(join(cwd, inputPath), 'utf8').replace(/#.*/g, '');
+  if (!/ckpt_stop/.test(input) || !/fix\s+\S+\s+\S+\s+halt/.test(input)) {
+    add(
+      'error',
+      'LMP_NO_HALT',
+      "The input has no `fix halt` on ckpt's stop file: LAMMPS has no SIGTERM handler, so ckpt cannot stop it with a checkpoint.",
+      'Add `variable ckpt_stopping equal is_file(${ckpt_stop})` and `fix ckpt_halt all halt 10 v_ckpt_stopping == 1 error soft` (docs/apps.md).',
+    );
+  }
+  if (!/ckpt_resume/.test(input) || !/read_restart\s+\$\{ckpt_restart\}/.test(input)) {
+    add(
+      'error',
+      'LMP_NO_RESUME',
+      'The input does not branch on `${ckpt_resume}` to `read_restart ${ckpt_restart}`: a restart would start over.',
+      'Use the resume pattern in docs/apps.md.',
+    );
+  }
+  if (!/^\s*restart\s+[1-9]/m.test(input)) {
+    add(
+      'warning',
+      'LMP_NO_RESTART',
+      'No periodic `restart N file.*` command: only a stop writes a checkpoint, a crash loses everything.',
+      'Add `restart 1000 ckpt/run.*.restart`.',
+    );
+  }
+  if (/^\s*run\s+\S+(?!.*upto)/m.test(input) && !/^\s*run\s+\S+.*\bupto\b/m.test(input)) {
+    add(
+      'warning',
+      'LMP_NO_UPTO',
+      '`run N` without `upto` runs N *more* steps after a restart.',
+      'Use `run N upto`.',
+    );
+  }
+  if (!/atom_modify\s+sort\s+0\s+0(\.0)?/.test(input)) {
+    add(
+      'warning',
+      'LMP_SORT',
+      'Atom sorting makes a restart differ bitwise unless it happens on a sort step.',
+      'Add `atom_modify sort 0 0.0` for bitwise-identical restarts.',
+    );
+  }
+}
+
+function checkOpenfoam(command: readonly string[], cwd: string, add: Add): void {
+  const caseDir = resolve(cwd, argValue(command, '-case') ?? '.');
+  const path = join(caseDir, 'system', 'controlDict');
+  if (!existsSync(path)) {
+    add(
+      'error',
+      'FOAM_NO_CASE',
+      `No controlDict at \`${path}\`.`,
+      'Run ckpt in the case directory or pass -case DIR.',
+    );
+    return;
+  }
+  const control = readFileSync(path, 'utf8');
+  if (controlDictEntry(control, 'startFrom') !== 'latestTime') {
+    add(
+      'error',
+      'FOAM_START_FROM',
+      `startFrom is \`${controlDictEntry(control, 'startFrom') ?? 'unset'}\`: a restart would not resume from the last written time.`,
+      'Set `startFrom latestTime;` in system/controlDict.',
+    );
+  }
+  const format = controlDictEntry(control, 'writeFormat') ?? 'ascii';
+  const precision = Number(controlDictEntry(control, 'writePrecision') ?? 6);
+  if (format === 'ascii' && precision < 17) {
+    add(
+      'warning',
+      'FOAM_ASCII',
+      `writeFormat ascii with writePrecision ${precision}: restarts differ from an uninterrupted run (~1e-${precision + 1}).`,
+      'Set `writeFormat binary;` for exact restarts.',
+    );
+  }
+}

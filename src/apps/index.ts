@@ -1,0 +1,35 @@
+import { UsageError } from '../errors.js';
+import type { AppBehavior } from '../supervisor/index.js';
+import type { AppContext } from './app-options.js';
+import { gromacsApp } from './gromacs.js';
+import { lammpsApp } from './lammps.js';
+import { openfoamApp } from './openfoam.js';
+import { pytorchApp } from './pytorch.js';
+
+export type { AppContext } from './app-options.js';
+export { type DoctorFinding, runDoctorChecks } from './doctor.js';
+export { gromacsFiles } from './gromacs.js';
+export { LAMMPS_STOP_FILE, lammpsRestartGlobs } from './lammps.js';
+export { controlDictEntry, timeDirectories } from './openfoam.js';
+
+/** The apps `--app` accepts. `generic` is plain `ckpt run` (the `--capture` behaviour). */
+export const APP_NAMES = ['gromacs', 'lammps', 'openfoam', 'pytorch', 'generic'] as const;
+export type AppName = (typeof APP_NAMES)[number];
+
+/** The adapter for `name`, or undefined for `generic`. Throws {@link UsageError} for an unknown name. */
+export function createApp(name: string, ctx: AppContext, packageRoot: string): AppBehavior | undefined {
+  switch (name) {
+    case 'gromacs':
+      return gromacsApp(ctx);
+    case 'lammps':
+      return lammpsApp(ctx);
+    case 'openfoam':
+      return openfoamApp(ctx);
+    case 'pytorch':
+      return pytorchApp(ctx, packageRoot);
+    case 'generic':
+      return undefined;
+    default:
+      throw new UsageError(`Unknown app \`${name}\`.`, { hint: `Use one of: ${APP_NAMES.join(', ')}.` });
+  }
+}

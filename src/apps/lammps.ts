@@ -1,0 +1,86 @@
+import { promises as fsp, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AppBehavior } from '../supervisor/index.js';
+import { type AppContext, argValue } from './app-options.js';
+
+/** The file ckpt creates to ask LAMMPS to stop; the input polls it with `fix halt` (docs/apps.md). */
+export const LAMMPS_STOP_FILE = '.ckpt-lammps-stop';
+
+/** Restart-file patterns named by `restart` and `write_restart` in a LAMMPS input, as globs. */
+export function lammpsRestartGlobs(input: string): string[] {
+  const globs = new Set<string>();
+  for (const line of input.split('\n')) {
+    const words = line.replace(/#.*/, '').trim().split(/\s+/);
+    let file: string | undefined;
+    if (words[0] === 'restart' && words.length >= 3 && words[1] !== '0') file = words[2];
+    if (words[0] === 'write_restart' && words.length >= 2) file = words[1];
+    if (file?.includes('*')) globs.add(file.replace(/\$\{[^}]*\}|\$\w/g, '*'));
+  }
+  return [...globs];
+}
+
+/** The timestep in a restart file name made from a `*` pattern (`ckpt/melt.4000.restart` → 4000). */
+export function restartStep(path: string): number | undefined {
+  const numbers = path.match(/\d+/g);
+  return numbers ? Number(numbers.at(-1)) : undefined;
+}
+
+/**
+ * LAMMPS (`lmp -in IN`): LAMMPS has no SIGTERM handler, so ckpt stops it with a stop file that
+ * the input polls (`fix halt … v_ckpt_stopping`), after which the input writes a final restart
+ * file. ckpt captures the newest complete restart file (written in place, so only once it is
+ * closed and settled), and on restart hands LAMMPS exactly that file through `-var ckpt_restart`
+ * (a `*` wildcard would make LAMMPS read the newest file even if it is torn). The input pattern
+ * is in docs/apps.md: `-var ckpt_resume 1` selects `read_restart ${ckpt_restart}`.
+ */
+export function lammpsApp(ctx: AppContext): AppBehavior {
+  const inputPath = argValue(ctx.command, '-in', '-i');
+  let input = '';
+  try {
+    if (inputPath) input = readFileSync(join(ctx.cwd, inputPath), 'utf8');
+  } catch {
+    // `ckpt doctor --app lammps` reports an unreadable input
+  }
+  const globs = lammpsRestartGlobs(input);
+  const newest = (files: string[]): string[] => {
+    const sorted = [...files].sort((a, b) => (restartStep(a) ?? -1) - (restartStep(b) ?? -1));
+    return sorted.length > 0 ? [sorted.at(-1)!] : [];
+  };
+  return {
+    name: 'lammps',
+    checkpointSignal: false, // periodic restart files come from the input's `restart N` command
+    async command(base, start) {
+      const restartFile = start.resumeFrom?.entries.find((e) => e.type === 'file')?.path;
+      return [
+        ...base,
+        '-var',
+        'ckpt_stop',
+        LAMMPS_STOP_FILE,
+        '-var',
+        'ckpt_resume',
+        restartFile ? '1' : '0',
+        '-var',
+        'ckpt_restart',
+        restartFile ?? 'none',
+      ];
+    },
+    capture: { globs, select: newest, stepOf: (files) => (files[0] ? restartStep(files[0]) : undefined) },
+    async beforeStart(cwd) {
+      await fsp.rm(join(cwd, LAMMPS_STOP_FILE), { force: true });
+    },
+    async requestStop({ cwd }) {
+      await fsp.writeFile(
+        join(cwd, LAMMPS_STOP_FILE),
+        `stop requested by ckpt at ${new Date().toISOString()}\n`,
+      );
+    },
+    async classifyExit(exit, cwd) {
+      if (exit.code !== 0) return 'failed';
+      const stopped = await fsp.access(join(cwd, LAMMPS_STOP_FILE)).then(
+        () => true,
+        () => false,
+      );
+      return stopped ? 'stopped' : 'finished';
+    },
+  };
+}

@@ -1,0 +1,21 @@
+import { delimiter, join } from 'node:path';
+import type { AppBehavior } from '../supervisor/index.js';
+import type { AppContext } from './app-options.js';
+
+/**
+ * PyTorch training scripts using `python/ckpt_torch.py` (shipped with ckpt): the helper saves
+ * model, optimizer, scheduler, every RNG state and the data position, and commits through
+ * `ckpt commit`; it checkpoints early on SIGUSR2. The adapter puts the helper on PYTHONPATH and
+ * tells it where `ckpt` is.
+ */
+export function pytorchApp(_ctx: AppContext, packageRoot: string): AppBehavior {
+  return {
+    name: 'pytorch',
+    checkpointSignal: 'SIGUSR2',
+    env() {
+      const helpers = join(packageRoot, 'python');
+      const path = process.env.PYTHONPATH ? `${helpers}${delimiter}${process.env.PYTHONPATH}` : helpers;
+      return { PYTHONPATH: path, CKPT_BIN: process.env.CKPT_BIN ?? join(packageRoot, 'bin', 'ckpt') };
+    },
+  };
+}
