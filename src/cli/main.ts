@@ -147,6 +147,7 @@ function buildProgram(io: Io, result: RunExit): Command {
     .requiredOption('--step <n>', 'the step this state belongs to', nonNegativeNumber)
     .option('--meta <key=value>', 'record a fact with the checkpoint (repeatable)', keyValue, {})
     .option('--cwd <dir>', 'directory the paths are relative to (default: the working directory)')
+    .option('--keep <n>', 'then keep only the newest N checkpoints', positiveInt('--keep'))
     .addOption(
       new Option('--compress <mode>', 'zstd where it pays, or never')
         .choices(['auto', 'off'])
@@ -160,12 +161,14 @@ function buildProgram(io: Io, result: RunExit): Command {
           meta: Record<string, string>;
           cwd?: string;
           compress: 'auto' | 'off';
+          keep?: number;
         }>();
         return (await import('./commands/commit.js')).runCommit(ctx(cmd), paths, {
           step: o.step,
           meta: o.meta,
           compression: o.compress,
           ...(o.cwd ? { cwd: o.cwd } : {}),
+          ...(o.keep !== undefined ? { keep: o.keep } : {}),
         });
       }),
     );

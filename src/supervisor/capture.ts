@@ -64,7 +64,9 @@ export class FileCapturer {
     const key = files.map((f) => `${f.path}:${f.signature}`).join('|');
     if (!settled || key === this.lastCommitted) return undefined;
     if (pgid !== undefined) {
-      const writing = await openForWriting(pgid, new Set(files.map((f) => join(this.cwd, f.path))));
+      // /proc shows real paths: compare against the real path of the directory.
+      const real = await fsp.realpath(this.cwd).catch(() => this.cwd);
+      const writing = await openForWriting(pgid, new Set(files.map((f) => join(real, f.path))));
       if (writing.size > 0) return undefined;
     }
     const paths = files.map((f) => f.path);

@@ -44,7 +44,9 @@ export async function waitGroupGone(pgid: number, timeoutMs: number, pollMs = 50
  */
 export function startWatchdog(supervisorPid: number, pgid: number): { stop(): void } {
   const script =
-    'while kill -0 "$0" 2>/dev/null; do sleep 0.1; done; kill -TERM -"$1" 2>/dev/null; sleep 0.4; kill -KILL -"$1" 2>/dev/null';
+    // A dead but unreaped ckpt is a zombie that `kill -0` still finds: check its state too.
+    'while kill -0 "$0" 2>/dev/null && [ "$(sed "s/.*) //" /proc/$0/stat 2>/dev/null | cut -c1)" != Z ]; do sleep 0.1; done; ' +
+    'kill -TERM -"$1" 2>/dev/null; sleep 0.4; kill -KILL -"$1" 2>/dev/null';
   const dog = spawn('/bin/sh', ['-c', script, String(supervisorPid), String(pgid)], {
     detached: true,
     stdio: 'ignore',

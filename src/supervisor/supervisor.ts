@@ -164,6 +164,7 @@ export class Supervisor {
       skipped: restore.skipped,
     });
     const exit = await this.spawnAndWatch(commandNow, env);
+    await this.pruneIfOver();
     this.progressed = ((await store.listSeqs()).at(-1) ?? 0) > newestBefore;
     await appendJournal(store.root, 'exit', { ...exit, runtimeMs: Date.now() - started });
     return exit;
@@ -198,7 +199,7 @@ export class Supervisor {
         options.every === undefined
           ? undefined
           : setInterval(() => void this.requestCheckpoint('interval'), options.every);
-      const poll = setInterval(() => void this.pollCapture().then(() => this.pruneIfOver()), POLL_MS);
+      const poll = setInterval(() => void this.pollCapture(), POLL_MS);
       const unwatch = this.deps.hooks?.watch?.((reason) => this.requestStop(reason));
       child.once('exit', (code, signal) => {
         // Workers the program left behind must not outlive it.
@@ -245,7 +246,10 @@ export class Supervisor {
     }
   }
 
-  /** Commits by the program itself (`ckpt commit`, the library) are pruned here too. */
+  /**
+   * Applies `--keep` to the program's own commits (`ckpt commit`, the library) once the program
+   * has exited: while it runs, a commit of its own may be reusing chunks that pruning would free.
+   */
   private async pruneIfOver(): Promise<void> {
     if (this.pruning) return;
     this.pruning = true;
@@ -320,7 +324,11 @@ export class Supervisor {
       this.deps.log(`ckpt: the program does not handle ${this.deps.options.signal}; stopping it now`);
     const until = Date.now() + grace;
     while (Date.now() < until && this.pgid === pgid) {
-      if (((await this.deps.store.listSeqs()).at(-1) ?? 0) > before) break;
+      if (((await this.deps.store.listSeqs()).at(-1) ?? 0) > before) {
+        // Let the committer finish (journal line, exit) before the stop signal arrives.
+        await new Promise((r) => setTimeout(r, 500));
+        break;
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
     if (this.pgid === pgid) await this.terminateGroup(pgid, 'SIGTERM');

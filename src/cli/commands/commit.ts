@@ -1,5 +1,12 @@
 import { UsageError } from '../../errors.js';
-import { acquireOrBorrowLease, type CompressionMode, commitFiles, Store } from '../../store/index.js';
+import {
+  acquireOrBorrowLease,
+  applyPrunePlan,
+  type CompressionMode,
+  commitFiles,
+  planPrune,
+  Store,
+} from '../../store/index.js';
 import { type CommandContext, printJson } from '../context.js';
 import { formatBytes } from '../format.js';
 
@@ -8,6 +15,8 @@ export interface CommitFlags {
   meta: Record<string, string>;
   cwd?: string;
   compression: CompressionMode;
+  /** Keep only the newest N checkpoints after committing (deleting older ones and their chunks). */
+  keep?: number;
 }
 
 /** `ckpt commit --step N PATH...`: commit files from any language or a shell script. */
@@ -25,6 +34,10 @@ export async function runCommit(ctx: CommandContext, paths: string[], flags: Com
       meta: flags.meta,
       compression: flags.compression,
     });
+    if (flags.keep !== undefined) {
+      const scanned = await store.scan();
+      await applyPrunePlan(store, lease, scanned, planPrune(scanned, { keepLast: flags.keep }));
+    }
     if (ctx.json) printJson(ctx, { seq: m.seq, step: m.step, stats: m.stats });
     else {
       ctx.out(
