@@ -207,12 +207,7 @@ export class Checkpointer {
         step: options.step,
         entries,
         meta: options.meta ?? {},
-        stats: {
-          bytes: stats.bytes,
-          writtenBytes: stats.writtenBytes,
-          chunks: stats.chunks,
-          newChunks: stats.newChunks,
-        },
+        stats,
         startedAt,
       });
     } catch (error) {

@@ -32,12 +32,7 @@ export async function commitFiles(
     step: options.step,
     entries,
     meta: options.meta ?? {},
-    stats: {
-      bytes: stats.bytes,
-      writtenBytes: stats.writtenBytes,
-      chunks: stats.chunks,
-      newChunks: stats.newChunks,
-    },
+    stats,
     startedAt,
   });
 }
