@@ -13,8 +13,11 @@ export interface ChunkRef {
   z?: 1;
 }
 
-/** How many chunk writes (and reads) may be in flight at once; libuv runs four by default. */
-export const DEFAULT_IO_CONCURRENCY = 4;
+/**
+ * How many chunk writes (and reads) may be in flight at once. libuv runs four at a time; more in
+ * the queue keeps its threads busy while the main thread hashes.
+ */
+export const DEFAULT_IO_CONCURRENCY = 8;
 
 export interface ChunkWriterStats {
   chunks: number;

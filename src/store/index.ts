@@ -1,7 +1,7 @@
 export { applyPrunePlan, type PruneResult } from './apply-prune-plan.js';
 export { DIR_MODE, FILE_MODE, fsyncDir, writeFileAtomic } from './atomic-write.js';
 export { type ChunkRef, ChunkWriter, DEFAULT_IO_CONCURRENCY, readChunks } from './chunk-store.js';
-export { FIXED_CHUNK_SIZE, fixedChunks } from './chunker.js';
+export { FIXED_CHUNK_SIZE, fixedChunkSizeFor, fixedChunks } from './chunker.js';
 export { type CommitFilesOptions, commitFiles } from './commit-files.js';
 export { type CompressionMode, DEFAULT_COMPRESSION, zstdAvailable } from './compress.js';
 export { applyGcPlan, type GcPlan, planGc } from './gc.js';
