@@ -137,11 +137,12 @@ function checkLammps(command: readonly string[], cwd: string, add: Add): void {
       'Use the resume pattern in docs/apps.md.',
     );
   }
-  if (!/^\s*restart\s+[1-9]/m.test(input)) {
+  // N may be a variable (`${n}`, v_n); ckpt captures only files named with `*` (the step).
+  if (!/^\s*restart\s+(?!0\s)\S+\s+\S*\*/m.test(input)) {
     add(
       'warning',
       'LMP_NO_RESTART',
-      'No periodic `restart N file.*` command: only a stop writes a checkpoint, a crash loses everything.',
+      'No periodic `restart N file.*` command (with the `*`, which LAMMPS replaces by the step: ckpt captures only such files): only a stop writes a checkpoint, a crash loses everything.',
       'Add `restart 1000 ckpt/run.*.restart`.',
     );
   }

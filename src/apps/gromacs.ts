@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, promises as fsp } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { AppBehavior } from '../supervisor/index.js';
 import { signalGroup } from '../supervisor/index.js';
 import { type AppContext, argValue, tailOf, withoutArg } from './app-options.js';
@@ -22,6 +22,36 @@ export function gromacsFiles(argv: readonly string[]): { cpt: string; outputs: s
   };
 }
 
+/** size:mtime:inode of a file, or undefined when it does not exist. */
+async function signature(path: string): Promise<string | undefined> {
+  const stat = await fsp.stat(path).catch(() => undefined);
+  return stat ? `${stat.size}:${stat.mtimeMs}:${stat.ino}` : undefined;
+}
+
+/**
+ * What the latest start of mdrun wrote to its log: from its last header on ('' when it wrote
+ * nothing since `before`, the log's signature at the start). An appended log also holds the
+ * earlier starts' lines ("Received the TERM signal"…), which must not count. With -noappend
+ * the log of the start is the newest `NAME.partNNNN.log`.
+ */
+export async function logOfThisStart(cwd: string, log: string, before: string | undefined): Promise<string> {
+  const stem = basename(log).replace(/\.log$/, '');
+  const parts = (await fsp.readdir(join(cwd, dirname(log))).catch(() => [] as string[]))
+    .filter((f) => f.startsWith(`${stem}.part`) && /\.part\d+\.log$/.test(f))
+    .sort()
+    .map((f) => join(dirname(log), f));
+  let newest: { path: string; mtime: number } | undefined;
+  for (const path of [log, ...parts]) {
+    const stat = await fsp.stat(join(cwd, path)).catch(() => undefined);
+    // On a tie (coarse file times) the later part wins: part logs come from later starts.
+    if (stat && (!newest || stat.mtimeMs >= newest.mtime)) newest = { path, mtime: stat.mtimeMs };
+  }
+  if (!newest || (newest.path === log && (await signature(join(cwd, log))) === before)) return '';
+  const text = await tailOf(join(cwd, newest.path));
+  const at = text.lastIndexOf(':-) GROMACS - gmx mdrun');
+  return at < 0 ? text : text.slice(at);
+}
+
 /**
  * GROMACS (`gmx mdrun`): checkpoints every `--every` via `-cpt` (fractional minutes work), stops
  * gracefully with one SIGTERM (mdrun writes its .cpt at the next neighbour-search step and exits
@@ -32,6 +62,7 @@ export function gromacsFiles(argv: readonly string[]): { cpt: string; outputs: s
  */
 export function gromacsApp(ctx: AppContext): AppBehavior {
   const files = gromacsFiles(ctx.command);
+  let logAtStart: string | undefined;
   return {
     name: 'gromacs',
     checkpointSignal: false, // mdrun checkpoints on its -cpt schedule; no "checkpoint now" signal
@@ -47,6 +78,7 @@ export function gromacsApp(ctx: AppContext): AppBehavior {
         const outputsThere = [files.log].every((f) => existsSync(join(start.cwd, f)));
         if (!outputsThere && !argv.includes('-noappend')) argv.push('-noappend');
       }
+      logAtStart = await signature(join(start.cwd, files.log));
       return argv;
     },
     capture: {
@@ -59,10 +91,12 @@ export function gromacsApp(ctx: AppContext): AppBehavior {
       signalGroup(pgid, 'SIGTERM');
     },
     async classifyExit(exit, cwd) {
-      if (exit.code === 0) return 'finished';
-      const log = await tailOf(join(cwd, files.log));
-      if (exit.code === 1 && /Received the (TERM|INT) signal/.test(log)) return 'stopped';
-      return 'failed';
+      if (exit.code !== 0 && exit.code !== 1) return 'failed';
+      const log = await logOfThisStart(cwd, files.log, logAtStart);
+      // `-maxh` ends the run early with a checkpoint and exit 0: resumable, not finished.
+      if (exit.code === 0)
+        return /Run time exceeded .* will terminate the run/.test(log) ? 'stopped' : 'finished';
+      return /Received the (TERM|INT) signal/.test(log) ? 'stopped' : 'failed';
     },
   };
 }

@@ -1,4 +1,4 @@
-import { promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AppBehavior } from '../supervisor/index.js';
 import { type AppContext, argValue } from './app-options.js';
@@ -28,7 +28,7 @@ export function restartStep(path: string): number | undefined {
 /**
  * LAMMPS (`lmp -in IN`): LAMMPS has no SIGTERM handler, so ckpt stops it with a stop file that
  * the input polls (`fix halt … v_ckpt_stopping`), after which the input writes a final restart
- * file. ckpt captures the newest complete restart file (written in place, so only once it is
+ * file. ckpt captures the last-written complete restart file (written in place, so only once it is
  * closed and settled), and on restart hands LAMMPS exactly that file through `-var ckpt_restart`
  * (a `*` wildcard would make LAMMPS read the newest file even if it is torn). The input pattern
  * is in docs/apps.md: `-var ckpt_resume 1` selects `read_restart ${ckpt_restart}`.
@@ -42,9 +42,19 @@ export function lammpsApp(ctx: AppContext): AppBehavior {
     // `ckpt doctor --app lammps` reports an unreadable input
   }
   const globs = lammpsRestartGlobs(input);
+  // The file written last, not the one with the largest step: restart files an earlier run left
+  // with larger steps would otherwise hide every file this run writes from capture.
+  const writtenAt = (file: string): number => {
+    try {
+      return statSync(join(ctx.cwd, file)).mtimeMs;
+    } catch {
+      return -1;
+    }
+  };
   const newest = (files: string[]): string[] => {
-    const sorted = [...files].sort((a, b) => (restartStep(a) ?? -1) - (restartStep(b) ?? -1));
-    return sorted.length > 0 ? [sorted.at(-1)!] : [];
+    const key = (f: string): [number, number] => [writtenAt(f), restartStep(f) ?? -1];
+    const sorted = files.map((f) => ({ f, k: key(f) })).sort((a, b) => a.k[0] - b.k[0] || a.k[1] - b.k[1]);
+    return sorted.length > 0 ? [sorted.at(-1)!.f] : [];
   };
   return {
     name: 'lammps',

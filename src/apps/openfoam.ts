@@ -1,6 +1,8 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { mkdir, rename } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AppBehavior } from '../supervisor/index.js';
+import { ASIDE_DIR } from '../supervisor/prepare-restore.js';
 import { type AppContext, argValue } from './app-options.js';
 
 /** Where Debian's OpenFOAM lives (its bashrc prints errors when sourced; the env variable suffices). */
@@ -21,6 +23,44 @@ export function timeDirectories(paths: readonly string[]): string[] {
   return [...dirs].sort((a, b) => Number(b) - Number(a));
 }
 
+/** How OpenFOAM ends every file it writes, binary fields included: a file without it is torn. */
+const FOOTER = '// ************************************************************************* //';
+
+/** Whether `path` is a complete OpenFOAM file (compressed files are taken as they are). */
+function hasFooter(path: string): boolean {
+  if (path.endsWith('.gz')) return true;
+  try {
+    const size = statSync(path).size;
+    const tail = Buffer.alloc(Math.min(size, FOOTER.length + 16));
+    const fd = openSync(path, 'r');
+    try {
+      readSync(fd, tail, 0, tail.length, size - tail.length);
+    } finally {
+      closeSync(fd);
+    }
+    return tail.toString('latin1').includes(FOOTER);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether time directory `dir` holds every field (`fields`, the names in `0/`), each written to
+ * the end. A crash while writing leaves a directory without some fields or with a field cut off.
+ */
+function timeComplete(dir: string, fields: readonly string[]): boolean {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return false;
+  }
+  return fields.every((field) => {
+    const name = names.includes(field) ? field : names.includes(`${field}.gz`) ? `${field}.gz` : undefined;
+    return name !== undefined && hasFooter(join(dir, name));
+  });
+}
+
 /**
  * OpenFOAM solvers (`icoFoam`, …): started with `stopAtWriteNowSignal=15` (SIGTERM writes the
  * current time and exits 0) and `writeNowSignal=12` (SIGUSR2 writes and keeps running: ckpt's
@@ -36,13 +76,18 @@ export function openfoamApp(ctx: AppContext): AppBehavior {
   const prefix =
     caseArg === undefined || caseDir === resolve(ctx.cwd) ? '' : `${caseArg.replace(/\/$/, '')}/`;
   const local = (p: string): string => p.slice(prefix.length);
-  const fields = (): string[] => {
+  /** The files of a time directory (its fields), or []. */
+  const filesIn = (time: string): string[] => {
     try {
-      return readdirSync(join(caseDir, '0'));
+      return readdirSync(join(caseDir, time), { withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => e.name);
     } catch {
       return [];
     }
   };
+  /** The fields every time directory must hold: the files in `0/`. */
+  const fields = (): string[] => filesIn('0');
   return {
     name: 'openfoam',
     checkpointSignal: 'SIGUSR2',
@@ -62,12 +107,29 @@ export function openfoamApp(ctx: AppContext): AppBehavior {
       },
       async isComplete(files) {
         const names = new Set(files.map((f) => f.split('/').at(-1)));
-        return fields().every((field) => names.has(field));
+        return fields().every((field) => names.has(field) || names.has(`${field}.gz`));
       },
       stepOf(files) {
         const dir = timeDirectories(files.map(local))[0];
         return dir === undefined ? undefined : Number(dir);
       },
+    },
+    async beforeStart() {
+      // A crash while a time directory was being written leaves it torn, and OpenFOAM resumes
+      // from the newest one ("cannot find file"). Files newer than a checkpoint were set aside
+      // already; this covers a crash before the first checkpoint (nothing to compare with).
+      // Each is compared with the next older one (then `0/`): a file in `0/` that the solver
+      // never writes must not make every time directory look torn.
+      const times = timeDirectories(readdirSync(caseDir));
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      for (const [i, time] of times.entries()) {
+        const older = times[i + 1];
+        const wanted = older === undefined ? fields() : filesIn(older).map((f) => f.replace(/\.gz$/, ''));
+        if (timeComplete(join(caseDir, time), wanted)) return;
+        await mkdir(join(caseDir, ASIDE_DIR, stamp), { recursive: true, mode: 0o700 });
+        await rename(join(caseDir, time), join(caseDir, ASIDE_DIR, stamp, time));
+        process.stderr.write(`ckpt: set aside the incomplete time directory ${time}/ into ${ASIDE_DIR}/\n`);
+      }
     },
     async requestStop({ pgid }) {
       try {

@@ -5,13 +5,13 @@ import type { AppContext } from './app-options.js';
 /**
  * PyTorch training scripts using `python/ckpt_torch.py` (shipped with ckpt): the helper saves
  * model, optimizer, scheduler, every RNG state and the data position, and commits through
- * `ckpt commit`; it checkpoints early on SIGUSR2. The adapter puts the helper on PYTHONPATH and
- * tells it where `ckpt` is.
+ * `ckpt commit`; it checkpoints early on ckpt's signal (`$CKPT_SIGNAL`: SIGUSR2 unless
+ * `--signal`). The adapter puts the helper on PYTHONPATH and tells it where `ckpt` is.
  */
 export function pytorchApp(_ctx: AppContext, packageRoot: string): AppBehavior {
   return {
     name: 'pytorch',
-    checkpointSignal: 'SIGUSR2',
+    // No checkpointSignal: requests use --signal, the one the helper listens for ($CKPT_SIGNAL).
     env() {
       const helpers = join(packageRoot, 'python');
       const path = process.env.PYTHONPATH ? `${helpers}${delimiter}${process.env.PYTHONPATH}` : helpers;

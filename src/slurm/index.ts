@@ -2,6 +2,8 @@ export { classifyTermination, INTERRUPTION_TEXT, type Interruption } from './cla
 export { leadTimeMs, measuredCheckpointMs, SLURM_JITTER_MS } from './deadline.js';
 export {
   endTimeOf,
+  expandJobPattern,
+  hasJobPattern,
   killWaitMs,
   parseJobRecord,
   requeueJob,

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { UsageError } from '../errors.js';
 
 const run = promisify(execFile);
 /** scontrol/scancel calls give up after this long (a busy slurmctld can be slow). */
@@ -30,6 +31,38 @@ export function slurmJobFromEnv(env: NodeJS.ProcessEnv = process.env): SlurmJob 
     restartCount,
     requeueTarget: arrayJobId && arrayTaskId ? `${arrayJobId}_${arrayTaskId}` : jobId,
   };
+}
+
+const JOB_PATTERN = /%([Aaj])/g;
+const PATTERN_VARIABLES = {
+  A: ['SLURM_ARRAY_JOB_ID', 'SLURM_JOB_ID'],
+  a: ['SLURM_ARRAY_TASK_ID'],
+  j: ['SLURM_JOB_ID', 'SLURM_JOBID'],
+} as const;
+
+/** Whether a path uses SLURM's `%A`, `%a` or `%j` (expanded at run time by {@link expandJobPattern}). */
+export function hasJobPattern(path: string): boolean {
+  return /%[Aaj]/.test(path);
+}
+
+/**
+ * Expands SLURM's filename patterns in a path (a store directory) from the job's environment, as
+ * sbatch does for `--output`: `%A` the array's job id (the job id outside an array), `%a` the
+ * array task id, `%j` this job's id. Every task of a job array thus gets its own store. Throws
+ * {@link UsageError} when the variable a pattern needs is not set (e.g. `%a` outside an array).
+ */
+export function expandJobPattern(path: string, env: NodeJS.ProcessEnv = process.env): string {
+  return path.replace(JOB_PATTERN, (pattern, letter: keyof typeof PATTERN_VARIABLES) => {
+    const names = PATTERN_VARIABLES[letter];
+    const value = names.map((name) => env[name]).find((v) => v !== undefined && v !== '');
+    if (value === undefined) {
+      throw new UsageError(
+        `The store path \`${path}\` uses ${pattern}, but ${names[0]} is not set: ${pattern} is expanded only inside a SLURM job${letter === 'a' ? ' array' : ''}.`,
+        { hint: 'Give a store path without %A/%a/%j here, e.g. the expanded path of the task you mean.' },
+      );
+    }
+    return value;
+  });
 }
 
 /** `scontrol show job -o ID`, parsed into its `Key=Value` fields; undefined if SLURM no longer knows it. */

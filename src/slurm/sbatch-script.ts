@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import { leadTimeMs } from './deadline.js';
+import { leadTimeMs, SLURM_JITTER_MS } from './deadline.js';
 
 export interface BatchScriptInput {
   /** Absolute paths: the node binary and ckpt's bin script, so the job runs this same ckpt. */
@@ -67,14 +67,16 @@ export function parseSlurmTime(value: string): number | undefined {
 }
 
 /**
- * The warning lead `ckpt sbatch` asks for: checkpoint time + SLURM's jitter + margin, but never
- * more than half the time limit (else a short job would be warned at once, every time).
+ * The warning lead `ckpt sbatch` asks for: checkpoint time + SLURM's jitter + margin, but such
+ * that the warning never comes in the first half of the time limit (else a short job would be
+ * warned at once, every time). SLURM sends `--signal=B:SIG@N` between N and N + 30 s before the
+ * end (it checks every 30 s), so N is at most half the limit minus that jitter.
  */
 export function chooseLeadSeconds(
   timeLimitMs: number | undefined,
   measuredCheckpointMs: number | undefined,
 ): number {
   const lead = leadTimeMs(measuredCheckpointMs);
-  const capped = timeLimitMs === undefined ? lead : Math.min(lead, timeLimitMs / 2);
+  const capped = timeLimitMs === undefined ? lead : Math.min(lead, timeLimitMs / 2 - SLURM_JITTER_MS);
   return Math.max(1, Math.round(capped / 1000));
 }

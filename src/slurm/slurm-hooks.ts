@@ -85,7 +85,7 @@ export function createSlurmHooks(options: SlurmHooksOptions): SupervisorHooks {
     },
     async classifySignal() {
       lastMeaning = classifyTermination(await showJob(job.jobId).catch(() => undefined), job.restartCount);
-      await appendJournal(store.root, 'interruption', { kind: lastMeaning, slurm: job });
+      await appendJournal(store.root, 'interruption', { kind: lastMeaning, slurm: job, pid: process.pid });
       return INTERRUPTION_TEXT[lastMeaning];
     },
     graceMs(reason, configured) {
@@ -107,19 +107,24 @@ export function createSlurmHooks(options: SlurmHooksOptions): SupervisorHooks {
         return { requeued: false, message: 'cancelled by the user: not requeued, checkpoint kept' };
       if (kind !== 'time-limit') return undefined;
       const { events } = await readJournal(store.root);
-      const used = events.filter((e) => e.type === 'requeue' && e.cause === 'time-limit').length;
+      const used = events.filter(
+        (e) => e.type === 'requeue' && e.cause === 'time-limit' && e.ok !== false,
+      ).length;
       if (used >= options.maxRequeues) {
         return {
           requeued: false,
           message: `not requeued: the time-limit requeue budget (${options.maxRequeues}, --max-requeues) is used up`,
         };
       }
+      const result = await requeueJob(job.requeueTarget);
+      // Journaled with its result: a refused requeue (a --no-requeue job) must not read as one.
       await appendJournal(store.root, 'requeue', {
         cause: 'time-limit',
         target: job.requeueTarget,
         attempt: used + 1,
+        ok: result.ok,
+        ...(result.ok ? {} : { error: result.message }),
       });
-      const result = await requeueJob(job.requeueTarget);
       if (!result.ok) {
         log(`ckpt: scontrol requeue ${job.requeueTarget} failed: ${result.message}`);
         return {

@@ -47,24 +47,33 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
   const holder = await readLease(store.root).catch(() => undefined);
   const holderNow = holder ? { ...holder, state: await holderState(holder) } : undefined;
   const segments: Segment[] = [];
-  let lastCommitAt: string | undefined;
+  // Per segment: the supervisor's pid and its last commit. After a node failure the stale copy of
+  // the job may still journal its stop and exit once the new one runs: its events carry its pid
+  // and belong to its own segment. (Commits after the takeover can only be the new writer's.)
+  const pids = new Map<Segment, number>();
+  const lastCommitAt = new Map<Segment, string>();
   let outcome: string | undefined;
   let restarts = 0;
   for (const event of journal.events) {
-    const current = segments.at(-1);
+    const pid = typeof event.pid === 'number' ? event.pid : undefined;
+    const current =
+      (pid === undefined ? undefined : segments.findLast((s) => pids.get(s) === pid)) ?? segments.at(-1);
     switch (event.type) {
-      case 'start':
-        segments.push({
+      case 'start': {
+        const segment: Segment = {
           started: event.time,
           resumeFrom: (event.resumeFrom as Segment['resumeFrom']) ?? null,
           lostMs: 0,
           ...slurmOf(event),
-        });
-        lastCommitAt = undefined;
+        };
+        const writerPid = (event.writer as { pid?: unknown } | undefined)?.pid;
+        if (typeof writerPid === 'number') pids.set(segment, writerPid);
+        segments.push(segment);
         outcome = undefined;
         break;
+      }
       case 'commit':
-        lastCommitAt = event.time;
+        if (current) lastCommitAt.set(current, event.time);
         break;
       case 'exit':
         if (current && !current.ended) {
@@ -73,11 +82,16 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
             code: (event.code as number | null) ?? null,
             signal: (event.signal as string | null) ?? null,
           };
-          if (current.exit.code !== 0) current.lostMs = elapsed(lastCommitAt ?? current.started, event.time);
+          if (current.exit.code !== 0)
+            current.lostMs = elapsed(lastCommitAt.get(current) ?? current.started, event.time);
         }
         break;
       case 'stop':
-        if (current) current.endReason = describeStopEvent(event.reason);
+        if (current) {
+          const why = describeStopEvent(event.reason);
+          // A node failure's stale copy keeps running until the new one fences it.
+          current.endReason = current.endReason?.startsWith('node failure') ? `node failure; ${why}` : why;
+        }
         break;
       case 'interruption':
         // A node failure is noted by the next run, about the segment before it.
@@ -90,10 +104,12 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
         restarts = Math.max(restarts, Number(event.attempt) || 0);
         break;
       case 'run-end':
-        outcome = String(event.outcome);
+        // Only the newest segment's supervisor decides the job's state, not a fenced stale copy.
+        if (current === segments.at(-1)) outcome = String(event.outcome);
         break;
     }
   }
+  const lastCommit = (segment: Segment): string | undefined => lastCommitAt.get(segment);
   const open = segments.at(-1);
   let state: JobState = 'no-run';
   if (open) {
@@ -106,7 +122,10 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
     else {
       state = 'supervisor-died';
       if (!open.ended)
-        open.lostMs = elapsed(lastCommitAt ?? open.started, lastEventTime(journal.events) ?? open.started);
+        open.lostMs = elapsed(
+          lastCommit(open) ?? open.started,
+          lastEventTime(journal.events) ?? open.started,
+        );
     }
   }
   const { usable } = await store.candidates();
@@ -146,5 +165,6 @@ function describeStopEvent(reason: unknown): string {
 
 function slurmOf(event: JournalEvent): { slurm?: NonNullable<Segment['slurm']> } {
   const slurm = (event.writer as { slurm?: Segment['slurm'] } | undefined)?.slurm;
-  return slurm ? { slurm } : {};
+  // SLURM leaves SLURM_RESTART_COUNT unset on a job's first run: that is restart 0.
+  return slurm ? { slurm: { ...slurm, restartCount: slurm.restartCount ?? 0 } } : {};
 }

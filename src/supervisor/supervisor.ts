@@ -108,6 +108,8 @@ export class Supervisor {
             outcome: outcome.kind,
             exit: outcome.exit,
             restarts: this.restarts,
+            message: outcome.message,
+            pid: process.pid,
           });
           return outcome;
         }
@@ -166,7 +168,7 @@ export class Supervisor {
     const exit = await this.spawnAndWatch(commandNow, env);
     await this.pruneIfOver();
     this.progressed = ((await store.listSeqs()).at(-1) ?? 0) > newestBefore;
-    await appendJournal(store.root, 'exit', { ...exit, runtimeMs: Date.now() - started });
+    await appendJournal(store.root, 'exit', { ...exit, runtimeMs: Date.now() - started, pid: process.pid });
     return exit;
   }
 
@@ -232,10 +234,14 @@ export class Supervisor {
   }
 
   private async pollCapture(final = false): Promise<void> {
-    if (!final && this.pgid !== undefined && !this.stopRequested) await this.checkFenced();
+    // Read once: a poll still in flight when the program exits must not see `undefined` (the
+    // "job is gone, files are final" mode) and capture what a crash left behind.
+    const pgid = this.pgid;
+    if (!final && pgid === undefined) return;
+    if (!final && !this.stopRequested) await this.checkFenced();
     if (!this.capturer?.enabled) return;
     try {
-      const result = await this.capturer.poll(final ? undefined : this.pgid, this.step + 1);
+      const result = await this.capturer.poll(final ? undefined : pgid, this.step + 1);
       if (result) {
         this.step = result.manifest.step;
         await this.prune();
@@ -297,14 +303,15 @@ export class Supervisor {
     if (this.state === 'stopping' || this.pgid === undefined) return;
     this.state = 'stopping';
     const pgid = this.pgid;
-    await appendJournal(this.deps.store.root, 'stop', { reason });
+    // The pid tells this supervisor's events from a stale copy's (fenced after a node failure).
+    await appendJournal(this.deps.store.root, 'stop', { reason, pid: process.pid });
     if (reason.kind === 'fenced') {
       this.deps.log(`ckpt: ${reason.detail} Stopping this stale copy of the job.`);
       await this.terminateGroup(pgid, 'SIGTERM');
       return;
     }
     this.deps.log(
-      `ckpt: ${describeStop(reason)}; asking the program to checkpoint (grace ${this.deps.options.grace / 1000}s)`,
+      `ckpt: ${describeStop(reason)}; asking the program to checkpoint (grace ${this.graceFor(reason) / 1000}s)`,
     );
     // Read before asking: a program that commits at once must not be mistaken for one that did not.
     const before = (await this.deps.store.listSeqs()).at(-1) ?? 0;

@@ -5,6 +5,7 @@ import {
   createSlurmHooks,
   DEFAULT_MAX_REQUEUES,
   DEFAULT_WARNING_SIGNAL,
+  expandJobPattern,
   killWaitMs,
   slurmJobFromEnv,
 } from '../../slurm/index.js';
@@ -41,7 +42,13 @@ export interface RunExit {
 }
 
 /** `ckpt run [options] -- CMD ARGS...` */
-export async function runRun(ctx: CommandContext, command: string[], flags: RunFlags): Promise<RunExit> {
+export async function runRun(
+  parentCtx: CommandContext,
+  command: string[],
+  flags: RunFlags,
+): Promise<RunExit> {
+  // `--store runs/%a` gives every task of a job array its own store (`ckpt sbatch --array`).
+  const ctx = { ...parentCtx, storeDir: expandJobPattern(parentCtx.storeDir) };
   const cwd = process.cwd();
   const { config, printConfig, slurm, maxRequeues, warningSignal, app: appName, ...optionFlags } = flags;
   const resolved = resolveRunOptions(optionFlags, process.env, await loadConfigFile(cwd, config));

@@ -1,18 +1,19 @@
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { UsageError } from '../../errors.js';
 import {
   buildBatchScript,
   chooseLeadSeconds,
   DEFAULT_WARNING_SIGNAL,
+  hasJobPattern,
   measuredCheckpointMs,
   parseSlurmTime,
 } from '../../slurm/index.js';
 import { DIR_MODE, readJournal, Store, writeFileAtomic } from '../../store/index.js';
 import { parseDuration, parseSignal } from '../../supervisor/index.js';
-import { type CommandContext, printJson } from '../context.js';
+import { type CommandContext, printJson, resolveStoreDir } from '../context.js';
 import { packageRoot } from '../package-root.js';
 
 /** `ckpt run` options that `ckpt sbatch` takes (with a value) and passes into the batch script. */
@@ -41,7 +42,10 @@ Writes and submits a batch script that runs the command under \`ckpt run\` with 
 itself and resumes until the command finishes. Prints the job id.
 
 ckpt options: ${[...RUN_VALUE_OPTIONS].join(' ')} (see ckpt run --help)
-  --lead <duration>  warning lead time (default: measured checkpoint time + 30 s + margin, at most half of --time)
+  --store <dir>      the store (also before \`sbatch\`); %A, %a and %j are expanded in the job
+                     from its SLURM ids, e.g. --store runs/%a gives each array task its own store
+  --lead <duration>  warning lead time (default: measured checkpoint time + 30 s + margin, capped so that
+                     the warning never comes in the first half of --time)
   --dry-run          print the script, submit nothing
   --json             print {"jobId", "script"} as JSON
 Every other option goes to sbatch unchanged (e.g. --time 2:00:00 -p long -N 1).`;
@@ -53,6 +57,7 @@ interface ParsedSbatchArgs {
   timeLimit: string | undefined;
   lead: string | undefined;
   warningSignal: string | undefined;
+  store: string | undefined;
   dryRun: boolean;
   json: boolean;
   help: boolean;
@@ -67,6 +72,7 @@ export function parseSbatchArgs(args: readonly string[]): ParsedSbatchArgs {
     timeLimit: undefined,
     lead: undefined,
     warningSignal: undefined,
+    store: undefined,
     dryRun: false,
     json: false,
     help: false,
@@ -90,6 +96,7 @@ export function parseSbatchArgs(args: readonly string[]): ParsedSbatchArgs {
     else if (name === '--json') out.json = true;
     else if (name === '--help' || name === '-h') out.help = true;
     else if (name === '--lead') out.lead = value();
+    else if (name === '--store') out.store = value();
     else if (RUN_VALUE_OPTIONS.has(name)) {
       const v = value();
       if (name === '--warning-signal') out.warningSignal = v;
@@ -120,17 +127,25 @@ export async function runSbatch(ctx: CommandContext, args: readonly string[]): P
   const warningSignal = parsed.warningSignal
     ? parseSignal(parsed.warningSignal, '--warning-signal')
     : DEFAULT_WARNING_SIGNAL;
-  const store = await Store.open(ctx.storeDir, { create: true });
+  const storeDir = parsed.store === undefined ? ctx.storeDir : resolveStoreDir(parsed.store);
+  // A store path with %A/%a/%j names one store per job (array task), expanded by `ckpt run` in
+  // the job: there is no single store to open now. A dry run creates nothing.
+  const templated = hasJobPattern(storeDir);
+  const store = templated
+    ? undefined
+    : parsed.dryRun
+      ? await Store.open(storeDir).catch(() => undefined)
+      : await Store.open(storeDir, { create: true });
   const leadSeconds = parsed.lead
     ? Math.round(parseDuration(parsed.lead, '--lead') / 1000)
     : chooseLeadSeconds(
         parsed.timeLimit === undefined ? undefined : parseSlurmTime(parsed.timeLimit),
-        measuredCheckpointMs((await readJournal(store.root)).events),
+        store ? measuredCheckpointMs((await readJournal(store.root)).events) : undefined,
       );
   const script = buildBatchScript({
     node: process.execPath,
     ckptBin: join(packageRoot(), 'bin', 'ckpt'),
-    store: store.root,
+    store: store?.root ?? storeDir,
     runArgs: parsed.runArgs,
     command: parsed.command,
     warningSignal,
@@ -141,7 +156,10 @@ export async function runSbatch(ctx: CommandContext, args: readonly string[]): P
     else ctx.out(script.trimEnd());
     return 0;
   }
-  const dir = join(store.root, 'sbatch');
+  // Kept for reference: in the store, or beside the per-task stores of a templated path.
+  let scriptHome = storeDir;
+  while (hasJobPattern(scriptHome)) scriptHome = dirname(scriptHome);
+  const dir = store ? join(store.root, 'sbatch') : join(scriptHome, 'ckpt-sbatch');
   await fsp.mkdir(dir, { recursive: true, mode: DIR_MODE });
   const path = join(dir, `job-${new Date().toISOString().replace(/[:.]/g, '-')}.sh`);
   await writeFileAtomic(path, Buffer.from(script), { mode: 0o700 });

@@ -1,0 +1,332 @@
+/**
+ * `ckpt run --app openfoam` with the real icoFoam (Debian's OpenFOAM v1912) on the lid-driven
+ * cavity of examples/openfoam/cavity (~20–40 s uninterrupted): a graceful stop of ckpt at a
+ * random moment and a resume, a SIGKILL of the solver at a random moment, and torn newest time
+ * directories (with and without an earlier checkpoint) all end with final fields byte-equal to
+ * an uninterrupted run's (binary writeFormat). Also `ckpt doctor --app openfoam`.
+ * Needs icoFoam and blockMesh (skipped without them, except under CI, where that fails).
+ * Set CKPT_TEST_SEED to replay the random moments.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type CkptChild,
+  cleanEnv,
+  killLeftoverCkpts,
+  runCkpt,
+  sleep,
+  startCkpt,
+  waitFor,
+} from '../helpers/ckpt-process.js';
+import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
+import { useTempDirs } from '../helpers/tmp.js';
+
+const CASE = join(REPO_ROOT, 'examples', 'openfoam', 'cavity');
+const FOAM_ENV = { WM_PROJECT_DIR: '/usr/share/openfoam' };
+const END_TIME = '0.1';
+const FIELDS = ['U', 'p', 'phi'];
+const SEED = Number(process.env.CKPT_TEST_SEED ?? Date.now() % 1_000_000);
+const REPLAY = `(replay with CKPT_TEST_SEED=${SEED})`;
+const CASE_TIMEOUT = 150_000;
+const MISSING =
+  'icoFoam/blockMesh are not installed: install the Debian package `openfoam` to run the OpenFOAM adapter tests';
+const hasFoam = spawnSync('sh', ['-c', 'command -v icoFoam && command -v blockMesh']).status === 0;
+
+/** mulberry32: a small seeded generator, so failing moments can be replayed. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Runs a program to its end without blocking the event loop. */
+function run(
+  cmd: string,
+  args: readonly string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child: ChildProcess = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, output }));
+  });
+}
+
+/** The pid of `ckpt`'s child named `comm` (the solver), if it is running. */
+function childNamed(parent: number, comm: string): number | undefined {
+  let children: string[] = [];
+  try {
+    children = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/);
+  } catch {
+    return undefined;
+  }
+  for (const pid of children.filter((p) => p !== '')) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm) return Number(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** Time directories of a case (not `0`), newest first. */
+function times(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((name) => name !== '0' && /^[0-9.eE+-]+$/.test(name) && statSync(join(dir, name)).isDirectory())
+    .sort((a, b) => Number(b) - Number(a));
+}
+
+function finalFields(dir: string): Record<string, Buffer> {
+  expect(times(dir)[0], `newest time directory in ${dir}`).toBe(END_TIME);
+  return Object.fromEntries(FIELDS.map((f) => [f, readFileSync(join(dir, END_TIME, f))]));
+}
+
+function expectSameFields(dir: string, reference: Record<string, Buffer> | undefined, note = ''): void {
+  expect(reference, 'the reference run (first test) must have passed').toBeDefined();
+  const got = finalFields(dir);
+  for (const f of FIELDS) {
+    expect(
+      got[f]!.equals(reference![f]!),
+      `${END_TIME}/${f} differs from the uninterrupted run ${note}`,
+    ).toBe(true);
+  }
+}
+
+/** Sleeps `ms` unless the run ends first; throws then (the moment came too late). */
+async function sleepWhileRunning(ms: number, run: CkptChild, what: string): Promise<void> {
+  const ended = await Promise.race([sleep(ms).then(() => false), run.exited.then(() => true)]);
+  if (ended) throw new Error(`ckpt ended before ${what}: ${run.output().stderr} ${REPLAY}`);
+}
+
+if (!hasFoam) {
+  describe('ckpt run --app openfoam (icoFoam)', () => {
+    if (process.env.CI) {
+      it('needs icoFoam', () => {
+        throw new Error(`${MISSING} (CI is set, so this is a failure, not a skip).`);
+      });
+    } else {
+      console.warn(`Skipping: ${MISSING}.`);
+      it.skip(MISSING, () => {});
+    }
+  });
+}
+
+describe.runIf(hasFoam)('ckpt run --app openfoam (icoFoam)', () => {
+  const tempDir = useTempDirs('ckpt-openfoam-');
+  const random = seeded(SEED);
+  let template = '';
+  let reference: Record<string, Buffer> | undefined;
+
+  beforeAll(async () => {
+    requireBuild();
+    // One meshed case, copied for every run.
+    template = mkdtempSync(join(tmpdir(), 'ckpt-openfoam-case-'));
+    cpSync(CASE, template, { recursive: true });
+    const mesh = await run('sh', ['prepare.sh'], template, cleanEnv(FOAM_ENV));
+    expect(mesh.code, mesh.output).toBe(0);
+  });
+  afterAll(() => {
+    if (template) rmSync(template, { recursive: true, force: true });
+  });
+  afterEach(killLeftoverCkpts);
+
+  const newCase = (): string => {
+    const dir = join(tempDir(), 'cavity');
+    cpSync(template, dir, { recursive: true });
+    return dir;
+  };
+  const ckptArgs = (store: string, ...options: string[]): string[] => [
+    '--store',
+    store,
+    'run',
+    '--app',
+    'openfoam',
+    ...options,
+    '--',
+    'icoFoam',
+  ];
+
+  it(
+    'runs the cavity uninterrupted (the reference)',
+    async () => {
+      const dir = newCase();
+      const started = Date.now();
+      const result = await run('icoFoam', [], dir, cleanEnv(FOAM_ENV));
+      expect(result.code, result.output.slice(-2000)).toBe(0);
+      reference = finalFields(dir);
+      console.log(`openfoam reference run: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    },
+    CASE_TIMEOUT,
+  );
+
+  it(
+    'SIGTERM to ckpt at a random moment: the solver writes the current time, exit 75; the same command resumes to the same fields',
+    async () => {
+      const dir = newCase();
+      const store = join(tempDir(), 'store');
+      const args = ckptArgs(store, '--grace', '30s');
+      const first = startCkpt(args, { cwd: dir });
+      await waitFor(() => childNamed(first.pid, 'icoFoam'), 'icoFoam to start', 15_000);
+      const moment = 1000 + Math.floor(random() * 15_000);
+      await sleepWhileRunning(moment, first, `the SIGTERM at ${moment} ms`);
+      process.kill(first.pid, 'SIGTERM');
+      const stopped = await first.exited;
+      expect(stopped.code, `${stopped.stderr} ${REPLAY}`).toBe(75);
+      // The solver handled SIGTERM (stopAtWriteNowSignal): it wrote the time it was at, and ckpt
+      // captured that directory as the newest checkpoint.
+      expect(stopped.stdout, REPLAY).not.toMatch(/FOAM FATAL/);
+      const newest = times(dir)[0];
+      expect(newest, `a time directory after the stop ${REPLAY}`).toBeDefined();
+      expect(Number(newest)).toBeLessThan(Number(END_TIME));
+
+      const second = startCkpt(args, { cwd: dir });
+      const end = await second.exited;
+      expect(end.code, `${end.stderr} ${REPLAY}`).toBe(0);
+      expect(end.stderr).toContain(`(step ${newest})`);
+      expect(end.stderr).toContain('ckpt: the program finished');
+      expectSameFields(dir, reference, REPLAY);
+    },
+    CASE_TIMEOUT,
+  );
+
+  it(
+    'SIGKILL of icoFoam at a random moment: ckpt restarts it from the newest time directory, same fields',
+    async () => {
+      const dir = newCase();
+      const store = join(tempDir(), 'store');
+      const run = startCkpt(ckptArgs(store, '--max-restarts', '5', '--backoff', '0.2s'), { cwd: dir });
+      await waitFor(() => childNamed(run.pid, 'icoFoam'), 'icoFoam to start', 15_000);
+      const moment = 1000 + Math.floor(random() * 15_000);
+      await sleepWhileRunning(moment, run, `the SIGKILL at ${moment} ms`);
+      const pid = childNamed(run.pid, 'icoFoam');
+      expect(pid, `icoFoam running at ${moment} ms ${REPLAY}`).toBeDefined();
+      process.kill(pid!, 'SIGKILL');
+      const end = await run.exited;
+      expect(end.code, `${end.stderr} ${REPLAY}`).toBe(0);
+      expect(end.stderr).toMatch(/crashed \(killed by SIGKILL\); restart 1\/5/);
+      expect(end.stdout).not.toMatch(/FOAM FATAL/);
+      expectSameFields(dir, reference, `(killed at ${moment} ms) ${REPLAY}`);
+    },
+    CASE_TIMEOUT,
+  );
+
+  /**
+   * Kills icoFoam the moment time directory `time` appears (likely while it is being written),
+   * then, before ckpt restarts it, tears that directory for sure: U removed, p cut in half.
+   */
+  async function tornRun(time: string): Promise<{ dir: string; stderr: string; stdout: string }> {
+    const dir = newCase();
+    const store = join(tempDir(), 'store');
+    const run = startCkpt(ckptArgs(store, '--max-restarts', '5', '--backoff', '3s'), { cwd: dir });
+    await waitFor(() => existsSync(join(dir, time)), `time directory ${time}`, 60_000, 2);
+    const pid = childNamed(run.pid, 'icoFoam');
+    expect(pid, 'icoFoam running').toBeDefined();
+    process.kill(pid!, 'SIGKILL');
+    await waitFor(() => /the program crashed/.test(run.output().stderr), 'ckpt to notice the crash', 15_000);
+    const newest = times(dir)[0];
+    expect(newest).toBe(time);
+    rmSync(join(dir, time, 'U'), { force: true });
+    const p = join(dir, time, 'p');
+    if (existsSync(p)) truncateSync(p, Math.floor(statSync(p).size / 2));
+    else writeFileSync(p, 'FoamFile\n{\n');
+    const end = await run.exited;
+    expect(end.code, end.stderr).toBe(0);
+    expect(end.stdout).not.toMatch(/cannot find file|FOAM FATAL/);
+    expect(end.stderr).toMatch(/restart 1\/5/);
+    expect(end.stderr).not.toMatch(/restart 2\/5/);
+    return { dir, stderr: end.stderr, stdout: end.stdout };
+  }
+
+  it(
+    'a torn newest time directory after a crash is set aside: icoFoam resumes from the last complete one',
+    async () => {
+      // 0.02 has been captured by the time 0.04 appears (time directories come ~4 s apart).
+      const { dir, stderr } = await tornRun('0.04');
+      expect(stderr).toMatch(/resuming from checkpoint #\d+ \(step 0\.02\)/);
+      expect(stderr).toMatch(/set aside \d+ newer file\(s\) into \.ckpt-aside\//);
+      expect(readdirSync(join(dir, '.ckpt-aside')).length).toBeGreaterThan(0);
+      expectSameFields(dir, reference);
+    },
+    CASE_TIMEOUT,
+  );
+
+  it(
+    'a torn first time directory (crash before any checkpoint) is set aside too: icoFoam starts over',
+    async () => {
+      const { dir, stderr } = await tornRun('0.02');
+      expect(stderr).not.toMatch(/resuming from checkpoint/);
+      expect(stderr).toContain('set aside the incomplete time directory 0.02/');
+      const aside = join(dir, '.ckpt-aside');
+      expect(readdirSync(aside).some((stamp) => existsSync(join(aside, stamp, '0.02')))).toBe(true);
+      expectSameFields(dir, reference);
+    },
+    CASE_TIMEOUT,
+  );
+
+  describe('ckpt doctor --app openfoam', () => {
+    interface Finding {
+      severity: string;
+      code: string;
+    }
+    const doctor = (dir: string): { status: number | null; findings: Finding[] } => {
+      const r = runCkpt(['doctor', '--app', 'openfoam', '--json', '--', 'icoFoam'], { cwd: dir });
+      return { status: r.status, findings: (JSON.parse(r.stdout) as { findings: Finding[] }).findings };
+    };
+    const withControl = (edit: (text: string) => string): string => {
+      const dir = join(tempDir(), 'case');
+      cpSync(CASE, dir, { recursive: true });
+      const path = join(dir, 'system', 'controlDict');
+      writeFileSync(path, edit(readFileSync(path, 'utf8')));
+      return dir;
+    };
+
+    it('passes the example case', () => {
+      const { status, findings } = doctor(CASE);
+      expect(status).toBe(0);
+      expect(findings.map((f) => `${f.severity} ${f.code}`)).toEqual(['ok INSTALLED']);
+    });
+
+    it('fails `startFrom startTime` (FOAM_START_FROM, exit 1)', () => {
+      const dir = withControl((t) => t.replace(/startFrom\s+latestTime;/, 'startFrom       startTime;'));
+      const { status, findings } = doctor(dir);
+      expect(status).toBe(1);
+      expect(findings).toContainEqual(
+        expect.objectContaining({ severity: 'error', code: 'FOAM_START_FROM' }),
+      );
+    });
+
+    it('warns about ascii with 6 digits (FOAM_ASCII)', () => {
+      const dir = withControl((t) => t.replace(/writeFormat\s+binary;/, 'writeFormat     ascii;'));
+      const { status, findings } = doctor(dir);
+      expect(status).toBe(0);
+      expect(findings).toContainEqual(expect.objectContaining({ severity: 'warning', code: 'FOAM_ASCII' }));
+    });
+  });
+});

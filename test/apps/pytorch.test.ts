@@ -1,0 +1,273 @@
+/**
+ * `ckpt run --app pytorch` with real PyTorch (Debian's python3-torch, CPU) on
+ * examples/pytorch/train.py (~20–40 s): a graceful stop of ckpt at a random moment and a resume,
+ * and a SIGKILL of the training process at a random moment, both end with every final tensor
+ * (model, optimizer state, scheduler, the RNGs' next draws) equal to an uninterrupted run's,
+ * compared with torch.equal (equal tensors do not make byte-equal .pt files). Also
+ * `ckpt doctor --app pytorch` with a python that cannot import torch.
+ * Needs /usr/bin/python3 with torch (CKPT_TEST_PYTHON to use another; skipped without it, except
+ * under CI, where that fails). Set CKPT_TEST_SEED to replay the random moments.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type CkptChild,
+  cleanEnv,
+  killLeftoverCkpts,
+  runCkpt,
+  sleep,
+  startCkpt,
+  waitFor,
+} from '../helpers/ckpt-process.js';
+import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
+import { useTempDirs } from '../helpers/tmp.js';
+
+const PYTHON = process.env.CKPT_TEST_PYTHON ?? '/usr/bin/python3';
+const TRAIN = join(REPO_ROOT, 'examples', 'pytorch', 'train.py');
+const COMPARE = join(REPO_ROOT, 'examples', 'pytorch', 'compare.py');
+const TRAIN_ENV = { TRAIN_EPOCHS: '24', TRAIN_EVERY: '200' };
+const SEED = Number(process.env.CKPT_TEST_SEED ?? Date.now() % 1_000_000);
+const REPLAY = `(replay with CKPT_TEST_SEED=${SEED})`;
+const CASE_TIMEOUT = 150_000;
+const MISSING = `${PYTHON} cannot import torch: install the Debian package \`python3-torch\` to run the PyTorch adapter tests`;
+const hasTorch = spawnSync(PYTHON, ['-c', 'import torch']).status === 0;
+
+/** mulberry32: a small seeded generator, so failing moments can be replayed. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Runs a program to its end without blocking the event loop. */
+function run(
+  cmd: string,
+  args: readonly string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child: ChildProcess = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, output }));
+  });
+}
+
+/** The pid of `ckpt`'s child running `exe` (the training script), if it is running. */
+function childRunning(parent: number, exe: string): number | undefined {
+  let children: string[] = [];
+  try {
+    children = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/);
+  } catch {
+    return undefined;
+  }
+  for (const pid of children.filter((p) => p !== '')) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] === exe) return Number(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+interface Progress {
+  starts: number[];
+  lastStep: number;
+  done: boolean;
+}
+
+/** The script's own story (TRAIN_PROGRESS): the step each start resumed at, the last step done. */
+function readProgress(path: string): Progress {
+  const progress: Progress = { starts: [], lastStep: 0, done: false };
+  let text = '';
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return progress;
+  }
+  for (const line of text.split('\n')) {
+    const start = /^start pid=\d+ step=(\d+)$/.exec(line);
+    const step = /^step (\d+)$/.exec(line);
+    if (start) progress.starts.push(Number(start[1]));
+    else if (step) progress.lastStep = Number(step[1]);
+    else if (line === 'done') progress.done = true;
+  }
+  return progress;
+}
+
+/** Sleeps `ms` unless the run ends first; throws then (the moment came too late). */
+async function sleepWhileRunning(ms: number, run: CkptChild, what: string): Promise<void> {
+  const ended = await Promise.race([sleep(ms).then(() => false), run.exited.then(() => true)]);
+  if (ended) throw new Error(`ckpt ended before ${what}: ${run.output().stderr} ${REPLAY}`);
+}
+
+if (!hasTorch) {
+  describe('ckpt run --app pytorch (train.py)', () => {
+    if (process.env.CI) {
+      it('needs torch', () => {
+        throw new Error(`${MISSING} (CI is set, so this is a failure, not a skip).`);
+      });
+    } else {
+      console.warn(`Skipping: ${MISSING}.`);
+      it.skip(MISSING, () => {});
+    }
+  });
+}
+
+describe.runIf(hasTorch)('ckpt run --app pytorch (train.py)', () => {
+  const tempDir = useTempDirs('ckpt-pytorch-');
+  const random = seeded(SEED);
+  let reference = '';
+  let keep = '';
+  beforeAll(() => {
+    requireBuild();
+    keep = mkdtempSync(join(tmpdir(), 'ckpt-pytorch-reference-'));
+  });
+  afterAll(() => {
+    if (keep) rmSync(keep, { recursive: true, force: true });
+  });
+  afterEach(killLeftoverCkpts);
+
+  const expectSameTensors = async (dir: string, note: string): Promise<void> => {
+    expect(reference, 'the reference run (first test) must have passed').not.toBe('');
+    const compared = await run(PYTHON, [COMPARE, reference, join(dir, 'final.pt')], dir, cleanEnv());
+    expect(compared.code, `${compared.output} ${note}`).toBe(0);
+  };
+  const ckptArgs = (store: string, ...options: string[]): string[] => [
+    '--store',
+    store,
+    'run',
+    '--app',
+    'pytorch',
+    ...options,
+    '--',
+    PYTHON,
+    TRAIN,
+  ];
+
+  it(
+    'trains uninterrupted (the reference)',
+    async () => {
+      const dir = tempDir();
+      const started = Date.now();
+      const result = await run(PYTHON, [TRAIN], dir, cleanEnv(TRAIN_ENV));
+      expect(result.code, result.output).toBe(0);
+      // Kept for the other tests (the temp dirs go after each test).
+      reference = join(keep, 'reference.pt');
+      writeFileSync(reference, readFileSync(join(dir, 'final.pt')));
+      console.log(`pytorch reference run: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    },
+    CASE_TIMEOUT,
+  );
+
+  it(
+    'SIGTERM to ckpt at a random moment: a checkpoint on request, exit 75; the same command resumes to equal tensors',
+    async () => {
+      const dir = tempDir();
+      const store = join(tempDir(), 'store');
+      const progress = join(dir, 'progress.log');
+      const env = cleanEnv({ ...TRAIN_ENV, TRAIN_PROGRESS: progress });
+      const args = ckptArgs(store, '--grace', '30s');
+      const first = startCkpt(args, { cwd: dir, env });
+      const moment = 1000 + Math.floor(random() * 15_000);
+      await sleepWhileRunning(moment, first, `the SIGTERM at ${moment} ms`);
+      const before = readProgress(progress);
+      process.kill(first.pid, 'SIGTERM');
+      const stopped = await first.exited;
+      expect(stopped.code, `${stopped.stderr} ${REPLAY}`).toBe(75);
+
+      const second = startCkpt(args, { cwd: dir, env });
+      const end = await second.exited;
+      expect(end.code, `${end.stderr} ${REPLAY}`).toBe(0);
+      const after = readProgress(progress);
+      expect(after.done).toBe(true);
+      expect(after.starts).toHaveLength(2);
+      if (before.starts.length > 0) {
+        // The script was running (its handler installed): it checkpointed on ckpt's request, at
+        // or after the step it had reached when ckpt was told to stop.
+        expect(stopped.stderr, REPLAY).not.toMatch(/does not handle/);
+        expect(after.starts[1], `resumed step vs step at the stop ${REPLAY}`).toBeGreaterThanOrEqual(
+          before.lastStep,
+        );
+        expect(after.starts[1]).toBeGreaterThan(0);
+        expect(end.stderr).toContain(`(step ${after.starts[1]})`);
+      }
+      await expectSameTensors(dir, `(stopped at ${moment} ms) ${REPLAY}`);
+    },
+    CASE_TIMEOUT,
+  );
+
+  it(
+    'SIGKILL of the training process at a random moment: ckpt restarts it, equal tensors',
+    async () => {
+      const dir = tempDir();
+      const store = join(tempDir(), 'store');
+      const progress = join(dir, 'progress.log');
+      const env = cleanEnv({ ...TRAIN_ENV, TRAIN_PROGRESS: progress });
+      const run = startCkpt(ckptArgs(store, '--max-restarts', '5', '--backoff', '0.2s'), { cwd: dir, env });
+      const moment = 1000 + Math.floor(random() * 15_000);
+      await sleepWhileRunning(moment, run, `the SIGKILL at ${moment} ms`);
+      const pid = await waitFor(() => childRunning(run.pid, PYTHON), 'the training process', 10_000);
+      process.kill(pid, 'SIGKILL');
+      const end = await run.exited;
+      expect(end.code, `${end.stderr} ${REPLAY}`).toBe(0);
+      expect(end.stderr).toMatch(/crashed \(killed by SIGKILL\); restart 1\/5/);
+      const after = readProgress(progress);
+      expect(after.done).toBe(true);
+      expect(after.starts).toHaveLength(2);
+      await expectSameTensors(dir, `(killed at ${moment} ms) ${REPLAY}`);
+    },
+    CASE_TIMEOUT,
+  );
+
+  describe('ckpt doctor --app pytorch', () => {
+    interface Finding {
+      severity: string;
+      code: string;
+    }
+    const doctor = (python: string, path?: string): { status: number | null; findings: Finding[] } => {
+      const env = path ? cleanEnv({ PATH: path }) : cleanEnv();
+      const r = runCkpt(['doctor', '--app', 'pytorch', '--json', '--', python, 'train.py'], {
+        cwd: tempDir(),
+        env,
+      });
+      return { status: r.status, findings: (JSON.parse(r.stdout) as { findings: Finding[] }).findings };
+    };
+
+    it('finds torch with the right python', () => {
+      const { status, findings } = doctor(PYTHON);
+      expect(status).toBe(0);
+      expect(findings).toContainEqual(expect.objectContaining({ severity: 'ok', code: 'INSTALLED' }));
+    });
+
+    it('reports a python3 first on PATH that cannot import torch (exit 1)', () => {
+      // A real interpreter without the system's site-packages: `import torch` fails.
+      const bin = join(tempDir(), 'bin');
+      mkdirSync(bin);
+      writeFileSync(join(bin, 'python3'), `#!/bin/sh\nexec ${PYTHON} -S "$@"\n`);
+      chmodSync(join(bin, 'python3'), 0o755);
+      const { status, findings } = doctor('python3', `${bin}:${process.env.PATH ?? ''}`);
+      expect(status).toBe(1);
+      const codes = findings.filter((f) => f.severity === 'error').map((f) => f.code);
+      // When Debian's /usr/bin/python3 has torch, ckpt names it as the one to use.
+      const system = spawnSync('/usr/bin/python3', ['-c', 'import torch']).status === 0;
+      expect(codes).toEqual([system ? 'TORCH_OTHER_PYTHON' : 'NOT_INSTALLED']);
+    });
+  });
+});

@@ -1,0 +1,124 @@
+/**
+ * A job array on the local SLURM cluster: `ckpt --store DIR/store-%a sbatch --array=0-2`. Each
+ * task's `ckpt run` expands %a from SLURM_ARRAY_TASK_ID, so every task has its own store (one
+ * store for all would lock out all tasks but one). One task is preempted (`scontrol requeue A_1`):
+ * only that task requeues and resumes from its own checkpoint; all three finish with the result
+ * of an uninterrupted run of their own input.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import {
+  describeSlurm,
+  interruptions,
+  jobcomp,
+  jobcompOffset,
+  jobStatus,
+  journal,
+  lastStep,
+  progArgs,
+  readProgress,
+  readResult,
+  referenceResult,
+  reportMetrics,
+  sh,
+  showJob,
+  submit,
+  trackStarts,
+  useJobs,
+  waitFor,
+  waitJobEnd,
+} from './lab.js';
+
+const TASKS = [0, 1, 2];
+
+describeSlurm('SLURM: job array', () => {
+  const { jobs, workDir } = useJobs();
+
+  it('gives each task its own store; only the preempted task requeues, all finish correctly', async () => {
+    const dir = workDir();
+    const prog = (task: number | string) => ({
+      steps: 150,
+      every: 50,
+      stepMs: 100,
+      seed: `task-${task}`,
+      prefix: `task-${task}`,
+    });
+    // Each task reads its id from SLURM: its input (seed) and its files (prefix) differ.
+    const command = progArgs(prog('$SLURM_ARRAY_TASK_ID')).join(' ');
+    const offset = jobcompOffset();
+    const arrayId = submit(jobs, dir, join(dir, 'store-%a'), [
+      '--array=0-2',
+      '--time',
+      '5',
+      '-o',
+      join(dir, 'out-%a.txt'),
+      '--',
+      'bash',
+      '-c',
+      `exec python3 ${command}`,
+    ]);
+    const taskDir = (task: number) => join(dir, `task-${task}`);
+    await waitFor(
+      'all three tasks to pass step 20',
+      () => TASKS.every((t) => lastStep(taskDir(t)) >= 20),
+      90_000,
+      200,
+      dir,
+    );
+    const starts = trackStarts(taskDir(1), `${arrayId}_1`);
+    let finals: Array<Record<string, string>>;
+    try {
+      await waitFor('task 1 to pass step 65', () => lastStep(taskDir(1)) >= 65, 60_000, 100, taskDir(1));
+      const r = sh('scontrol', ['requeue', `${arrayId}_1`]);
+      expect(r.code, r.stderr).toBe(0);
+      finals = [];
+      for (const t of TASKS) finals.push(await waitJobEnd(`${arrayId}_${t}`, 120_000, taskDir(t)));
+    } finally {
+      starts.stop();
+    }
+
+    expect(finals.map((f) => f.JobState)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
+    expect(finals.map((f) => f.Restarts)).toEqual(['0', '1', '0']);
+    const taskJobIds = TASKS.map((t) => showJob(`${arrayId}_${t}`)!.JobId!);
+    expect(taskJobIds.map((id) => jobcomp(offset, id).map((r) => r.JobState))).toEqual([
+      ['COMPLETED'],
+      ['PENDING', 'COMPLETED'],
+      ['COMPLETED'],
+    ]);
+
+    // One store per task, none under the literal pattern; the batch script is kept beside them.
+    expect(existsSync(join(dir, 'store-%a'))).toBe(false);
+    expect(readdirSync(join(dir, 'ckpt-sbatch')).filter((f) => f.endsWith('.sh'))).toHaveLength(1);
+    for (const t of TASKS) {
+      const store = join(dir, `store-${t}`);
+      expect(readResult(taskDir(t))).toEqual(referenceResult(prog(t)));
+      const events = await journal(store);
+      for (const start of events.filter((e) => e.type === 'start')) {
+        expect((start.writer as { slurm: unknown }).slurm).toMatchObject({
+          arrayJobId: arrayId,
+          arrayTaskId: String(t),
+        });
+      }
+      const status = jobStatus(dir, store);
+      expect(status.state).toBe('finished');
+      expect(status.segments.map((s) => s.slurm?.restartCount)).toEqual(t === 1 ? [0, 1] : [0]);
+      if (t === 1) {
+        expect(events.find((e) => e.type === 'interruption')).toMatchObject({
+          kind: 'requeued',
+          slurm: { requeueTarget: `${arrayId}_1`, arrayTaskId: '1' },
+        });
+        const progress = readProgress(taskDir(1));
+        const [lost] = interruptions(progress);
+        expect(lost?.lostSteps).toBe(0);
+        expect(status.segments[1]!.resumeFrom?.step).toBe(lost?.resumedFrom);
+        reportMetrics('array-preemption', {
+          lostSteps: lost?.lostSteps,
+          restartLatencyMs: starts.seen.filter((s) => s.restart > 0).map((s) => s.latencyMs),
+        });
+      } else {
+        expect(events.filter((e) => e.type === 'interruption')).toEqual([]);
+      }
+    }
+  }, 240_000);
+});

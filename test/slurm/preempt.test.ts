@@ -1,0 +1,131 @@
+/**
+ * Preemption by requeue on the local SLURM cluster: `scontrol requeue J` from outside while the job
+ * runs. SLURM sends SIGTERM to the batch shell (ckpt) and to every process of the job at once,
+ * SIGKILL KillWait (5 s here) later. ckpt classifies the SIGTERM from the job's record (Restarts
+ * already raised: a requeue), journals it, asks the program for a checkpoint within the grace
+ * that is left and leaves the requeue to SLURM; the next segment resumes from exactly that
+ * checkpoint and the job finishes with the uninterrupted run's result.
+ */
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import {
+  describeSlurm,
+  interruptions,
+  jobcomp,
+  jobcompOffset,
+  jobStatus,
+  journal,
+  KILL_WAIT_MS,
+  lastStep,
+  progArgs,
+  readProgress,
+  readResult,
+  referenceResult,
+  reportMetrics,
+  requeueDelays,
+  sh,
+  stepsSinceCheckpoint,
+  submit,
+  trackStarts,
+  useJobs,
+  waitFor,
+  waitJobEnd,
+} from './lab.js';
+
+describeSlurm('SLURM: preemption (scontrol requeue)', () => {
+  const { jobs, workDir } = useJobs();
+
+  it('checkpoints in the grace period, is requeued by SLURM and resumes from that checkpoint', async () => {
+    const dir = workDir();
+    const store = join(dir, 'store');
+    const prog = { steps: 200, every: 50, stepMs: 100 };
+    const reference = referenceResult(prog);
+    const offset = jobcompOffset();
+    const id = submit(jobs, dir, store, [
+      '--time',
+      '5',
+      '-o',
+      join(dir, 'out.txt'),
+      '--',
+      'python3',
+      ...progArgs(prog),
+    ]);
+    const starts = trackStarts(dir, id);
+    let final: Record<string, string>;
+    let requeuedAt = 0;
+    try {
+      // Between two periodic checkpoints (every 50 steps), so a checkpoint at the stop matters.
+      await waitFor('the program to pass step 65', () => lastStep(dir) >= 65, 60_000, 100, dir);
+      requeuedAt = Date.now();
+      const r = sh('scontrol', ['requeue', id]);
+      expect(r.code, r.stderr).toBe(0);
+      final = await waitJobEnd(id, 120_000, dir);
+    } finally {
+      starts.stop();
+    }
+
+    expect(final.JobState).toBe('COMPLETED');
+    expect(final.Restarts).toBe('1');
+    expect(jobcomp(offset, id).map((r) => r.JobState)).toEqual(['PENDING', 'COMPLETED']);
+    expect(readResult(dir)).toEqual(reference);
+
+    const events = await journal(store);
+    // Classified from the job's record: SLURM had already raised Restarts above this run's count.
+    const interruption = events.find((e) => e.type === 'interruption');
+    expect(interruption).toMatchObject({ kind: 'requeued', slurm: { jobId: id, restartCount: 0 } });
+    const stop = events.find((e) => e.type === 'stop')!;
+    expect(stop.reason).toMatchObject({
+      kind: 'signal',
+      signal: 'SIGTERM',
+      meaning: 'preempted or requeued by SLURM',
+    });
+    // SLURM requeues: ckpt must not requeue a second time.
+    expect(events.filter((e) => e.type === 'requeue')).toEqual([]);
+    expect(events.filter((e) => e.type === 'run-end').map((e) => e.outcome)).toEqual([
+      'requeued',
+      'finished',
+    ]);
+
+    // The checkpoint at the stop: committed after the requeue, within KillWait, by the first
+    // incarnation; the second one resumed from exactly it.
+    const progress = readProgress(dir);
+    const [first, second] = progress.filter((e) => e.event === 'start');
+    expect(second?.restart).toBe(1);
+    const stopCommits = progress.filter(
+      (e) =>
+        e.pid === first!.pid && (e.event === 'commit' || e.event === 'sigcommit') && e.t * 1000 >= requeuedAt,
+    );
+    expect(stopCommits.length).toBeGreaterThan(0);
+    const stopCommit = stopCommits.at(-1)!;
+    expect(stopCommit.t * 1000 - requeuedAt).toBeLessThan(KILL_WAIT_MS);
+    expect(second!.step).toBe(stopCommit.step);
+    const status = jobStatus(dir, store);
+    expect(status.state).toBe('finished');
+    expect(status.segments.map((s) => s.slurm)).toEqual([
+      { jobId: id, restartCount: 0 },
+      { jobId: id, restartCount: 1 },
+    ]);
+    expect(status.segments[0]!.endReason).toContain('preempted or requeued by SLURM');
+    expect(status.segments[1]!.resumeFrom?.step).toBe(stopCommit.step);
+
+    const [lost] = interruptions(progress);
+    reportMetrics('preemption', {
+      requeuedAtStep: progress
+        .filter((e) => e.pid === first!.pid && e.event === 'step' && e.t * 1000 <= requeuedAt)
+        .at(-1)?.step,
+      checkpointAtStop: {
+        step: stopCommit.step,
+        msAfterRequeue: Math.round(stopCommit.t * 1000 - requeuedAt),
+      },
+      lostSteps: lost?.lostSteps,
+      stepsSinceCheckpointAtTerm: stepsSinceCheckpoint(
+        progress,
+        (e) => e.event === 'signal' && e.name === 'SIGTERM',
+      ),
+      signalsSeen: progress.filter((e) => e.pid === first!.pid && e.event === 'signal').map((e) => e.name),
+      restartLatencyMs: starts.seen.filter((s) => s.restart > 0).map((s) => s.latencyMs),
+      requeueDelayMs: requeueDelays(events, starts.seen),
+    });
+    expect(lost?.lostSteps).toBe(0);
+  }, 240_000);
+});
