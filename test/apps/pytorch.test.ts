@@ -191,13 +191,15 @@ describe.runIf(hasTorch)('ckpt run --app pytorch (train.py)', () => {
       process.kill(first.pid, 'SIGTERM');
       const stopped = await first.exited;
       expect(stopped.code, `${stopped.stderr} ${REPLAY}`).toBe(75);
+      // (A stop during `import torch` comes before the script's first progress line.)
+      const startsBefore = readProgress(progress).starts.length;
 
       const second = startCkpt(args, { cwd: dir, env });
       const end = await second.exited;
       expect(end.code, `${end.stderr} ${REPLAY}`).toBe(0);
       const after = readProgress(progress);
       expect(after.done).toBe(true);
-      expect(after.starts).toHaveLength(2);
+      expect(after.starts).toHaveLength(startsBefore + 1);
       if (before.starts.length > 0) {
         // The script was running (its handler installed): it checkpointed on ckpt's request, at
         // or after the step it had reached when ckpt was told to stop.
@@ -230,7 +232,8 @@ describe.runIf(hasTorch)('ckpt run --app pytorch (train.py)', () => {
       expect(end.stderr).toMatch(/crashed \(killed by SIGKILL\); restart 1\/5/);
       const after = readProgress(progress);
       expect(after.done).toBe(true);
-      expect(after.starts).toHaveLength(2);
+      // Two starts, or one when the kill came during `import torch` (before the first line).
+      expect([1, 2]).toContain(after.starts.length);
       await expectSameTensors(dir, `(killed at ${moment} ms) ${REPLAY}`);
     },
     CASE_TIMEOUT,
