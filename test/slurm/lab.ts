@@ -75,9 +75,13 @@ export interface Run {
 }
 
 /** Runs a command (scontrol, scancel, …) against the lab. */
-export function sh(command: string, args: readonly string[], opts: { cwd?: string } = {}): Run {
+export function sh(
+  command: string,
+  args: readonly string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Run {
   const r = spawnSync(command, args, {
-    env: slurmEnv(),
+    env: slurmEnv(opts.env),
     encoding: 'utf8',
     timeout: 30_000,
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
@@ -88,7 +92,13 @@ export function sh(command: string, args: readonly string[], opts: { cwd?: strin
 
 /** Starts the lab (idempotent), brings node1 back if a test left it down, waits for an empty queue. */
 export async function startLab(): Promise<void> {
-  const r = sh('bash', [LAB_SCRIPT, 'start']);
+  // The script's own settings (CKPT_SLURM_LAB, ports, CPUs) pass through; slurmEnv drops CKPT_*.
+  const settings = Object.fromEntries(
+    Object.entries(process.env).filter(
+      (e): e is [string, string] => e[0].startsWith('CKPT_SLURM_') && e[1] !== undefined,
+    ),
+  );
+  const r = sh('bash', [LAB_SCRIPT, 'start'], { env: { ...settings, CKPT_SLURM_LAB: LAB } });
   if (r.code !== 0) throw new Error(`scripts/local-slurm.sh start failed:\n${r.stdout}${r.stderr}`);
   process.env.SLURM_CONF = SLURM_CONF;
   const state = sh('sinfo', ['-h', '-n', 'node1', '-o', '%T']).stdout.trim();
