@@ -11,6 +11,8 @@ import {
 
 /** Where set-aside files go, inside the restore directory. */
 export const ASIDE_DIR = '.ckpt-aside';
+/** How many sets of set-aside files are kept (older ones are deleted). */
+export const KEEP_ASIDE = 3;
 
 export interface PreparedRestore {
   /** The checkpoint the program resumes from, or undefined for a fresh start. */
@@ -91,6 +93,7 @@ async function setAsideStrays(
     moved.push(path);
   }
   await removeEmptyParents(target, moved);
+  if (moved.length > 0) await pruneAside(target);
   return moved;
 }
 
@@ -105,5 +108,14 @@ async function removeEmptyParents(target: string, moved: readonly string[]): Pro
   }
   for (const dir of [...dirs].sort((a, b) => b.length - a.length)) {
     await fsp.rmdir(join(target, dir)).catch(() => {}); // fails, as it should, if not empty
+  }
+}
+
+/** Keeps the newest {@link KEEP_ASIDE} sets in `.ckpt-aside/`: restarts must not fill the disk. */
+async function pruneAside(target: string): Promise<void> {
+  const dir = join(target, ASIDE_DIR);
+  const stamps = (await fsp.readdir(dir).catch(() => [] as string[])).sort();
+  for (const stamp of stamps.slice(0, Math.max(0, stamps.length - KEEP_ASIDE))) {
+    await fsp.rm(join(dir, stamp), { recursive: true, force: true });
   }
 }
