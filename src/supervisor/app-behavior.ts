@@ -1,5 +1,5 @@
 import type { Manifest } from '../store/index.js';
-import type { ProgramExit } from './supervisor.js';
+import type { ProgramExit } from './outcome.js';
 
 /** Which files make a checkpoint, and when they are complete. */
 export interface CapturePlan {

@@ -1,5 +1,5 @@
 import type { HolderProbe } from '../store/index.js';
-import type { ProgramExit } from './supervisor.js';
+import type { ProgramExit } from './outcome.js';
 
 /** Why the supervisor stopped the program on purpose. */
 export type StopReason =

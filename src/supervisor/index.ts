@@ -2,6 +2,7 @@ export type { AppBehavior, CapturePlan, ExitMeaning } from './app-behavior.js';
 export { formatDurationSpec, parseDuration } from './duration.js';
 export type { AfterStop, StopReason, SupervisorHooks } from './hooks.js';
 export { type JobState, type JobStatus, readJobStatus, type Segment } from './job-status.js';
+export { describeStop, type ProgramExit, type RunOutcome, shellStatus } from './outcome.js';
 export { handlesSignal, processesInGroup, signalGroup } from './process-group.js';
 export {
   CONFIG_FILES,
@@ -19,9 +20,5 @@ export {
   type RunOptions,
   resolveRunOptions,
 } from './run-options.js';
-export {
-  type ProgramExit,
-  type RunOutcome,
-  Supervisor,
-  shellStatus,
-} from './supervisor.js';
+export { FORWARDED_SIGNALS, STOP_SIGNALS } from './signal-router.js';
+export { Supervisor, type SupervisorDeps, type SupervisorState } from './supervisor.js';

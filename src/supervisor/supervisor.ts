@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import {
   acquireLease,
@@ -14,42 +13,16 @@ import {
 import type { AppBehavior, CapturePlan, ExitMeaning } from './app-behavior.js';
 import { FileCapturer } from './capture.js';
 import type { StopReason, SupervisorHooks } from './hooks.js';
+import { describeStop, type ProgramExit, type RunOutcome } from './outcome.js';
 import { prepareRestore } from './prepare-restore.js';
 import { requestFromHandlers, signalGroup, startWatchdog, waitGroupGone } from './process-group.js';
 import type { RunOptions } from './run-options.js';
+import { SignalRouter, type SignalRoutes } from './signal-router.js';
 
-/** Signals that ask ckpt to stop the job (checkpoint first). */
-export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
-/** Signals passed on to the job unchanged. */
-export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = [
-  'SIGUSR1',
-  'SIGUSR2',
-  'SIGWINCH',
-  'SIGQUIT',
-  'SIGCONT',
-];
 const POLL_MS = 250;
 const MAX_BACKOFF_MS = 5 * 60_000;
 
 export type SupervisorState = 'starting' | 'running' | 'stopping' | 'backoff' | 'done';
-
-/** How one run of the program ended. */
-export interface ProgramExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  /** The program could not be started at all (ENOENT, EACCES). */
-  startError?: string;
-  /** What the exit means (the app's reading, or by exit code). */
-  meaning?: ExitMeaning;
-}
-
-/** How `ckpt run` ended, for the CLI to turn into an exit. */
-export interface RunOutcome {
-  kind: 'finished' | 'interrupted' | 'requeued' | 'fenced' | 'failed' | 'cannot-start';
-  exit: ProgramExit;
-  restarts: number;
-  message: string;
-}
 
 export interface SupervisorDeps {
   store: Store;
@@ -83,7 +56,7 @@ export class Supervisor {
   private pruning = false;
   private capturer: FileCapturer | undefined;
   private wake: (() => void) | undefined;
-  private readonly handlers = new Map<NodeJS.Signals, () => void>();
+  private readonly signals = new SignalRouter();
 
   constructor(private readonly deps: SupervisorDeps) {}
 
@@ -98,7 +71,7 @@ export class Supervisor {
       options.settle,
       options.compress,
     );
-    this.installSignalHandlers();
+    this.signals.install(this.routeSignals());
     try {
       for (;;) {
         const exit = this.stopRequested ? { code: null, signal: null } : await this.runSegment();
@@ -116,7 +89,9 @@ export class Supervisor {
       }
     } finally {
       this.state = 'done';
-      this.removeSignalHandlers();
+      // After a deliberate stop, SLURM's own SIGTERM (it follows `scontrol requeue` within ~40 ms)
+      // must not kill ckpt before it has released the lease and reported.
+      this.signals.uninstall({ keepIgnoringStops: this.stopRequested !== undefined });
       await this.lease.release();
     }
   }
@@ -432,10 +407,12 @@ export class Supervisor {
     return { kind: 'interrupted', ...base, message: `stopped (${describeStop(reason)}, ${describe})${note}` };
   }
 
-  private installSignalHandlers(): void {
+  /** What each signal to ckpt means while it supervises (see signal-router.ts). */
+  private routeSignals(): SignalRoutes {
     const hooks = this.deps.hooks;
-    for (const signal of STOP_SIGNALS) {
-      const handler = (): void => {
+    return {
+      warningSignals: hooks?.warningSignals ?? [],
+      stop: (signal) => {
         if (this.stopRequested) {
           this.requestStop({ kind: 'signal', signal, meaning: 'again' });
           return;
@@ -444,53 +421,14 @@ export class Supervisor {
           const meaning = (await hooks?.classifySignal?.(signal).catch(() => undefined)) ?? 'stop requested';
           this.requestStop({ kind: 'signal', signal, meaning });
         })();
-      };
-      this.handlers.set(signal, handler);
-      process.on(signal, handler);
-    }
-    for (const signal of hooks?.warningSignals ?? []) {
-      const handler = (): void =>
-        this.requestStop({ kind: 'deadline', detail: `${signal} from the scheduler` });
-      this.handlers.set(signal, handler);
-      process.on(signal, handler);
-    }
-    for (const signal of FORWARDED_SIGNALS) {
-      if (this.handlers.has(signal)) continue;
-      const handler = (): void => {
+      },
+      warning: (signal) => this.requestStop({ kind: 'deadline', detail: `${signal} from the scheduler` }),
+      forward: (signal) => {
         if (this.pgid === undefined) return;
         // USR1/USR2 kill a process that does not handle them: pass them only to those that do.
         if (signal === 'SIGUSR1' || signal === 'SIGUSR2') void requestFromHandlers(this.pgid, signal);
         else signalGroup(this.pgid, signal);
-      };
-      this.handlers.set(signal, handler);
-      process.on(signal, handler);
-    }
+      },
+    };
   }
-
-  private removeSignalHandlers(): void {
-    for (const [signal, handler] of this.handlers) process.off(signal, handler);
-    this.handlers.clear();
-    // After a deliberate stop, SLURM's own SIGTERM (it follows `scontrol requeue` within ~40 ms)
-    // must not kill ckpt before it has released the lease and reported.
-    if (this.stopRequested) for (const signal of STOP_SIGNALS) process.on(signal, () => {});
-  }
-}
-
-/** `SIGTERM (user cancel)`, `deadline near (SIGUSR2 from the scheduler)` */
-export function describeStop(reason: StopReason): string {
-  switch (reason.kind) {
-    case 'signal':
-      return `${reason.signal} received (${reason.meaning})`;
-    case 'deadline':
-      return `deadline near (${reason.detail})`;
-    default:
-      return `fenced (${reason.detail})`;
-  }
-}
-
-/** The exit status a shell would report for `exit`: the code, or 128 + the signal number. */
-export function shellStatus(exit: ProgramExit): number {
-  if (exit.code !== null) return exit.code;
-  if (exit.signal) return 128 + (constants.signals[exit.signal] ?? 0);
-  return 1;
 }
