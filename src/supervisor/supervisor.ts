@@ -19,7 +19,10 @@ import { requestFromHandlers, signalGroup, startWatchdog, waitGroupGone } from '
 import type { RunOptions } from './run-options.js';
 import { SignalRouter, type SignalRoutes } from './signal-router.js';
 
+/** How often ckpt looks at captured files (and checks its lease) while the program runs. */
 const POLL_MS = 250;
+/** Without files to capture only the lease check remains: once a second is enough. */
+const IDLE_POLL_MS = 1000;
 const MAX_BACKOFF_MS = 5 * 60_000;
 
 export type SupervisorState = 'starting' | 'running' | 'stopping' | 'backoff' | 'done';
@@ -176,7 +179,8 @@ export class Supervisor {
         options.every === undefined
           ? undefined
           : setInterval(() => void this.requestCheckpoint('interval'), options.every);
-      const poll = setInterval(() => void this.pollCapture(), POLL_MS);
+      const pollMs = this.capturePlan.globs.length > 0 ? POLL_MS : IDLE_POLL_MS;
+      const poll = setInterval(() => void this.pollCapture(), pollMs);
       const unwatch = this.deps.hooks?.watch?.((reason) => this.requestStop(reason));
       child.once('exit', (code, signal) => {
         // Workers the program left behind must not outlive it.
