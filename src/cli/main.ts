@@ -227,7 +227,8 @@ function buildProgram(io: Io, result: RunExit): Command {
       'after',
       `
 The program sees CKPT_STORE, CKPT_RESTORE, CKPT_STEP, CKPT_SIGNAL, CKPT_DEADLINE and CKPT_RESTARTS
-(docs/protocol.md). Exit: 0 when the program finished, ${EXIT_RESUMABLE} when stopped on request (resumable),
+(docs/protocol.md). Exit: 0 when the program finished (or, under SLURM, the job was requeued),
+${EXIT_RESUMABLE} when stopped on request (resumable), 1 when a newer copy of the job took the store over,
 ${EXIT_CANNOT_START} when it cannot start, else the program's own exit status.`,
     )
     .action(async (command: string[], _opts: unknown, cmd: Command) => {
