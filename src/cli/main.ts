@@ -208,6 +208,7 @@ function buildProgram(io: Io, result: RunExit): Command {
       '--backoff <duration>',
       'delay before a restart, doubled after each crash without a new checkpoint (default 1s)',
     )
+    .option('--max-backoff <duration>', 'the longest delay before a restart (default 5m)')
     .option('--settle <duration>', 'how long a captured file must stay unchanged (default 2s)')
     .option('--keep <n>', 'checkpoints to keep (default 3)')
     .option('--compress <mode>', 'auto (zstd where it pays) or off')

@@ -11,6 +11,8 @@ export const DEFAULT_GRACE_MS = 60_000;
 export const DEFAULT_KILL_GRACE_MS = 10_000;
 export const DEFAULT_MAX_RESTARTS = 3;
 export const DEFAULT_BACKOFF_MS = 1_000;
+/** The backoff doubles after each crash without progress, up to this. */
+export const DEFAULT_MAX_BACKOFF_MS = 5 * 60_000;
 export const DEFAULT_SETTLE_MS = 2_000;
 /** Config files looked for in the working directory, in this order. */
 export const CONFIG_FILES = ['ckpt.toml', 'ckpt.yaml', 'ckpt.yml'];
@@ -24,6 +26,7 @@ export interface RunOptions {
   killGrace: number;
   maxRestarts: number;
   backoff: number;
+  maxBackoff: number;
   settle: number;
   keep: number;
   compress: CompressionMode;
@@ -122,6 +125,13 @@ const SPECS = [
     parse: duration,
     show: showMs,
   } as Spec<'backoff'>,
+  {
+    key: 'maxBackoff',
+    flag: '--max-backoff',
+    env: 'CKPT_MAX_BACKOFF',
+    parse: duration,
+    show: showMs,
+  } as Spec<'maxBackoff'>,
   { key: 'settle', flag: '--settle', env: 'CKPT_SETTLE', parse: duration, show: showMs } as Spec<'settle'>,
   { key: 'keep', flag: '--keep', env: 'CKPT_KEEP', parse: count(1), show } as Spec<'keep'>,
   {
@@ -153,6 +163,7 @@ const DEFAULTS: RunOptions = {
   killGrace: DEFAULT_KILL_GRACE_MS,
   maxRestarts: DEFAULT_MAX_RESTARTS,
   backoff: DEFAULT_BACKOFF_MS,
+  maxBackoff: DEFAULT_MAX_BACKOFF_MS,
   settle: DEFAULT_SETTLE_MS,
   keep: DEFAULT_KEEP,
   compress: 'auto',

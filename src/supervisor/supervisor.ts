@@ -23,7 +23,6 @@ import { SignalRouter, type SignalRoutes } from './signal-router.js';
 const POLL_MS = 250;
 /** Without files to capture only the lease check remains: once a second is enough. */
 const IDLE_POLL_MS = 1000;
-const MAX_BACKOFF_MS = 5 * 60_000;
 
 export type SupervisorState = 'starting' | 'running' | 'stopping' | 'backoff' | 'done';
 
@@ -375,7 +374,7 @@ export class Supervisor {
     }
     // A program that committed a checkpoint since its last crash is not crash-looping.
     if (this.progressed) this.crashesWithoutProgress = 0;
-    const delay = Math.min(options.backoff * 2 ** this.crashesWithoutProgress, MAX_BACKOFF_MS);
+    const delay = Math.min(options.backoff * 2 ** this.crashesWithoutProgress, options.maxBackoff);
     this.crashesWithoutProgress++;
     this.restarts++;
     log(

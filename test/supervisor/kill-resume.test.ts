@@ -98,7 +98,20 @@ describe.runIf(hasPython)('ckpt run: SIGKILL the program at random moments', () 
     const progress = join(work, 'progress.log');
     const pidfile = join(work, 'program.pid');
     const run = startCkpt(
-      ['--store', store, 'run', '--max-restarts', '100', '--backoff', '0.1s', '--', 'python3', FIXTURE],
+      [
+        '--store',
+        store,
+        'run',
+        '--max-restarts',
+        '100',
+        '--backoff',
+        '0.1s',
+        '--max-backoff',
+        '1s',
+        '--',
+        'python3',
+        FIXTURE,
+      ],
       {
         cwd: work,
         env: cleanEnv({
@@ -132,7 +145,8 @@ describe.runIf(hasPython)('ckpt run: SIGKILL the program at random moments', () 
           return text !== '' && !killedPids.includes(n) ? n : undefined;
         },
         `program start #${killedPids.length + 1}`,
-        30_000,
+        // Kills before a first new checkpoint double ckpt's backoff (0.1 s, 0.2 s, 0.4 s…).
+        120_000,
         5,
       );
       // Anywhere from start-up to well past the first checkpoint (~250 ms of steps + commit).

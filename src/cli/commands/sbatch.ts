@@ -25,6 +25,7 @@ const RUN_VALUE_OPTIONS = new Set([
   '--kill-grace',
   '--max-restarts',
   '--backoff',
+  '--max-backoff',
   '--settle',
   '--keep',
   '--compress',
