@@ -1,13 +1,13 @@
-import { ClosedError, FormatError, IntegrityError, NotFoundError, UsageError } from '../errors.js';
+import { ClosedError, NotFoundError, UsageError } from '../errors.js';
 import {
   acquireOrBorrowLease,
-  applyPrunePlan,
   ChunkWriter,
   type Lease,
   type Manifest,
   type PruneResult,
-  planPrune,
+  pruneStore,
   type RetentionPolicy,
+  restoreNewest,
   type SaveStats,
   type SkippedCheckpoint,
   Store,
@@ -80,18 +80,14 @@ export class Checkpointer {
    */
   async restore<T = unknown>(): Promise<T | undefined> {
     this.assertOpen();
-    const { usable, skipped } = await this.store.candidates();
-    for (const manifest of usable) {
-      if (!holdsValue(manifest)) continue; // files committed by another tool: not ours to load
-      try {
-        const value = await readValue(this.store.root, manifest);
-        this.lastRestore = { seq: manifest.seq, step: manifest.step, meta: manifest.meta, skipped };
-        this.dueTracker.restored(manifest.step);
-        return value as T;
-      } catch (error) {
-        if (!(error instanceof IntegrityError || error instanceof FormatError)) throw error;
-        skipped.push({ seq: manifest.seq, reason: error.message });
-      }
+    const { manifest, result, skipped } = await restoreNewest(this.store, async (m) =>
+      // Files committed by another tool are not ours to load: passed over, not damage.
+      holdsValue(m) ? { value: await readValue(this.store.root, m) } : undefined,
+    );
+    if (manifest && result) {
+      this.lastRestore = { seq: manifest.seq, step: manifest.step, meta: manifest.meta, skipped };
+      this.dueTracker.restored(manifest.step);
+      return result.value as T;
     }
     this.lastRestore = undefined;
     if (skipped.length > 0) {
@@ -177,12 +173,12 @@ export class Checkpointer {
   }
 
   private async applyRetention(policy?: RetentionPolicy): Promise<PruneResult> {
-    const scanned = await this.store.scan();
     const resolved = policy ?? {
       keepLast: this.options.keep,
       ...(this.options.keepEvery ? { keepEvery: this.options.keepEvery } : {}),
     };
-    return applyPrunePlan(this.store, this.lease, scanned, planPrune(scanned, resolved));
+    const { removed, freedChunks } = await pruneStore(this.store, this.lease, resolved);
+    return { removed, freedChunks };
   }
 
   private track(save: Promise<SaveResult>): Promise<SaveResult> {

@@ -1,6 +1,7 @@
 import { FormatError } from '../errors.js';
 import { decodeValue, encodeValue } from '../state/index.js';
 import {
+  allocateEntry,
   type BlobEntry,
   type ChunkRef,
   type ChunkWriter,
@@ -60,7 +61,7 @@ export async function readValue(root: string, manifest: Manifest): Promise<unkno
   let doc: Uint8Array | undefined;
   for (const entry of manifest.entries) {
     if (entry.type !== 'blob') continue;
-    const bytes = new Uint8Array(new ArrayBuffer(entry.size));
+    const bytes = allocateEntry(entry.size, `Entry \`${entry.key}\` of checkpoint #${manifest.seq}`);
     await readChunks(root, entry.chunks, bytes);
     if (entry.key === VALUE_DOC_KEY) doc = bytes;
     else blobs.set(entry.key, bytes);

@@ -121,10 +121,11 @@ function buildProgram(io: Io, result: RunExit): Command {
     .addOption(storeOption())
     .description('delete chunks no checkpoint references and temp files of killed writers')
     .option('--dry-run', 'print what would be freed, change nothing', false)
+    .option('--deep', 'also re-hash every referenced chunk and remove rotten ones', false)
     .addOption(json())
     .action(
       action(async (cmd) =>
-        (await import('./commands/gc.js')).runGc(ctx(cmd), cmd.opts<{ dryRun: boolean }>()),
+        (await import('./commands/gc.js')).runGc(ctx(cmd), cmd.opts<{ dryRun: boolean; deep: boolean }>()),
       ),
     );
   program

@@ -1,10 +1,9 @@
-import { promises as fsp } from 'node:fs';
+import { removeChunkFile } from './chunk-store.js';
 import { appendJournal } from './journal.js';
-import { chunkPath } from './layout.js';
 import type { Lease } from './lease.js';
 import { type Manifest, manifestChunks } from './manifest.js';
-import type { PrunePlan } from './plan-prune.js';
-import type { ScannedCheckpoint, Store } from './store.js';
+import { type PruneCandidate, type PrunePlan, planPrune, type RetentionPolicy } from './plan-prune.js';
+import type { Store } from './store.js';
 
 export interface PruneResult {
   removed: number[];
@@ -19,7 +18,7 @@ export interface PruneResult {
 export async function applyPrunePlan(
   store: Store,
   lease: Lease,
-  scanned: readonly ScannedCheckpoint[],
+  scanned: readonly PruneCandidate[],
   plan: PrunePlan,
 ): Promise<PruneResult> {
   if (plan.remove.length === 0) return { removed: [], freedChunks: 0 };
@@ -28,14 +27,14 @@ export async function applyPrunePlan(
   const kept = new Set<string>();
   const dropped: Manifest[] = [];
   for (const item of scanned) {
-    if (!('manifest' in item)) continue;
+    if (!item.manifest) continue;
     if (removedSeqs.has(item.seq)) dropped.push(item.manifest);
     else for (const ref of manifestChunks(item.manifest)) kept.add(ref.h);
   }
   for (const seq of removedSeqs) await store.removeManifest(seq);
   await store.syncManifests();
   // The chunks of a newer-format or unreadable manifest are unknown: free nothing, gc decides.
-  if (scanned.some((item) => 'problem' in item && !removedSeqs.has(item.seq))) {
+  if (scanned.some((item) => !item.manifest && !removedSeqs.has(item.seq))) {
     await appendJournal(store.root, 'prune', { removed: [...removedSeqs], freedChunks: 0 });
     return { removed: [...removedSeqs], freedChunks: 0 };
   }
@@ -45,10 +44,26 @@ export async function applyPrunePlan(
     for (const ref of manifestChunks(manifest)) {
       if (kept.has(ref.h) || freed.has(ref.h)) continue;
       freed.add(ref.h);
-      await fsp.rm(chunkPath(store.root, ref.h, ref.z === 1), { force: true });
+      // Inside a shard that is a real directory; rm removes a planted link, never its target.
+      await removeChunkFile(store.root, ref);
       freedChunks++;
     }
   }
   await appendJournal(store.root, 'prune', { removed: [...removedSeqs], freedChunks });
   return { removed: [...removedSeqs], freedChunks };
+}
+
+/**
+ * Applies a retention policy: plans over the store's health (the newest checkpoints are hashed
+ * until one verifies, so a damaged newest one never counts towards `keepLast` and the newest one
+ * that restores is always kept), then removes what the plan drops. Needs the lease.
+ */
+export async function pruneStore(
+  store: Store,
+  lease: Lease,
+  policy: RetentionPolicy,
+): Promise<PruneResult & { plan: PrunePlan }> {
+  const health = await store.health({ deepFirst: true });
+  const plan = planPrune(health, policy);
+  return { ...(await applyPrunePlan(store, lease, health, plan)), plan };
 }

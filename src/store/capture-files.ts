@@ -5,7 +5,7 @@ import type { ChunkRef, ChunkWriter } from './chunk-store.js';
 import { CDC_MAX_SIZE, cdcCut } from './chunker.js';
 import { entryHash } from './hash.js';
 import type { Entry, FileEntry } from './manifest.js';
-import { storedPathUnder } from './paths.js';
+import { RESERVED_PREFIX, storedPathUnder, symlinkStaysInside } from './paths.js';
 
 /** Bytes read from a file per read(2) while chunking it. */
 const READ_BLOCK = 8 << 20;
@@ -39,6 +39,27 @@ export async function captureFiles(
   return [...entries.values()].sort((a, b) => entryName(a).localeCompare(entryName(b)));
 }
 
+/** The entries of a directory, sorted; a name that is not valid UTF-8 gets a clear refusal. */
+async function listNames(abs: string): Promise<string[]> {
+  const raw = await fsp.readdir(abs, { encoding: 'buffer' }).catch((error: unknown) => {
+    throw wrapIoError(error, 'listing', abs);
+  });
+  return raw
+    .map((name) => {
+      const text = name.toString('utf8');
+      if (!Buffer.from(text, 'utf8').equals(name)) {
+        throw new UsageError(
+          `Cannot commit \`${abs}\`: it holds a file whose name is not valid UTF-8 (bytes ${name.toString('hex')}), which a manifest cannot record.`,
+          {
+            hint: 'Rename that file to a UTF-8 name (for example with `mv` and a shell glob), or commit the other paths one by one.',
+          },
+        );
+      }
+      return text;
+    })
+    .sort();
+}
+
 function entryName(entry: Entry): string {
   return entry.type === 'blob' ? entry.key : entry.path;
 }
@@ -65,12 +86,22 @@ async function captureTree(
   }
   if (stat.isDirectory()) {
     out.set(stored, { type: 'dir', path: stored, mode: stat.mode & 0o7777 });
-    const names = await fsp.readdir(abs).catch((error: unknown) => {
-      throw wrapIoError(error, 'listing', abs);
-    });
-    for (const name of names.sort()) await captureTree(writer, root, `${stored}/${name}`, out, growing);
+    for (const name of await listNames(abs)) {
+      // ckpt's own working files (set-aside copies, restore staging) are never state.
+      if (name.startsWith(RESERVED_PREFIX)) continue;
+      await captureTree(writer, root, `${stored}/${name}`, out, growing);
+    }
   } else if (stat.isSymbolicLink()) {
-    out.set(stored, { type: 'symlink', path: stored, target: await fsp.readlink(abs) });
+    const target = await fsp.readlink(abs);
+    if (!symlinkStaysInside(stored, target)) {
+      throw new UsageError(
+        `Cannot commit the symlink \`${stored}\` → \`${target}\`: a restore refuses links that are absolute or use \`..\`, so this checkpoint could never be used.`,
+        {
+          hint: 'Make the link relative and inside the directory, or commit the file it points to instead of the link.',
+        },
+      );
+    }
+    out.set(stored, { type: 'symlink', path: stored, target });
   } else if (stat.isFile()) {
     out.set(stored, await captureFile(writer, abs, stored, growing.has(stored)));
   }

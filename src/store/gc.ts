@@ -1,11 +1,14 @@
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { errnoCode, FormatError, wrapIoError } from '../errors.js';
+import { CkptError, errnoCode, wrapIoError } from '../errors.js';
 import { fsyncDir } from './atomic-write.js';
+import { type ChunkRef, verifyChunk } from './chunk-store.js';
+import { maxPackedSize } from './compress.js';
 import { appendJournal } from './journal.js';
-import { CHUNKS_DIR, COMPRESSED_SUFFIX, MANIFESTS_DIR } from './layout.js';
+import { CHUNKS_DIR, MANIFESTS_DIR } from './layout.js';
 import type { Lease } from './lease.js';
 import { manifestChunks } from './manifest.js';
+import { describeKind } from './safe-fs.js';
 import type { Store } from './store.js';
 
 /** Leftover temp files younger than this may belong to a write in flight on another host. */
@@ -14,94 +17,171 @@ export const TMP_GRACE_MS = 60 * 60 * 1000;
 export interface GcPlan {
   chunks: Array<{ path: string; size: number }>;
   tmpFiles: Array<{ path: string; size: number }>;
+  /** Chunk files that cannot be the chunk they are named for: removed so the next save writes them again. */
+  rotten: Array<{ path: string; size: number; why: string }>;
+  /** Symlinks, FIFOs and other things ckpt never writes, where its files belong: unlinked, never followed. */
+  foreign: Array<{ path: string; kind: string }>;
+  /** Why unreferenced chunks are left alone (a manifest this version cannot read), if they are. */
+  blockedBy: string | undefined;
   /** Bytes the plan frees. */
   bytes: number;
   referenced: number;
 }
 
+export interface GcOptions {
+  /** Also read and hash every referenced chunk, so rotten ones with the right size are found too. */
+  deep?: boolean;
+}
+
 /** `.<name>.<pid>.<8 hex>.tmp` (atomic writes) and `.lease.stale.<pid>.<8 hex>` (lease takeovers). */
 const TMP_NAME = /^\.(?:(.+)\.(\d+)\.[0-9a-f]{8}\.tmp|lease\.stale\.(\d+)\.[0-9a-f]{8})$/;
+const CHUNK_NAME = /^([0-9a-f]{64})(\.zst)?$/;
+const SHARD_NAME = /^[0-9a-f]{2}$/;
 
 /**
- * Lists what garbage collection would delete: chunks that no manifest references, and temp
- * files left by killed writers (whose pid is dead on this host, or older than {@link TMP_GRACE_MS}).
- * Chunks named by a manifest that fails its checksum cannot be known and may be collected.
- * Run it under the store's lease, so that no save is in flight.
+ * Lists what garbage collection would delete: chunks that no manifest references, temp files
+ * left by killed writers (whose pid is dead on this host, or older than {@link TMP_GRACE_MS}),
+ * rotten chunk files (wrong size or kind; with `deep`, wrong bytes), and foreign entries in
+ * `chunks/` (a symlinked shard is listed, never entered). Chunks named by a manifest that fails
+ * its checksum cannot be known and may be collected; a manifest of a newer format blocks chunk
+ * collection ({@link GcPlan.blockedBy}). Run it under the store's lease, so no save is in flight.
  */
-export async function planGc(store: Store): Promise<GcPlan> {
-  const referenced = new Set<string>();
+export async function planGc(store: Store, options: GcOptions = {}): Promise<GcPlan> {
+  const referenced = new Map<string, ChunkRef>();
+  let blockedBy: string | undefined;
   for (const item of await store.scan()) {
-    if ('manifest' in item) for (const ref of manifestChunks(item.manifest)) referenced.add(ref.h);
+    if ('manifest' in item) for (const ref of manifestChunks(item.manifest)) referenced.set(ref.h, ref);
     else if (item.newer) {
-      throw new FormatError(
-        `Checkpoint #${item.seq} was written by a newer ckpt; gc cannot tell which chunks it uses.`,
-        {
-          hint: 'Run gc with that newer ckpt version (npm install -g ckpt@latest).',
-        },
-      );
+      blockedBy ??= `checkpoint #${item.seq} was written by a newer ckpt, so which chunks it uses is unknown`;
     }
   }
-  const plan: GcPlan = { chunks: [], tmpFiles: [], bytes: 0, referenced: referenced.size };
+  const plan: GcPlan = {
+    chunks: [],
+    tmpFiles: [],
+    rotten: [],
+    foreign: [],
+    blockedBy,
+    bytes: 0,
+    referenced: referenced.size,
+  };
   const now = Date.now();
-  const consider = async (dir: string, name: string, isChunk: boolean): Promise<void> => {
-    const path = join(dir, name);
+  const considerTmp = (path: string, name: string, stat: Stats): boolean => {
     const tmp = TMP_NAME.exec(name);
-    if (tmp) {
-      const stat = await fsp.stat(path).catch(() => undefined);
-      if (stat && (!pidAlive(Number(tmp[2] ?? tmp[3])) || now - stat.mtimeMs > TMP_GRACE_MS)) {
-        plan.tmpFiles.push({ path, size: stat.size });
-        plan.bytes += stat.size;
-      }
-      return;
-    }
-    if (!isChunk) return;
-    const hash = name.endsWith(COMPRESSED_SUFFIX) ? name.slice(0, -COMPRESSED_SUFFIX.length) : name;
-    if (referenced.has(hash)) return;
-    const stat = await fsp.stat(path).catch(() => undefined);
-    if (stat) {
-      plan.chunks.push({ path, size: stat.size });
+    if (!tmp) return false;
+    if (stat.isFile() && (!pidAlive(Number(tmp[2] ?? tmp[3])) || now - stat.mtimeMs > TMP_GRACE_MS)) {
+      plan.tmpFiles.push({ path, size: stat.size });
       plan.bytes += stat.size;
     }
+    return true;
   };
   const chunksRoot = join(store.root, CHUNKS_DIR);
-  for (const shard of await listDir(chunksRoot)) {
-    for (const name of await listDir(join(chunksRoot, shard)))
-      await consider(join(chunksRoot, shard), name, true);
+  for (const [shard, shardStat] of await listDir(chunksRoot)) {
+    const shardPath = join(chunksRoot, shard);
+    if (!shardStat.isDirectory()) {
+      if (!considerTmp(shardPath, shard, shardStat))
+        plan.foreign.push({ path: shardPath, kind: describeKind(shardStat) });
+      continue;
+    }
+    if (!SHARD_NAME.test(shard)) continue;
+    for (const [name, stat] of await listDir(shardPath)) {
+      const path = join(shardPath, name);
+      if (considerTmp(path, name, stat)) continue;
+      const match = CHUNK_NAME.exec(name);
+      if (!match) continue;
+      if (!stat.isFile()) {
+        plan.foreign.push({ path, kind: describeKind(stat) });
+        continue;
+      }
+      const ref = referenced.get(match[1]!);
+      if (!ref) {
+        if (blockedBy === undefined) {
+          plan.chunks.push({ path, size: stat.size });
+          plan.bytes += stat.size;
+        }
+        continue;
+      }
+      const why = await chunkFileProblem(
+        store.root,
+        ref,
+        match[2] !== undefined,
+        stat,
+        options.deep ?? false,
+      );
+      if (why) {
+        plan.rotten.push({ path, size: stat.size, why });
+        plan.bytes += stat.size;
+      }
+    }
   }
-  for (const name of await listDir(join(store.root, MANIFESTS_DIR))) {
-    await consider(join(store.root, MANIFESTS_DIR), name, false);
+  for (const dir of [join(store.root, MANIFESTS_DIR), store.root]) {
+    for (const [name, stat] of await listDir(dir)) considerTmp(join(dir, name), name, stat);
   }
-  for (const name of await listDir(store.root)) await consider(store.root, name, false);
   return plan;
+}
+
+async function chunkFileProblem(
+  root: string,
+  ref: ChunkRef,
+  compressed: boolean,
+  stat: Stats,
+  deep: boolean,
+): Promise<string | undefined> {
+  if (compressed ? stat.size === 0 || stat.size > maxPackedSize(ref.n) : stat.size !== ref.n) {
+    return `${stat.size} bytes on disk for ${ref.n} declared`;
+  }
+  if (!deep) return undefined;
+  try {
+    await verifyChunk(root, compressed ? { h: ref.h, n: ref.n, z: 1 } : { h: ref.h, n: ref.n });
+    return undefined;
+  } catch (error) {
+    if (error instanceof CkptError) return error.message;
+    throw error;
+  }
 }
 
 /** Deletes what {@link planGc} listed. Checks the lease first. */
 export async function applyGcPlan(store: Store, lease: Lease, plan: GcPlan): Promise<void> {
   await lease.assertHeld();
   const dirs = new Set<string>();
-  for (const { path } of [...plan.chunks, ...plan.tmpFiles]) {
-    await fsp.rm(path, { force: true }).catch((error: unknown) => {
+  // Every path was listed from a real directory inside the store; unlink removes a foreign
+  // symlink itself, never what it points to.
+  for (const { path } of [...plan.chunks, ...plan.tmpFiles, ...plan.rotten, ...plan.foreign]) {
+    await fsp.unlink(path).catch((error: unknown) => {
+      if (errnoCode(error) === 'ENOENT') return;
+      if (errnoCode(error) === 'EISDIR' || errnoCode(error) === 'EPERM')
+        return fsp.rm(path, { recursive: true, force: true });
       throw wrapIoError(error, 'removing', path);
     });
     dirs.add(join(path, '..'));
   }
   await Promise.all([...dirs].map((dir) => fsyncDir(dir)));
-  if (plan.chunks.length + plan.tmpFiles.length > 0) {
+  const removed = plan.chunks.length + plan.tmpFiles.length + plan.rotten.length + plan.foreign.length;
+  if (removed > 0) {
     await appendJournal(store.root, 'gc', {
       chunks: plan.chunks.length,
       tmpFiles: plan.tmpFiles.length,
+      rotten: plan.rotten.length,
+      foreign: plan.foreign.length,
       bytes: plan.bytes,
-    });
+    }).catch(() => {}); // the files are gone either way; a journal that cannot take the line is not a failed gc
   }
 }
 
-async function listDir(dir: string): Promise<string[]> {
+/** Entries of a directory with their lstat (never following a link); a missing one is empty. */
+async function listDir(dir: string): Promise<Array<[string, Stats]>> {
+  let names: string[];
   try {
-    return await fsp.readdir(dir);
+    names = await fsp.readdir(dir);
   } catch (error) {
     if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return [];
     throw wrapIoError(error, 'listing', dir);
   }
+  const out: Array<[string, Stats]> = [];
+  for (const name of names.sort()) {
+    const stat = await fsp.lstat(join(dir, name)).catch(() => undefined);
+    if (stat) out.push([name, stat]);
+  }
+  return out;
 }
 
 function pidAlive(pid: number): boolean {

@@ -1,10 +1,16 @@
-export { applyPrunePlan, type PruneResult } from './apply-prune-plan.js';
+export { applyPrunePlan, type PruneResult, pruneStore } from './apply-prune-plan.js';
 export { DIR_MODE, FILE_MODE, fsyncDir, writeFileAtomic } from './atomic-write.js';
-export { type ChunkRef, ChunkWriter, DEFAULT_IO_CONCURRENCY, readChunks } from './chunk-store.js';
+export {
+  allocateEntry,
+  type ChunkRef,
+  ChunkWriter,
+  DEFAULT_IO_CONCURRENCY,
+  readChunks,
+} from './chunk-store.js';
 export { FIXED_CHUNK_SIZE, fixedChunkSizeFor, fixedChunks } from './chunker.js';
 export { type CommitFilesOptions, commitFiles } from './commit-files.js';
 export { type CompressionMode, DEFAULT_COMPRESSION, zstdAvailable } from './compress.js';
-export { applyGcPlan, type GcPlan, planGc } from './gc.js';
+export { applyGcPlan, type GcOptions, type GcPlan, planGc } from './gc.js';
 export { entryHash, sha256Hex } from './hash.js';
 export { appendJournal, type JournalEvent, type JournalReadResult, readJournal } from './journal.js';
 export { STORE_FORMAT_VERSION } from './layout.js';
@@ -34,13 +40,24 @@ export type {
 } from './manifest.js';
 export { manifestChunks } from './manifest.js';
 export { type MaterializeResult, materializeFiles } from './materialize.js';
+export { RESERVED_PREFIX, storedPathUnder } from './paths.js';
 export {
   DEFAULT_KEEP,
+  type PruneCandidate,
   type PrunePlan,
   planPrune,
   type RetentionPolicy,
   validatePolicy,
 } from './plan-prune.js';
-export { type OpenStoreOptions, type ScannedCheckpoint, type SkippedCheckpoint, Store } from './store.js';
+export { isCheckpointFault, type RestoreOutcome, restoreNewest } from './restore-newest.js';
+export { describeKind } from './safe-fs.js';
+export {
+  type CheckpointHealth,
+  type OpenStoreOptions,
+  type ScannedCheckpoint,
+  type SkippedCheckpoint,
+  Store,
+  type StoreWarning,
+} from './store.js';
 export { type CheckpointVerdict, type VerifyOptions, type VerifyReport, verifyStore } from './verify.js';
 export { currentWriter, describeWriter } from './writer-info.js';

@@ -1,9 +1,16 @@
-import { promises as fsp } from 'node:fs';
+import { constants, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { errnoCode, wrapIoError } from '../errors.js';
+import { errnoCode, IntegrityError, wrapIoError } from '../errors.js';
 import { FILE_MODE, fsyncDir } from './atomic-write.js';
 import { sha256Hex } from './hash.js';
 import { JOURNAL_FILE } from './layout.js';
+import { describeKind, readStoreFile } from './safe-fs.js';
+
+/** The largest journal a reader loads (about ten million events). */
+export const MAX_JOURNAL_BYTES = 2 ** 31;
+/** O_NOFOLLOW: a planted `journal.log -> ~/.bashrc` is refused, never appended to. */
+const APPEND_FLAGS =
+  constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /** One journal event. `type` names it; the other fields depend on the type. */
 export interface JournalEvent {
@@ -22,6 +29,7 @@ export interface JournalReadResult {
 }
 
 const CHECK_HEX = 16;
+const EVENT_HEAD = '{"time":"';
 
 /**
  * Appends an event to the store's journal. Each line is `<16 hex of SHA-256(json)> <json>`, so a
@@ -38,7 +46,18 @@ export async function appendJournal(
   const path = join(root, JOURNAL_FILE);
   let handle: fsp.FileHandle | undefined;
   try {
-    handle = await fsp.open(path, 'a+', FILE_MODE);
+    handle = await fsp.open(path, APPEND_FLAGS, FILE_MODE).catch(async (error: unknown) => {
+      if (errnoCode(error) !== 'ELOOP') throw error;
+      throw new IntegrityError(`The journal \`${path}\` is a symlink: refusing to append to it.`, {
+        hint: 'ckpt never creates symlinks in a store. Remove the link (rm, not rm -r).',
+      });
+    });
+    const stat = await handle.stat();
+    if (!stat.isFile()) {
+      throw new IntegrityError(`The journal \`${path}\` is ${describeKind(stat)}, not a regular file.`, {
+        hint: 'Remove it; ckpt starts a new journal.',
+      });
+    }
     // A torn last line (killed mid-append) must not swallow this one: start on a fresh line.
     const { size } = await handle.stat();
     const last = Buffer.alloc(1);
@@ -58,7 +77,7 @@ export async function readJournal(root: string): Promise<JournalReadResult> {
   const path = join(root, JOURNAL_FILE);
   let text: string;
   try {
-    text = await fsp.readFile(path, 'utf8');
+    text = (await readStoreFile(path, 'journal', MAX_JOURNAL_BYTES)).toString('utf8');
   } catch (error) {
     if (errnoCode(error) === 'ENOENT')
       return { events: [], damagedLines: [], tornLines: [], tornTail: false };
@@ -73,11 +92,14 @@ export async function readJournal(root: string): Promise<JournalReadResult> {
     const json = line.slice(CHECK_HEX + 1);
     const ok =
       line.length > CHECK_HEX + 1 && sha256Hex(json).slice(0, CHECK_HEX) === line.slice(0, CHECK_HEX);
-    if (ok) {
-      result.events.push(JSON.parse(json) as JournalEvent);
-    } else if (tornTail && i === lines.length - 1) {
+    const event = ok ? parseEvent(json) : undefined;
+    if (event) {
+      result.events.push(event);
+    } else if (ok) {
+      result.damagedLines.push(i + 1); // checksummed, but not an event (`null`, a number…)
+    } else if (tornTail && i === lines.length - 1 && isTornLine(line)) {
       // the last append was cut short: tolerated
-    } else if (isTruncatedJson(json)) {
+    } else if (isTornLine(line)) {
       // A writer killed mid-append leaves a prefix; the next append starts a fresh line after it.
       result.tornLines.push(i + 1);
     } else {
@@ -87,12 +109,40 @@ export async function readJournal(root: string): Promise<JournalReadResult> {
   return result;
 }
 
-/** A line that is not complete JSON is a cut-off write, not a changed one. */
-function isTruncatedJson(json: string): boolean {
+function parseEvent(json: string): JournalEvent | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const { type, time } = value as { type?: unknown; time?: unknown };
+  return typeof type === 'string' && typeof time === 'string' ? (value as JournalEvent) : undefined;
+}
+
+/**
+ * Whether a line is a prefix of a journal line cut short by a killed writer, not a changed one:
+ * hex checksum digits, then (after the space) the start of an event object, cut at its end.
+ * NOTE: JSON.parse names the position of its first error; a prefix fails only at its very end
+ * ("end of JSON input", or an unterminated string), while a flipped byte fails before it.
+ */
+function isTornLine(line: string): boolean {
+  const hex = line.slice(0, CHECK_HEX);
+  if (!/^[0-9a-f]*$/.test(hex)) return false;
+  if (line.length <= CHECK_HEX) return true;
+  if (line[CHECK_HEX] !== ' ') return false;
+  // Every event starts the same way (appendJournal puts `time` first).
+  const head = line.slice(CHECK_HEX + 1, CHECK_HEX + 1 + EVENT_HEAD.length);
+  if (!EVENT_HEAD.startsWith(head)) return false;
+  const json = line.slice(CHECK_HEX + 1);
   try {
     JSON.parse(json);
-    return false;
-  } catch {
-    return true;
+    return false; // complete JSON whose checksum failed: changed, not cut
+  } catch (error) {
+    const message = error instanceof Error ? error.message : '';
+    if (/end of JSON input|Unterminated string/i.test(message)) return true;
+    const at = /position (\d+)/.exec(message);
+    return at !== null && Number(at[1]) >= json.length;
   }
 }

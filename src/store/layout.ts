@@ -34,3 +34,16 @@ export function parseManifestName(name: string): number | undefined {
   const match = /^(\d{10})\.json$/.exec(name);
   return match ? Number(match[1]) : undefined;
 }
+
+/**
+ * Bounds on what a reader accepts from a store, checked before memory is allocated. A store is
+ * untrusted input: a declared size beyond these is damage, not a reason to run out of memory.
+ */
+/** The largest chunk a reader accepts (writers cut at most 16 MiB). */
+export const MAX_CHUNK_BYTES = 64 << 20;
+/** The largest manifest file a reader accepts. */
+export const MAX_MANIFEST_BYTES = 256 << 20;
+/** The largest identity or lease file a reader accepts. */
+export const MAX_SMALL_FILE_BYTES = 64 << 10;
+/** The deepest nesting of arrays and objects accepted in a manifest's JSON (meta included). */
+export const MAX_JSON_DEPTH = 64;

@@ -1,7 +1,8 @@
-import { FormatError, IntegrityError } from '../errors.js';
+import { CkptError, FormatError, IntegrityError } from '../errors.js';
 import type { ChunkRef } from './chunk-store.js';
 import { entryHash, SHA256_HEX, sha256Hex } from './hash.js';
-import { STORE_FORMAT_VERSION } from './layout.js';
+import { MAX_CHUNK_BYTES, MAX_JSON_DEPTH, STORE_FORMAT_VERSION } from './layout.js';
+import { RESERVED_PREFIX, safeRelativePath, symlinkStaysInside } from './paths.js';
 
 /** Who wrote a checkpoint. */
 export interface WriterInfo {
@@ -107,6 +108,13 @@ export function parseManifest(bytes: Uint8Array, name: string): Manifest {
   if (sha256Hex(body) !== trailer.slice(TRAILER_PREFIX.length)) {
     throw new IntegrityError(`Manifest ${name} does not match its checksum (corrupt or torn).`);
   }
+  const depth = jsonDepth(body);
+  if (depth > MAX_JSON_DEPTH) {
+    throw new FormatError(
+      `Manifest ${name} nests ${depth} levels deep, more than the ${MAX_JSON_DEPTH} a manifest may use.`,
+      { hint: 'The checkpoint was not written by ckpt; restore falls back to an older one.' },
+    );
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(body);
@@ -141,9 +149,14 @@ export function validateManifest(raw: unknown, name: string): Manifest {
   if (!isRecord(m.writer)) fail('`writer` is missing');
   if (!isRecord(m.meta)) fail('`meta` is not an object');
   if (!Array.isArray(m.entries)) fail('`entries` is not an array');
+  const names = new Set<string>();
   (m.entries as unknown[]).forEach((entry, i) => {
     const problem = entryProblem(entry);
     if (problem) fail(`entry ${i}: ${problem}`);
+    const { type, path, key } = entry as { type: string; path?: string; key?: string };
+    const id = type === 'blob' ? `blob:${key}` : `path:${path}`;
+    if (names.has(id)) fail(`entry ${i}: ${JSON.stringify(path ?? key)} appears twice`);
+    names.add(id);
   });
   if (!isRecord(m.stats)) m.stats = { bytes: 0, writtenBytes: 0, chunks: 0, newChunks: 0, durationMs: 0 };
   return m as unknown as Manifest;
@@ -151,6 +164,10 @@ export function validateManifest(raw: unknown, name: string): Manifest {
 
 function entryProblem(entry: unknown): string | undefined {
   if (!isRecord(entry)) return 'not an object';
+  if (entry.type === 'file' || entry.type === 'dir' || entry.type === 'symlink') {
+    const problem = pathProblem(entry.path);
+    if (problem) return problem;
+  }
   switch (entry.type) {
     case 'file':
     case 'blob': {
@@ -166,25 +183,76 @@ function entryProblem(entry: unknown): string | undefined {
         if (!isRecord(c) || typeof c.h !== 'string' || !SHA256_HEX.test(c.h) || !Number.isSafeInteger(c.n)) {
           return 'a chunk reference is malformed';
         }
+        if ((c.n as number) < 1 || (c.n as number) > MAX_CHUNK_BYTES) {
+          return `a chunk declares ${String(c.n)} bytes (a chunk holds 1 to ${MAX_CHUNK_BYTES})`;
+        }
+        if (c.z !== undefined && c.z !== 1) return 'a chunk reference has a bad `z`';
         total += c.n as number;
       }
       if (total !== entry.size) return `chunks add up to ${total} bytes, size says ${String(entry.size)}`;
       const hashes = (entry.chunks as Array<{ h: string }>).map((c) => c.h);
       if (entryHash(hashes) !== entry.hash) return '`hash` does not match its chunk list';
-      if (entry.type === 'file' && typeof entry.mode !== 'number') return '`mode` is missing';
+      if (entry.type === 'file') {
+        if (!isMode(entry.mode)) return '`mode` is not a file mode';
+        if (typeof entry.mtimeMs !== 'number' || !Number.isFinite(entry.mtimeMs))
+          return '`mtimeMs` is not a number';
+      }
       return undefined;
     }
     case 'dir':
-      return typeof entry.path === 'string' && typeof entry.mode === 'number'
-        ? undefined
-        : '`path` or `mode` missing';
+      return isMode(entry.mode) ? undefined : '`mode` is not a file mode';
     case 'symlink':
-      return typeof entry.path === 'string' && typeof entry.target === 'string'
+      if (typeof entry.target !== 'string' || entry.target === '' || entry.target.includes('\0'))
+        return '`target` is not a link target';
+      return symlinkStaysInside(entry.path as string, entry.target)
         ? undefined
-        : '`path` or `target` missing';
+        : `symlink target ${JSON.stringify(entry.target)} may point outside the restore directory`;
     default:
       return `unknown type ${JSON.stringify(entry.type)}`;
   }
+}
+
+/** Why a stored path cannot be restored safely, or undefined when it can. */
+function pathProblem(path: unknown): string | undefined {
+  if (typeof path !== 'string') return '`path` is not a string';
+  let normal: string;
+  try {
+    normal = safeRelativePath(path);
+  } catch (error) {
+    return error instanceof CkptError ? `unsafe path ${JSON.stringify(path)}` : String(error);
+  }
+  if (normal !== path) return `path ${JSON.stringify(path)} is not in normal form`;
+  if (path.split('/').some((part) => part.startsWith(RESERVED_PREFIX))) {
+    return `path ${JSON.stringify(path)} uses the name ${RESERVED_PREFIX}…, reserved for ckpt's own files`;
+  }
+  return undefined;
+}
+
+function isMode(value: unknown): boolean {
+  return Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= 0o177777;
+}
+
+/**
+ * How deeply arrays and objects nest in a JSON text, without parsing it (strings skipped).
+ * NOTE: checked before JSON.parse so that no later recursive walk (stringify, printing meta)
+ * can overflow the stack on a hostile manifest.
+ */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      depth++;
+      if (depth > max) max = depth;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

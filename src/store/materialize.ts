@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { errnoCode, UnsafePathError, wrapIoError } from '../errors.js';
-import { DIR_MODE, fsyncDir, writeFileAtomic } from './atomic-write.js';
-import { readChunks } from './chunk-store.js';
-import type { Manifest } from './manifest.js';
+import { errnoCode, UnsafePathError, UsageError, wrapIoError } from '../errors.js';
+import { DIR_MODE, FILE_MODE, fsyncDir, writeAll } from './atomic-write.js';
+import { readChunkInto } from './chunk-store.js';
+import { MAX_CHUNK_BYTES } from './layout.js';
+import type { Entry, Manifest } from './manifest.js';
 import { safeRelativePath, symlinkStaysInside } from './paths.js';
+import { describeKind } from './safe-fs.js';
 
 export interface MaterializeResult {
   files: number;
@@ -13,10 +15,20 @@ export interface MaterializeResult {
 }
 
 /**
+ * Mode bits a restore sets. Files keep their permission and sticky bits but never set-uid or
+ * set-gid (a store is untrusted: a restored set-uid binary would run as its owner).
+ */
+export const FILE_MODE_MASK = 0o1777;
+/** Directories are created with their permission and sticky bits, under the umask. */
+export const DIR_MODE_MASK = 0o1777;
+
+/**
  * Writes the files, directories and symlinks of `manifest` under `target`. All files are
- * verified before any is moved into place, so a damaged checkpoint changes nothing. Every path
- * is checked first: absolute paths, `..`, symlinks that may point outside `target`, and
- * existing symlinks in the way are refused with {@link UnsafePathError}. Set-id bits are dropped.
+ * verified before any is moved into place, so a damaged checkpoint changes nothing; each file is
+ * written chunk by chunk (memory stays at one chunk however large the file). The manifest's paths
+ * were checked when it was parsed; here every existing path in the target is checked too: a
+ * symlink in the way of a directory is refused with {@link UnsafePathError}, a directory in the
+ * way of a file with {@link UsageError}, both before the target changes.
  */
 export async function materializeFiles(
   root: string,
@@ -24,51 +36,55 @@ export async function materializeFiles(
   target: string,
 ): Promise<MaterializeResult> {
   const base = resolve(target);
-  const plan = manifest.entries.flatMap((entry) => {
-    if (entry.type === 'blob') return [];
-    const path = safeRelativePath(entry.path);
-    if (entry.type === 'symlink' && !symlinkStaysInside(path, entry.target)) {
+  // The store validated these paths when it parsed the manifest; checked again here because a
+  // caller may hand over a manifest from anywhere.
+  const plan = manifest.entries.filter((entry) => entry.type !== 'blob');
+  for (const entry of plan) {
+    safeRelativePath(entry.path);
+    if (entry.type === 'symlink' && !symlinkStaysInside(entry.path, entry.target)) {
       throw new UnsafePathError(
         `Refusing symlink \`${entry.path}\` → \`${entry.target}\` in checkpoint #${manifest.seq}: it may point outside the target directory.`,
         { hint: 'Symlinks in a checkpoint must be relative and must not use `..`.' },
       );
     }
-    return [{ entry, path }];
-  });
+  }
   await fsp.mkdir(base, { recursive: true, mode: DIR_MODE }).catch((error: unknown) => {
     throw wrapIoError(error, 'creating', base);
   });
+  for (const entry of plan) await checkTargetPath(base, entry);
   // Phase 1: every file is read, verified and written into a staging directory. A damaged
   // chunk fails here, before anything in the target has changed.
   const staging = join(base, `.ckpt-restore-${randomBytes(4).toString('hex')}`);
-  await fsp.mkdir(staging, { mode: DIR_MODE });
+  await fsp.mkdir(staging, { mode: DIR_MODE }).catch((error: unknown) => {
+    throw wrapIoError(error, 'creating', staging);
+  });
   const result: MaterializeResult = { files: 0, bytes: 0 };
   try {
     const staged = new Map<string, string>();
-    for (const [i, { entry }] of plan.entries()) {
+    const buffer = Buffer.allocUnsafe(Math.min(MAX_CHUNK_BYTES, largestChunk(plan)));
+    for (const [i, entry] of plan.entries()) {
       if (entry.type !== 'file') continue;
-      const bytes = Buffer.allocUnsafe(entry.size);
-      await readChunks(root, entry.chunks, bytes);
       const tmp = join(staging, String(i));
-      await writeFileAtomic(tmp, bytes, { mode: entry.mode & 0o777, syncDir: false });
+      await stageFile(root, entry.chunks, tmp, buffer);
       staged.set(entry.path, tmp);
     }
+    await fsyncDir(staging);
     // Phase 2: directories, then files moved into place, then symlinks (last, so that no file
     // is ever written through a link the checkpoint itself created).
     const touchedDirs = new Set<string>();
-    const ordered = [...plan].sort((a, b) => phase(a.entry.type) - phase(b.entry.type));
-    for (const { entry, path } of ordered) {
-      const abs = join(base, path);
-      await refuseSymlinkedParents(base, path);
+    const ordered = [...plan].sort((a, b) => phase(a.type) - phase(b.type));
+    for (const entry of ordered) {
+      const abs = join(base, entry.path);
+      await refuseSymlinkedParents(base, entry.path);
       await fsp.mkdir(dirname(abs), { recursive: true, mode: DIR_MODE });
       if (entry.type === 'dir') {
-        await fsp.mkdir(abs, { recursive: true, mode: entry.mode & 0o777 });
+        await fsp.mkdir(abs, { recursive: true, mode: entry.mode & DIR_MODE_MASK });
       } else if (entry.type === 'symlink') {
         await fsp.rm(abs, { force: true });
         await fsp.symlink(entry.target, abs);
-      } else if (entry.type === 'file') {
+      } else {
         await fsp.rename(staged.get(entry.path)!, abs);
-        await fsp.chmod(abs, entry.mode & 0o777);
+        await fsp.chmod(abs, entry.mode & FILE_MODE_MASK);
         await fsp.utimes(abs, new Date(), new Date(entry.mtimeMs));
         result.files++;
         result.bytes += entry.size;
@@ -76,14 +92,73 @@ export async function materializeFiles(
       touchedDirs.add(dirname(abs));
     }
     await Promise.all([...touchedDirs].map((dir) => fsyncDir(dir)));
+  } catch (error) {
+    throw wrapIoError(error, 'restoring into', base);
   } finally {
-    await fsp.rm(staging, { recursive: true, force: true });
+    await fsp.rm(staging, { recursive: true, force: true }).catch(() => {});
   }
   return result;
 }
 
 function phase(type: string): number {
   return type === 'dir' ? 0 : type === 'file' ? 1 : 2;
+}
+
+function largestChunk(entries: readonly Entry[]): number {
+  let max = 0;
+  for (const e of entries) if (e.type === 'file') for (const c of e.chunks) max = Math.max(max, c.n);
+  return max;
+}
+
+/** Writes a file's chunks, each verified, into `tmp` and makes it durable. */
+async function stageFile(
+  root: string,
+  chunks: readonly { h: string; n: number; z?: 1 }[],
+  tmp: string,
+  buffer: Buffer,
+): Promise<void> {
+  const handle = await fsp.open(tmp, 'wx', FILE_MODE);
+  try {
+    let position = 0;
+    for (const ref of chunks) {
+      const view = buffer.subarray(0, ref.n);
+      await readChunkInto(root, ref, view);
+      position = await writeAll(handle, view, position);
+    }
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Checks what already sits where `entry` goes: a directory where a file belongs, or a symlink
+ * where a directory belongs, stops the restore before anything changed.
+ */
+async function checkTargetPath(base: string, entry: Entry): Promise<void> {
+  if (entry.type === 'blob') return;
+  await refuseSymlinkedParents(base, entry.path);
+  const abs = join(base, entry.path);
+  const stat = await fsp.lstat(abs).catch((error: unknown) => {
+    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
+    throw wrapIoError(error, 'checking', abs);
+  });
+  if (!stat) return;
+  if (entry.type === 'dir' && !stat.isDirectory()) {
+    if (stat.isSymbolicLink()) {
+      throw new UnsafePathError(`Refusing to restore directory \`${entry.path}\`: \`${abs}\` is a symlink.`, {
+        hint: 'Restore into an empty directory (ckpt restore --to NEW_DIR), or remove the link.',
+      });
+    }
+    throw new UsageError(`Cannot restore directory \`${entry.path}\`: \`${abs}\` is ${describeKind(stat)}.`, {
+      hint: `Move \`${abs}\` away, or restore into an empty directory (ckpt restore --to NEW_DIR).`,
+    });
+  }
+  if (entry.type !== 'dir' && stat.isDirectory()) {
+    throw new UsageError(`Cannot restore ${entry.type} \`${entry.path}\`: \`${abs}\` is a directory.`, {
+      hint: `Move \`${abs}\` away, or restore into an empty directory (ckpt restore --to NEW_DIR).`,
+    });
+  }
 }
 
 /** A restore must not follow a symlink that already sits in the target tree. */
@@ -99,6 +174,14 @@ async function refuseSymlinkedParents(base: string, path: string): Promise<void>
           `Refusing to restore \`${path}\`: \`${current}\` is a symlink in the target.`,
           {
             hint: 'Restore into an empty directory (ckpt restore --to NEW_DIR).',
+          },
+        );
+      }
+      if (!stat.isDirectory()) {
+        throw new UsageError(
+          `Cannot restore \`${path}\`: \`${current}\` is ${describeKind(stat)}, not a directory.`,
+          {
+            hint: `Move \`${current}\` away, or restore into an empty directory (ckpt restore --to NEW_DIR).`,
           },
         );
       }

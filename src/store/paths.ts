@@ -2,6 +2,12 @@ import { isAbsolute, posix, relative, sep } from 'node:path';
 import { UnsafePathError } from '../errors.js';
 
 /**
+ * Names that start with this are ckpt's own working files in a restore directory (`.ckpt-aside`,
+ * `.ckpt-restore-…` staging): never captured, never restored.
+ */
+export const RESERVED_PREFIX = '.ckpt-';
+
+/**
  * The normalized, `/`-separated form of a stored relative path, or an {@link UnsafePathError}
  * if it is absolute, empty or climbs out with `..`.
  */

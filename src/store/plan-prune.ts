@@ -1,5 +1,18 @@
 import { UsageError } from '../errors.js';
-import type { ScannedCheckpoint } from './store.js';
+import type { Manifest } from './manifest.js';
+
+/**
+ * One checkpoint as retention sees it: its manifest when that parses, and why it cannot be
+ * restored when it cannot. Both {@link Store.scan} and {@link Store.health} results fit; use
+ * `health({ deepFirst: true })` so that a checkpoint counts only when it would really restore.
+ */
+export interface PruneCandidate {
+  seq: number;
+  manifest?: Manifest | undefined;
+  problem?: string | undefined;
+  /** Written by a newer ckpt: never removed. */
+  newer?: boolean | undefined;
+}
 
 /** Retention policy. At least one of the two must be set. */
 export interface RetentionPolicy {
@@ -19,20 +32,23 @@ export const DEFAULT_KEEP = 3;
 
 /**
  * Decides which checkpoints to delete; pure (see `applyPrunePlan`). The newest valid checkpoint
- * is always kept. Damaged checkpoints older than it are removed (restore would never pick them);
- * damaged ones newer than it are kept as evidence for `ckpt why`. Checkpoints written by a
- * newer ckpt version are never removed.
+ * is always kept, and only valid checkpoints count towards `keepLast`. Damaged checkpoints older
+ * than the newest valid one are removed (restore would never pick them); damaged ones newer than
+ * it are kept as evidence for `ckpt why`. When none is valid, nothing is removed. Checkpoints
+ * written by a newer ckpt version are never removed.
  */
-export function planPrune(checkpoints: readonly ScannedCheckpoint[], policy: RetentionPolicy): PrunePlan {
+export function planPrune(checkpoints: readonly PruneCandidate[], policy: RetentionPolicy): PrunePlan {
   validatePolicy(policy);
   const newestFirst = [...checkpoints].sort((a, b) => b.seq - a.seq);
-  const newestValid = newestFirst.find((c) => 'manifest' in c)?.seq ?? Number.POSITIVE_INFINITY;
+  const isValid = (c: PruneCandidate): c is PruneCandidate & { manifest: Manifest } =>
+    c.manifest !== undefined && c.problem === undefined;
+  const newestValid = newestFirst.find(isValid)?.seq ?? Number.POSITIVE_INFINITY;
   const plan: PrunePlan = { keep: [], remove: [] };
   let validSeen = 0;
   for (const c of newestFirst) {
-    if (!('manifest' in c)) {
+    if (!isValid(c)) {
       if (c.seq > newestValid || c.newer) plan.keep.push(c.seq);
-      else plan.remove.push({ seq: c.seq, why: `damaged: ${c.problem}` });
+      else plan.remove.push({ seq: c.seq, why: `damaged: ${c.problem ?? 'unreadable'}` });
       continue;
     }
     validSeen++;

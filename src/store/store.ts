@@ -1,6 +1,8 @@
+import { constants } from 'node:buffer';
 import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
+  CkptError,
   errnoCode,
   FormatError,
   IntegrityError,
@@ -9,11 +11,16 @@ import {
   wrapIoError,
 } from '../errors.js';
 import { DIR_MODE, fsyncDir, writeFileAtomic } from './atomic-write.js';
+import { type ChunkRef, verifyChunk } from './chunk-store.js';
+import { maxPackedSize } from './compress.js';
 import { appendJournal } from './journal.js';
 import {
   CHUNKS_DIR,
+  chunkDir,
   chunkPath,
   MANIFESTS_DIR,
+  MAX_MANIFEST_BYTES,
+  MAX_SMALL_FILE_BYTES,
   manifestPath,
   parseManifestName,
   STORE_FORMAT_VERSION,
@@ -29,7 +36,11 @@ import {
   type SaveStats,
   serializeManifest,
 } from './manifest.js';
+import { assertRealDir, describeKind, readStoreFile } from './safe-fs.js';
 import { currentWriter } from './writer-info.js';
+
+/** A value's arrays are loaded whole: larger blobs cannot be restored in this process. */
+const MAX_BUFFER_BYTES = constants.MAX_LENGTH;
 
 export interface OpenStoreOptions {
   /** Create the directory and the store's skeleton if missing (default false). */
@@ -51,6 +62,26 @@ export type ScannedCheckpoint =
       newer: boolean;
     };
 
+/**
+ * What a reader knows of one checkpoint: its manifest when that parses, and why it cannot be
+ * restored when it cannot. `verified` says how far its chunks were checked: `shallow` (each present
+ * as a regular file of the recorded size) or `deep` (every byte hashed).
+ */
+export interface CheckpointHealth {
+  seq: number;
+  manifest: Manifest | undefined;
+  problem: string | undefined;
+  /** Written by a newer ckpt: not damaged, never removed. */
+  newer: boolean;
+  verified: 'none' | 'shallow' | 'deep';
+}
+
+/** Something that went wrong without failing the operation (the CLI prints it on stderr). */
+export interface StoreWarning {
+  code: string;
+  message: string;
+}
+
 export interface CommitDraft {
   step: number;
   entries: Entry[];
@@ -64,15 +95,23 @@ export interface CommitDraft {
  * Reading needs no lease; committing needs the store's {@link Lease}.
  */
 export class Store {
+  private readonly warnings: StoreWarning[] = [];
+
   private constructor(readonly root: string) {}
 
-  /** Opens the store at `dir`. Throws {@link NoStoreError} if there is none (and `create` is not set). */
+  /**
+   * Opens the store at `dir`. Throws {@link NoStoreError} if there is none (and `create` is not
+   * set), and {@link UnsafePathError} when its `chunks/` or `manifests/` is a symlink or not a
+   * directory. The root itself may be a symlink: it is resolved once, and nothing below it is
+   * ever followed.
+   */
   static async open(dir: string, options: OpenStoreOptions = {}): Promise<Store> {
-    const root = resolve(dir);
+    const given = resolve(dir);
+    const root = await fsp.realpath(given).catch(() => given);
     const idPath = join(root, STORE_ID_FILE);
     let id: string | undefined;
     try {
-      id = await fsp.readFile(idPath, 'utf8');
+      id = (await readStoreFile(idPath, 'store identity file', MAX_SMALL_FILE_BYTES)).toString('utf8');
     } catch (error) {
       const code = errnoCode(error);
       if (code !== 'ENOENT' && code !== 'ENOTDIR') throw wrapIoError(error, 'opening store', root);
@@ -83,7 +122,14 @@ export class Store {
     } else {
       checkStoreId(id, idPath);
     }
+    await assertRealDir(join(root, CHUNKS_DIR), 'chunks directory');
+    await assertRealDir(join(root, MANIFESTS_DIR), 'manifests directory');
     return new Store(root);
+  }
+
+  /** Warnings gathered since the last call (a journal line that could not be written…), then cleared. */
+  takeWarnings(): StoreWarning[] {
+    return this.warnings.splice(0);
   }
 
   /** Sequence numbers of all manifest files, oldest first (whether they verify or not). */
@@ -91,6 +137,7 @@ export class Store {
     const dir = join(this.root, MANIFESTS_DIR);
     let names: string[];
     try {
+      await assertRealDir(dir, 'manifests directory');
       names = await fsp.readdir(dir);
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') return [];
@@ -107,7 +154,7 @@ export class Store {
     const path = manifestPath(this.root, seq);
     let bytes: Buffer;
     try {
-      bytes = await fsp.readFile(path);
+      bytes = await readStoreFile(path, 'manifest', MAX_MANIFEST_BYTES);
     } catch (error) {
       if (errnoCode(error) === 'ENOENT') {
         throw new NotFoundError(`Checkpoint ${seq} does not exist in ${this.root}.`, {
@@ -121,62 +168,121 @@ export class Store {
     return manifest;
   }
 
-  /** Every checkpoint, oldest first, each with its manifest or the reason it cannot be read. */
+  /**
+   * Every checkpoint, oldest first, each with its manifest or the reason it cannot be read
+   * (damage, permissions, an I/O error, a newer format). A manifest that vanished since the
+   * listing (a concurrent prune) is left out, not reported as damage.
+   */
   async scan(): Promise<ScannedCheckpoint[]> {
     const seqs = await this.listSeqs();
-    return Promise.all(
-      seqs.map(async (seq): Promise<ScannedCheckpoint> => {
+    const items = await Promise.all(
+      seqs.map(async (seq): Promise<ScannedCheckpoint | undefined> => {
         try {
           return { seq, manifest: await this.readManifest(seq) };
         } catch (error) {
-          if (error instanceof IntegrityError || error instanceof FormatError) {
+          if (error instanceof NotFoundError) return undefined;
+          if (error instanceof CkptError) {
             return { seq, problem: error.message, newer: error instanceof NewerFormatError };
           }
           throw error;
         }
       }),
     );
+    return items.filter((item): item is ScannedCheckpoint => item !== undefined);
+  }
+
+  /** Whether checkpoint `seq`'s manifest file is still there (it may have been pruned meanwhile). */
+  async exists(seq: number): Promise<boolean> {
+    return fsp.lstat(manifestPath(this.root, seq)).then(
+      () => true,
+      () => false,
+    );
   }
 
   /**
-   * Checks that every chunk of `manifest` is present with the recorded size (raw chunks) without
-   * reading the bytes. Returns the first problem, or undefined.
+   * Checks that every chunk of `manifest` is present, as a regular file of a size its declared
+   * length allows, without reading the bytes. Returns the first problem, or undefined.
    */
   async checkChunksPresent(manifest: Manifest): Promise<string | undefined> {
     const seen = new Set<string>();
     for (const ref of manifestChunks(manifest)) {
       if (seen.has(ref.h)) continue;
       seen.add(ref.h);
-      const path = chunkPath(this.root, ref.h, ref.z === 1);
-      let size: number;
-      try {
-        size = (await fsp.stat(path)).size;
-      } catch (error) {
-        if (errnoCode(error) === 'ENOENT') return `chunk ${ref.h} is missing`;
-        throw wrapIoError(error, 'checking chunk', path);
-      }
-      if (ref.z !== 1 && size !== ref.n)
-        return `chunk ${ref.h} is ${size} bytes, expected ${ref.n} (truncated)`;
+      const problem = await chunkProblem(this.root, ref);
+      if (problem) return problem;
     }
     return undefined;
+  }
+
+  /**
+   * Reads and hashes every chunk of `manifest` (chunks this process wrote or verified unchanged
+   * since are not read again). Returns the first problem, or undefined.
+   */
+  async checkChunksDeep(manifest: Manifest): Promise<string | undefined> {
+    const huge = manifest.entries.find((e) => e.type === 'blob' && e.size > MAX_BUFFER_BYTES);
+    if (huge?.type === 'blob')
+      return `entry \`${huge.key}\` declares ${huge.size} bytes, more than one buffer can hold`;
+    const unique = new Map<string, ChunkRef>();
+    for (const ref of manifestChunks(manifest)) unique.set(ref.h, ref);
+    let scratch: Buffer | undefined;
+    for (const ref of unique.values()) {
+      try {
+        if (!scratch || scratch.byteLength < ref.n) scratch = Buffer.allocUnsafe(ref.n);
+        await verifyChunk(this.root, ref, scratch);
+      } catch (error) {
+        if (error instanceof CkptError) return error.message;
+        throw error;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * The health of every checkpoint, oldest first: what restore would find. Each manifest is
+   * checked shallowly ({@link checkChunksPresent}); with `deepFirst`, the newest ones that pass are
+   * also read and hashed until one passes, so the first healthy one from the end is exactly the
+   * one a restore would use. Checkpoints pruned meanwhile are left out.
+   */
+  async health(options: { deepFirst?: boolean } = {}): Promise<CheckpointHealth[]> {
+    const out: CheckpointHealth[] = [];
+    for (const item of await this.scan()) {
+      if ('problem' in item) {
+        out.push({
+          seq: item.seq,
+          manifest: undefined,
+          problem: item.problem,
+          newer: item.newer,
+          verified: 'none',
+        });
+        continue;
+      }
+      const problem = await this.checkChunksPresent(item.manifest);
+      if (problem && !(await this.exists(item.seq))) continue;
+      out.push({ seq: item.seq, manifest: item.manifest, problem, newer: false, verified: 'shallow' });
+    }
+    if (options.deepFirst) {
+      for (const item of [...out].reverse()) {
+        if (item.problem || !item.manifest) continue;
+        item.problem = await this.checkChunksDeep(item.manifest);
+        item.verified = 'deep';
+        if (!item.problem) break;
+      }
+    }
+    return out;
   }
 
   /**
    * Candidates for restore, newest first: the manifests that parse and whose chunks are all
    * present, plus the newer ones passed over and why. Contents are verified when read.
    */
-  async candidates(): Promise<{ usable: Manifest[]; skipped: SkippedCheckpoint[] }> {
-    const scanned = await this.scan();
+  async candidates(
+    options: { deepFirst?: boolean } = {},
+  ): Promise<{ usable: Manifest[]; skipped: SkippedCheckpoint[] }> {
     const usable: Manifest[] = [];
     const skipped: SkippedCheckpoint[] = [];
-    for (const item of scanned.reverse()) {
-      if ('problem' in item) {
-        skipped.push({ seq: item.seq, reason: item.problem });
-        continue;
-      }
-      const problem = await this.checkChunksPresent(item.manifest);
-      if (problem) skipped.push({ seq: item.seq, reason: problem });
-      else usable.push(item.manifest);
+    for (const item of (await this.health(options)).reverse()) {
+      if (item.manifest && !item.problem) usable.push(item.manifest);
+      else skipped.push({ seq: item.seq, reason: item.problem ?? 'unreadable' });
     }
     return { usable, skipped };
   }
@@ -242,12 +348,19 @@ export class Store {
         throw error;
       }
       const { bytes, writtenBytes, durationMs } = manifest.stats;
+      // The checkpoint exists from here on: a journal that cannot take the line (full disk,
+      // a planted symlink) is a warning, not a failed commit.
       await appendJournal(this.root, 'commit', {
         seq: manifest.seq,
         step: manifest.step,
         bytes,
         writtenBytes,
         durationMs,
+      }).catch((error: unknown) => {
+        this.warnings.push({
+          code: 'JOURNAL_APPEND_FAILED',
+          message: `Checkpoint #${manifest.seq} is committed, but its journal line was not written: ${error instanceof Error ? error.message : String(error)}`,
+        });
       });
       return manifest;
     }
@@ -285,6 +398,27 @@ async function createSkeleton(root: string): Promise<void> {
     if (errnoCode((error as { cause?: unknown }).cause) !== 'EEXIST') throw error;
   }
   await fsyncDir(join(root, '..')).catch(() => {});
+}
+
+/** Why one chunk reference cannot be read, judged from lstat alone; undefined when it looks right. */
+async function chunkProblem(root: string, ref: ChunkRef): Promise<string | undefined> {
+  const path = chunkPath(root, ref.h, ref.z === 1);
+  try {
+    await assertRealDir(chunkDir(root, ref.h), 'chunk directory');
+    const stat = await fsp.lstat(path);
+    if (!stat.isFile()) return `chunk ${ref.h} is ${describeKind(stat)}, not a regular file`;
+    if (ref.z === 1) {
+      if (stat.size === 0 || stat.size > maxPackedSize(ref.n))
+        return `compressed chunk ${ref.h} is ${stat.size} bytes, impossible for ${ref.n} raw bytes`;
+    } else if (stat.size !== ref.n) {
+      return `chunk ${ref.h} is ${stat.size} bytes, expected ${ref.n} (truncated)`;
+    }
+    return undefined;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return `chunk ${ref.h} is missing`;
+    if (error instanceof CkptError) return error.message;
+    return wrapIoError(error, 'checking chunk', path).message;
+  }
 }
 
 function checkStoreId(text: string, path: string): void {

@@ -1,6 +1,6 @@
-import { IntegrityError } from '../errors.js';
-import { type ChunkRef, readChunkInto } from './chunk-store.js';
-import { planGc } from './gc.js';
+import { CkptError } from '../errors.js';
+import { type ChunkRef, verifyChunk } from './chunk-store.js';
+import { type GcPlan, planGc } from './gc.js';
 import { readJournal } from './journal.js';
 import { manifestChunks } from './manifest.js';
 import type { Store } from './store.js';
@@ -24,6 +24,11 @@ export interface VerifyReport {
   checkpoints: CheckpointVerdict[];
   /** Temp files of killed writers and unreferenced chunks: harmless, removed by `ckpt gc`. */
   leftovers: { tmpFiles: number; orphanChunks: number; bytes: number };
+  /** Rotten chunk files and things ckpt never writes (symlinks, FIFOs) where its files belong; `ckpt gc` removes them. */
+  foreign: Array<{ path: string; kind: string }>;
+  rotten: Array<{ path: string; why: string }>;
+  /** A step that could not run at all (an unreadable directory…), with its error. */
+  problems: string[];
   journal: { events: number; damagedLines: number[]; tornLines: number[]; tornTail: boolean };
   /** True when a checkpoint or a journal line is damaged (the CLI exits 3). */
   damaged: boolean;
@@ -55,20 +60,46 @@ export async function verifyStore(store: Store, options: VerifyOptions = {}): Pr
     }
     verdicts.push({ seq: item.seq, step: item.manifest.step, ok: !problem, ...(problem ? { problem } : {}) });
   }
-  const gc = await planGc(store);
-  const journal = await readJournal(store.root);
+  const problems: string[] = [];
+  const gc = await planGc(store, { deep }).catch((error: unknown): GcPlan | undefined => {
+    problems.push(stepProblem('listing leftovers', error));
+    return undefined;
+  });
+  const journal = await readJournal(store.root).catch((error: unknown) => {
+    problems.push(stepProblem('reading the journal', error));
+    return { events: [], damagedLines: [], tornLines: [], tornTail: false };
+  });
+  const foreign = gc?.foreign ?? [];
+  const rotten = (gc?.rotten ?? []).map(({ path, why }) => ({ path, why }));
   return {
     deep,
     checkpoints: verdicts,
-    leftovers: { tmpFiles: gc.tmpFiles.length, orphanChunks: gc.chunks.length, bytes: gc.bytes },
+    leftovers: {
+      tmpFiles: gc?.tmpFiles.length ?? 0,
+      orphanChunks: gc?.chunks.length ?? 0,
+      bytes: (gc?.tmpFiles ?? []).concat(gc?.chunks ?? []).reduce((sum, f) => sum + f.size, 0),
+    },
+    foreign,
+    rotten,
+    problems,
     journal: {
       events: journal.events.length,
       damagedLines: journal.damagedLines,
       tornLines: journal.tornLines,
       tornTail: journal.tornTail,
     },
-    damaged: verdicts.some((v) => !v.ok) || journal.damagedLines.length > 0,
+    damaged:
+      verdicts.some((v) => !v.ok) ||
+      journal.damagedLines.length > 0 ||
+      foreign.length > 0 ||
+      rotten.length > 0 ||
+      problems.length > 0,
   };
+}
+
+function stepProblem(step: string, error: unknown): string {
+  if (error instanceof CkptError) return `${step}: ${error.message}`;
+  throw error;
 }
 
 async function deepCheckChunks(
@@ -89,9 +120,9 @@ async function deepCheckChunks(
     while (next < refs.length) {
       const ref = refs[next++]!;
       try {
-        await readChunkInto(store.root, ref, Buffer.allocUnsafe(ref.n));
+        await verifyChunk(store.root, ref);
       } catch (error) {
-        if (!(error instanceof IntegrityError)) throw error;
+        if (!(error instanceof CkptError)) throw error;
         bad.set(ref.h, error.message);
       }
       done += ref.n;

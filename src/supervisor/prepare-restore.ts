@@ -1,12 +1,15 @@
 import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { IntegrityError } from '../errors.js';
+import { UnsafePathError } from '../errors.js';
 import {
   appendJournal,
+  describeKind,
   type Manifest,
   materializeFiles,
+  restoreNewest,
   type SkippedCheckpoint,
   type Store,
+  storedPathUnder,
 } from '../store/index.js';
 
 /** Where set-aside files go, inside the restore directory. */
@@ -37,25 +40,19 @@ export async function prepareRestore(
   target: string,
   globs: readonly string[],
 ): Promise<PreparedRestore> {
-  const { usable, skipped } = await store.candidates();
-  for (const manifest of usable) {
-    if (!holdsFiles(manifest)) {
-      // A library checkpoint: the program restores it itself through CKPT_STORE.
-      return { manifest, skipped, setAside: [] };
-    }
-    const setAside = await setAsideStrays(target, manifest, globs);
-    try {
-      await materializeFiles(store.root, manifest, target);
-    } catch (error) {
-      if (!(error instanceof IntegrityError)) throw error;
-      skipped.push({ seq: manifest.seq, reason: error.message });
-      continue;
-    }
-    if (setAside.length > 0)
-      await appendJournal(store.root, 'set-aside', { seq: manifest.seq, files: setAside });
-    return { manifest, skipped, setAside };
+  let setAside: string[] = [];
+  const outcome = await restoreNewest(store, async (manifest) => {
+    // A library checkpoint: the program restores it itself through CKPT_STORE.
+    if (!holdsFiles(manifest)) return manifest;
+    setAside = await setAsideStrays(target, manifest, globs);
+    await materializeFiles(store.root, manifest, target);
+    return manifest;
+  });
+  const { manifest, skipped } = outcome;
+  if (manifest && setAside.length > 0) {
+    await appendJournal(store.root, 'set-aside', { seq: manifest.seq, files: setAside }).catch(() => {});
   }
-  return { manifest: undefined, skipped, setAside: [] };
+  return { manifest, skipped, setAside: manifest ? setAside : [] };
 }
 
 async function setAsideStrays(
@@ -71,6 +68,8 @@ async function setAsideStrays(
       cwd: target,
       onlyFiles: true,
       dot: true,
+      // A symlinked directory may lead anywhere: set-aside moves only what is really inside.
+      followSymbolicLinks: false,
       ignore: [`${ASIDE_DIR}/**`],
     });
     for (const path of found) candidates.add(path);
@@ -78,7 +77,10 @@ async function setAsideStrays(
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const takenAt = Date.parse(manifest.time);
   const moved: string[] = [];
+  await checkAsideDir(target);
   for (const path of [...candidates].sort()) {
+    if (storedPathUnder(target, join(target, path)) !== path || (await crossesSymlink(target, path)))
+      continue;
     const abs = join(target, path);
     const stat = await fsp.lstat(abs).catch(() => undefined);
     if (!stat?.isFile()) continue;
@@ -89,6 +91,7 @@ async function setAsideStrays(
     if (!want && stat.mtimeMs <= takenAt) continue;
     const aside = join(target, ASIDE_DIR, stamp, path);
     await fsp.mkdir(dirname(aside), { recursive: true, mode: 0o700 });
+    if (await crossesSymlink(target, `${ASIDE_DIR}/${stamp}/${path}`)) continue;
     await fsp.rename(abs, aside);
     moved.push(path);
   }
@@ -111,11 +114,51 @@ async function removeEmptyParents(target: string, moved: readonly string[]): Pro
   }
 }
 
-/** Keeps the newest {@link KEEP_ASIDE} sets in `.ckpt-aside/`: restarts must not fill the disk. */
+/** The name of one set in `.ckpt-aside/` (an ISO time with `:` and `.` replaced). */
+const STAMP_NAME = /^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z$/;
+
+/**
+ * Keeps the newest {@link KEEP_ASIDE} sets in `.ckpt-aside/`: restarts must not fill the disk.
+ * Only ckpt's own sets are touched: real directories with a set's name, in a real `.ckpt-aside`.
+ */
 async function pruneAside(target: string): Promise<void> {
   const dir = join(target, ASIDE_DIR);
-  const stamps = (await fsp.readdir(dir).catch(() => [] as string[])).sort();
+  if (!(await fsp.lstat(dir).catch(() => undefined))?.isDirectory()) return;
+  const stamps: string[] = [];
+  for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
+    if (STAMP_NAME.test(name) && (await fsp.lstat(join(dir, name)).catch(() => undefined))?.isDirectory())
+      stamps.push(name);
+  }
+  stamps.sort();
   for (const stamp of stamps.slice(0, Math.max(0, stamps.length - KEEP_ASIDE))) {
     await fsp.rm(join(dir, stamp), { recursive: true, force: true });
   }
+}
+
+/**
+ * `.ckpt-aside` must be a real directory (or absent): a symlink there would make set-aside move
+ * the user's files out of the directory and its pruning delete files elsewhere.
+ */
+async function checkAsideDir(target: string): Promise<void> {
+  const dir = join(target, ASIDE_DIR);
+  const stat = await fsp.lstat(dir).catch(() => undefined);
+  if (stat && !stat.isDirectory()) {
+    throw new UnsafePathError(
+      `\`${dir}\` is ${describeKind(stat)}, not a directory: ckpt keeps set-aside files there and will not use it.`,
+      {
+        hint: `Remove \`${dir}\` (rm, not rm -r) and start again; ckpt creates it as a directory.`,
+      },
+    );
+  }
+}
+
+/** Whether a directory on the way to `path` (relative to `target`) is a symlink. */
+async function crossesSymlink(target: string, path: string): Promise<boolean> {
+  let current = target;
+  for (const part of path.split('/').slice(0, -1)) {
+    current = join(current, part);
+    const stat = await fsp.lstat(current).catch(() => undefined);
+    if (!stat?.isDirectory()) return true;
+  }
+  return false;
 }

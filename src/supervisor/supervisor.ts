@@ -3,11 +3,10 @@ import { resolve } from 'node:path';
 import {
   acquireLease,
   appendJournal,
-  applyPrunePlan,
   currentWriter,
   LEASE_TOKEN_ENV,
   type Lease,
-  planPrune,
+  pruneStore,
   type Store,
 } from '../store/index.js';
 import type { AppBehavior, CapturePlan, ExitMeaning } from './app-behavior.js';
@@ -247,13 +246,7 @@ export class Supervisor {
   }
 
   private async prune(): Promise<void> {
-    const scanned = await this.deps.store.scan();
-    await applyPrunePlan(
-      this.deps.store,
-      this.lease!,
-      scanned,
-      planPrune(scanned, { keepLast: this.deps.options.keep }),
-    );
+    await pruneStore(this.deps.store, this.lease!, { keepLast: this.deps.options.keep });
   }
 
   /** A stale copy of a requeued job must stop at once: its commits would be refused anyway. */

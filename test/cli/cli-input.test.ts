@@ -75,8 +75,9 @@ describe('ckpt CLI: bad input', () => {
     expect(show.stderr).toMatch(/Manifest #2 has format version 2; this ckpt reads up to version 1/);
     expect(show.stderr).toMatch(/Upgrade ckpt \(npm install -g ckpt@latest\)/);
     expect(runCli(cwd, ['ls']).stdout).toMatch(/#2 .*DAMAGED: Manifest #2 has format version 2/);
+    // gc still removes dead writers' temp files, but collects no chunk it cannot account for.
     const gc = runCli(cwd, ['gc']);
-    expect(gc.code).toBe(1);
+    expect(gc.code).toBe(0);
     expect(gc.stderr).toMatch(/newer ckpt[\s\S]*npm install -g ckpt@latest/);
   });
 

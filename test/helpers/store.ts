@@ -1,4 +1,4 @@
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ChunkWriter } from '../../src/store/chunk-store.js';
@@ -79,6 +79,12 @@ export async function writeRawManifest(store: Store, body: (seq: number) => unkn
   const seq = ((await store.listSeqs()).at(-1) ?? 0) + 1;
   writeFileSync(manifestPath(store.root, seq), serializeManifest(body(seq) as Manifest));
   return seq;
+}
+
+/** A manifest file's JSON as it is, without the store's validation (to test the layers below it). */
+export function readRawManifest(store: Store, seq: number): Manifest {
+  const text = readFileSync(manifestPath(store.root, seq), 'utf8');
+  return JSON.parse(text.slice(0, text.indexOf('\n'))) as Manifest;
 }
 
 /** Writes a well-formed manifest with these entries as the next checkpoint. */

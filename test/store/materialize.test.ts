@@ -10,11 +10,17 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { IntegrityError, UnsafePathError } from '../../src/errors.js';
+import { FormatError, IntegrityError, UnsafePathError } from '../../src/errors.js';
 import { type Entry, materializeFiles, type Store, sha256Hex } from '../../src/store/index.js';
 import { chunkPath } from '../../src/store/layout.js';
 import { corruptByte, seededBytes, writeFileDeep } from '../helpers/bytes.js';
-import { commitPaths, fileEntryFor, openNewStore, writeCraftedManifest } from '../helpers/store.js';
+import {
+  commitPaths,
+  fileEntryFor,
+  openNewStore,
+  readRawManifest,
+  writeCraftedManifest,
+} from '../helpers/store.js';
 import { useTempDirs, withUmask } from '../helpers/tmp.js';
 
 const tempDir = useTempDirs();
@@ -137,9 +143,11 @@ describe('materializeFiles refuses unsafe manifests', () => {
   /** Restores into base/box/target; base/box also holds a victim file that must stay untouched. */
   async function expectRefused(base: string, store: Store, seq: number): Promise<UnsafePathError> {
     writeFileDeep(join(base, 'box/victim/passwd'), 'root:x:0:0');
+    // The store refuses such a manifest when it reads it; materialize checks again on its own.
+    await expect(store.readManifest(seq)).rejects.toThrow(FormatError);
     const error = await materializeFiles(
       store.root,
-      await store.readManifest(seq),
+      readRawManifest(store, seq),
       join(base, 'box/target'),
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnsafePathError);

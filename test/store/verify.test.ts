@@ -97,7 +97,7 @@ describe('verifyStore', () => {
 
   it('counts a damaged journal line as damage, but not a torn last line', async () => {
     const { store } = await storeOfThree();
-    appendFileSync(join(store.root, 'journal.log'), '0123456789abcdef {"ty');
+    appendFileSync(join(store.root, 'journal.log'), '0123456789abcdef {"time":"2024-01-0');
     const torn = await verifyStore(store);
     expect(torn).toMatchObject({ damaged: false, journal: { tornTail: true, damagedLines: [] } });
 

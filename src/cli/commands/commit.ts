@@ -1,10 +1,9 @@
 import { UsageError } from '../../errors.js';
 import {
   acquireOrBorrowLease,
-  applyPrunePlan,
   type CompressionMode,
   commitFiles,
-  planPrune,
+  pruneStore,
   Store,
 } from '../../store/index.js';
 import { type CommandContext, printJson } from '../context.js';
@@ -35,9 +34,9 @@ export async function runCommit(ctx: CommandContext, paths: string[], flags: Com
       compression: flags.compression,
     });
     if (flags.keep !== undefined) {
-      const scanned = await store.scan();
-      await applyPrunePlan(store, lease, scanned, planPrune(scanned, { keepLast: flags.keep }));
+      await pruneStore(store, lease, { keepLast: flags.keep });
     }
+    for (const w of store.takeWarnings()) ctx.err(`ckpt: warning: ${w.message}`);
     if (ctx.json) printJson(ctx, { seq: m.seq, step: m.step, stats: m.stats });
     else {
       ctx.out(

@@ -19,10 +19,11 @@ export async function runPrune(ctx: CommandContext, flags: PruneFlags): Promise<
   let plan: PrunePlan;
   let freedChunks = 0;
   try {
-    const scanned = await store.scan();
-    plan = planPrune(scanned, policy);
+    // The newest checkpoints are hashed until one verifies: a damaged one never counts as kept.
+    const health = await store.health({ deepFirst: true });
+    plan = planPrune(health, policy);
     if (lease && plan.remove.length > 0) {
-      freedChunks = (await applyPrunePlan(store, lease, scanned, plan)).freedChunks;
+      freedChunks = (await applyPrunePlan(store, lease, health, plan)).freedChunks;
     }
   } finally {
     await lease?.release();

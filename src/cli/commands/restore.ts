@@ -2,10 +2,12 @@ import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { IntegrityError, UsageError } from '../../errors.js';
 import {
+  allocateEntry,
   DIR_MODE,
   type Manifest,
   materializeFiles,
   readChunks,
+  restoreNewest,
   type SkippedCheckpoint,
   type Store,
   writeFileAtomic,
@@ -23,38 +25,33 @@ export async function runRestore(ctx: CommandContext, ref: string, flags: { to?:
     throw new UsageError('`ckpt restore` needs `--to DIR`, the directory to write the files into.');
   const store = await openExistingStore(ctx);
   const target = resolve(flags.to);
-  const skipped: SkippedCheckpoint[] = [];
-  let candidates: Manifest[];
+  let manifest: Manifest | undefined;
+  let result: { files: number; bytes: number } | undefined;
+  let skipped: SkippedCheckpoint[] = [];
   if (ref === 'latest') {
-    const found = await store.candidates();
-    candidates = found.usable;
-    skipped.push(...found.skipped);
+    ({ manifest, result, skipped } = await restoreNewest(store, (m) => restoreOne(store, m, target)));
   } else {
-    candidates = [await store.resolve(ref)];
+    manifest = await store.resolve(ref);
+    result = await restoreOne(store, manifest, target);
   }
-  for (const manifest of candidates) {
-    try {
-      const { files, bytes } = await restoreOne(store, manifest, target);
-      if (ctx.json) {
-        printJson(ctx, { seq: manifest.seq, step: manifest.step, to: target, files, bytes, skipped });
-      } else {
-        for (const s of skipped) ctx.err(`Skipped #${s.seq}: ${s.reason}`);
-        ctx.out(
-          `Restored #${manifest.seq} (step ${manifest.step}) to ${target}: ${files} files, ${formatBytes(bytes)}.`,
-        );
-      }
-      return 0;
-    } catch (error) {
-      if (!(error instanceof IntegrityError) || ref !== 'latest') throw error;
-      skipped.push({ seq: manifest.seq, reason: error.message });
-    }
+  if (!manifest || !result) {
+    throw new IntegrityError(`No checkpoint in ${store.root} could be restored.`, {
+      hint:
+        skipped.length > 0
+          ? `Skipped: ${skipped.map((s) => `#${s.seq} (${s.reason})`).join('; ')}`
+          : 'The store is empty.',
+    });
   }
-  throw new IntegrityError(`No checkpoint in ${store.root} could be restored.`, {
-    hint:
-      skipped.length > 0
-        ? `Skipped: ${skipped.map((s) => `#${s.seq} (${s.reason})`).join('; ')}`
-        : 'The store is empty.',
-  });
+  const { files, bytes } = result;
+  if (ctx.json) {
+    printJson(ctx, { seq: manifest.seq, step: manifest.step, to: target, files, bytes, skipped });
+  } else {
+    for (const s of skipped) ctx.err(`Skipped #${s.seq}: ${s.reason}`);
+    ctx.out(
+      `Restored #${manifest.seq} (step ${manifest.step}) to ${target}: ${files} files, ${formatBytes(bytes)}.`,
+    );
+  }
+  return 0;
 }
 
 async function restoreOne(
@@ -67,7 +64,7 @@ async function restoreOne(
   // Read and verify everything before writing anything.
   const contents = await Promise.all(
     blobs.map(async (entry) => {
-      const bytes = Buffer.allocUnsafe(entry.size);
+      const bytes = allocateEntry(entry.size, `Entry \`${entry.key}\` of checkpoint #${manifest.seq}`);
       await readChunks(store.root, entry.chunks, bytes);
       return { name: entry.key === 'value' ? 'value.json' : `${entry.key}.bin`, bytes };
     }),

@@ -29,6 +29,16 @@ export async function runVerify(ctx: CommandContext, options: { deep: boolean })
       `Leftovers (harmless): ${tmpFiles} temp files, ${orphanChunks} unreferenced chunks, ${formatBytes(bytes)}; \`ckpt gc\` removes them.`,
     );
   }
+  for (const f of report.foreign) {
+    ctx.out(
+      `  FOREIGN: \`${f.path}\` is ${f.kind}; ckpt never writes one there (not followed; \`ckpt gc\` removes it).`,
+    );
+  }
+  for (const r of report.rotten)
+    ctx.out(
+      `  ROTTEN: \`${r.path}\`: ${r.why} (\`ckpt gc${report.deep ? ' --deep' : ''}\` removes it; the next save writes it again).`,
+    );
+  for (const p of report.problems) ctx.out(`  ERROR: ${p}`);
   if (report.journal.damagedLines.length > 0) {
     ctx.out(`Journal: damaged lines ${report.journal.damagedLines.join(', ')}.`);
   }

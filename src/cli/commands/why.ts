@@ -4,7 +4,8 @@ import { formatAge } from '../format.js';
 /** `ckpt why`: which checkpoint the next start resumes from, and why newer ones are passed over. */
 export async function runWhy(ctx: CommandContext): Promise<number> {
   const store = await openExistingStore(ctx);
-  const { usable, skipped } = await store.candidates();
+  // The newest candidates are hashed until one verifies: the answer is the checkpoint a restore uses.
+  const { usable, skipped } = await store.candidates({ deepFirst: true });
   const chosen = usable[0];
   const newerSkipped = skipped.filter((s) => !chosen || s.seq > chosen.seq);
   if (ctx.json) {
@@ -17,7 +18,7 @@ export async function runWhy(ctx: CommandContext): Promise<number> {
   if (!chosen) ctx.out('The next start is a fresh start: no checkpoint verifies.');
   else {
     ctx.out(
-      `The next start resumes from #${chosen.seq} (step ${chosen.step}, ${formatAge(chosen.time)}): the newest checkpoint whose manifest verifies and whose chunks are all present.`,
+      `The next start resumes from #${chosen.seq} (step ${chosen.step}, ${formatAge(chosen.time)}): the newest checkpoint whose manifest verifies and whose every chunk was re-read and matches its hash.`,
     );
   }
   for (const s of newerSkipped) ctx.out(`  skipped #${s.seq}: ${s.reason}`);
