@@ -24,6 +24,7 @@ import os
 import posixpath
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -45,15 +46,46 @@ class Failure(Exception):
 # --- store and manifests ------------------------------------------------------------------
 
 
+MAX_CHUNK_BYTES = 64 << 20
+MAX_MANIFEST_BYTES = 256 << 20
+MAX_SMALL_FILE_BYTES = 64 << 10
+
+
+def read_regular(path: str, what: str, max_bytes: int) -> bytes:
+    """Reads a store file without following a symlink or blocking on a FIFO, within a size bound."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise Damaged(f"the {what} {path} cannot be opened: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Damaged(f"the {what} {path} is not a regular file")
+        if st.st_size > max_bytes:
+            raise Damaged(f"the {what} {path} is {st.st_size} bytes, more than a valid one can have")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(max_bytes + 1)
+    finally:
+        os.close(fd)
+
+
+def parse_json(data: bytes, what: str):
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError) as e:
+        raise Damaged(f"{what} is not valid JSON: {type(e).__name__}") from None
+
+
 def open_store(root: str) -> str:
     """Checks ckpt-store.json; returns the store root."""
     path = os.path.join(root, "ckpt-store.json")
     try:
-        with open(path, "rb") as f:
-            ident = json.loads(f.read())
+        ident = parse_json(read_regular(path, "store identity file", MAX_SMALL_FILE_BYTES), path)
     except FileNotFoundError:
         raise Failure(f"{root} is not a ckpt store (no ckpt-store.json)") from None
-    except (OSError, ValueError) as e:
+    except (OSError, Damaged) as e:
         raise Failure(f"cannot read {path}: {e}") from None
     if not isinstance(ident, dict) or ident.get("format") != "ckpt-store" or not is_int(ident.get("version")):
         raise Failure(f"{path} does not describe a ckpt store")
@@ -78,8 +110,7 @@ def read_manifest(root: str, seq: int) -> dict:
     """Reads and verifies one manifest; raises Damaged (with the reason) if it does not verify."""
     path = os.path.join(root, "manifests", f"{seq:010d}.json")
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_regular(path, "manifest", MAX_MANIFEST_BYTES)
     except FileNotFoundError:
         raise Failure(f"checkpoint {seq} does not exist") from None
     body, sep, trailer = data[:-1].rpartition(b"\n") if data.endswith(b"\n") else data.rpartition(b"\n")
@@ -88,10 +119,7 @@ def read_manifest(root: str, seq: int) -> dict:
         raise Damaged("no checksum line (torn write or not a manifest)")
     if hashlib.sha256(body).hexdigest() != trailer[len("sha256:"):]:
         raise Damaged("manifest does not match its checksum (corrupt or torn)")
-    try:
-        m = json.loads(body.decode("utf-8"))
-    except ValueError as e:
-        raise Damaged(f"manifest is not valid JSON: {e}") from None
+    m = parse_json(body, "manifest")
     if not isinstance(m, dict) or m.get("format") != "ckpt-manifest":
         raise Damaged('format is not "ckpt-manifest"')
     if not is_int(m.get("version")) or m["version"] < 1:
@@ -106,17 +134,68 @@ def read_manifest(root: str, seq: int) -> dict:
         raise Damaged("writer or meta is not an object")
     if not isinstance(m.get("entries"), list):
         raise Damaged("entries is not an array")
+    seen = set()
     for i, entry in enumerate(m["entries"]):
         problem = entry_problem(entry)
         if problem:
             raise Damaged(f"entry {i}: {problem}")
+        name = ("blob", entry["key"]) if entry["type"] == "blob" else ("path", entry["path"])
+        if name in seen:
+            raise Damaged(f"entry {i}: {name[1]!r} appears twice")
+        seen.add(name)
     return m
+
+
+def chunks_problem(root: str, m: dict) -> str | None:
+    """Whether every chunk is present as a regular file of a possible size (no bytes read)."""
+    for e in m["entries"]:
+        for c in e.get("chunks", []) if e["type"] in ("file", "blob") else []:
+            path = chunk_path(root, c)
+            try:
+                if not stat.S_ISDIR(os.lstat(os.path.dirname(path)).st_mode):
+                    return f"chunk directory of {c['h']} is not a directory"
+                st = os.lstat(path)
+            except FileNotFoundError:
+                return f"chunk {c['h']} is missing"
+            except OSError as err:
+                return f"chunk {c['h']} cannot be checked: {err.strerror}"
+            if not stat.S_ISREG(st.st_mode):
+                return f"chunk {c['h']} is not a regular file"
+            if c.get("z") == 1:
+                if st.st_size == 0 or st.st_size > max_packed(c["n"]):
+                    return f"compressed chunk {c['h']} is {st.st_size} bytes, impossible for {c['n']}"
+            elif st.st_size != c["n"]:
+                return f"chunk {c['h']} is {st.st_size} bytes, expected {c['n']} (truncated)"
+    return None
+
+
+def max_packed(n: int) -> int:
+    return n + (n >> 8) + 1024
+
+
+def chunk_path(root: str, c: dict) -> str:
+    return os.path.join(root, "chunks", c["h"][:2], c["h"] + (".zst" if c.get("z") == 1 else ""))
 
 
 def entry_problem(e: object) -> str | None:
     if not isinstance(e, dict):
         return "not an object"
     kind = e.get("type")
+    if kind in ("file", "dir", "symlink"):
+        p = e.get("path")
+        if not isinstance(p, str):
+            return "path is not a string"
+        try:
+            if safe_relative_path(p) != p:
+                return f"path {p!r} is not in normal form"
+        except Failure:
+            return f"unsafe path {p!r}"
+        if any(part.startswith(".ckpt-") for part in p.split("/")):
+            return f"path {p!r} uses a name reserved for ckpt"
+    if kind == "symlink":
+        t = e.get("target")
+        if not isinstance(t, str) or not t or t.startswith("/") or ".." in t.split("/"):
+            return "symlink target may point outside the restore directory"
     if kind in ("file", "blob"):
         name = "path" if kind == "file" else "key"
         if not isinstance(e.get(name), str):
@@ -128,7 +207,7 @@ def entry_problem(e: object) -> str | None:
         chunks = e.get("chunks")
         if not isinstance(chunks, list) or not all(
             isinstance(c, dict) and isinstance(c.get("h"), str) and SHA256_HEX.match(c["h"])
-            and is_int(c.get("n")) and c["n"] >= 0 and c.get("z", 1) == 1
+            and is_int(c.get("n")) and 1 <= c["n"] <= MAX_CHUNK_BYTES and c.get("z", 1) == 1
             for c in chunks
         ):
             return "a chunk reference is malformed"
@@ -147,7 +226,11 @@ def resolve(root: str, ref: str) -> dict:
     if ref == "latest":
         for seq in reversed(list_seqs(root)):
             try:
-                return read_manifest(root, seq)
+                m = read_manifest(root, seq)
+                problem = chunks_problem(root, m)
+                if problem is None:
+                    return m
+                print(f"skipping #{seq}: {problem}", file=sys.stderr)
             except (Damaged, Failure) as e:  # Failure: removed by a prune meanwhile
                 print(f"skipping #{seq}: {e}", file=sys.stderr)
         raise Failure("no checkpoint in the store verifies")
@@ -166,14 +249,15 @@ def resolve(root: str, ref: str) -> dict:
 def read_chunk(root: str, ref: dict) -> bytes:
     """The raw bytes of one chunk, verified against its size and SHA-256."""
     h, n, packed = ref["h"], ref["n"], ref.get("z") == 1
-    path = os.path.join(root, "chunks", h[:2], h + (".zst" if packed else ""))
+    path = chunk_path(root, ref)
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        if not stat.S_ISDIR(os.lstat(os.path.dirname(path)).st_mode):
+            raise Damaged(f"chunk directory of {h} is not a directory")
+        data = read_regular(path, "chunk", max_packed(n) if packed else n)
     except FileNotFoundError:
         raise Damaged(f"chunk {h} is missing ({path})") from None
     if packed:
-        data = zstd_decompress(data, h)
+        data = zstd_decompress(data, h, n)
     if len(data) != n:
         raise Damaged(f"chunk {h} is {len(data)} bytes, expected {n} ({path})")
     actual = hashlib.sha256(data).hexdigest()
@@ -182,14 +266,24 @@ def read_chunk(root: str, ref: dict) -> bytes:
     return data
 
 
-def zstd_decompress(data: bytes, h: str) -> bytes:
+def zstd_decompress(data: bytes, h: str, n: int) -> bytes:
+    """Decompresses with the zstd tool, reading at most n + 1 bytes of output (no bomb)."""
     zstd = shutil.which("zstd")
     if zstd is None:
         raise Failure(f"chunk {h} is zstd-compressed: install the `zstd` command-line tool to read it")
-    result = subprocess.run([zstd, "-d", "-c", "-q"], input=data, capture_output=True)
-    if result.returncode != 0:
-        raise Damaged(f"chunk {h} does not decompress: {result.stderr.decode(errors='replace').strip()}")
-    return result.stdout
+    with tempfile.TemporaryFile() as src:
+        src.write(data)
+        src.seek(0)
+        proc = subprocess.Popen([zstd, "-d", "-c", "-q"], stdin=src, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out = proc.stdout.read(n + 1)
+        proc.kill() if len(out) > n else None
+        err = proc.stderr.read()
+        code = proc.wait()
+    if len(out) > n:
+        raise Damaged(f"chunk {h} decompresses to more than its declared {n} bytes")
+    if code != 0:
+        raise Damaged(f"chunk {h} does not decompress: {err.decode(errors='replace').strip()}")
+    return out
 
 
 def entry_chunks(root: str, entry: dict):
@@ -223,7 +317,9 @@ def cmd_ls(root: str) -> None:
     for seq in list_seqs(root):
         try:
             m = read_manifest(root, seq)
-            rows.append((str(seq), json.dumps(m["step"]), m["time"], str(len(m["entries"])), "OK"))
+            problem = chunks_problem(root, m)
+            status = "OK" if problem is None else f"DAMAGED: {problem}"
+            rows.append((str(seq), json.dumps(m["step"]), m["time"], str(len(m["entries"])), status))
         except Damaged as e:
             rows.append((str(seq), "?", "?", "?", f"DAMAGED: {e}"))
         except Failure:
@@ -275,10 +371,7 @@ def cmd_value(root: str, ref: str) -> None:
     if entry is None:
         raise Failure(f"checkpoint #{m['seq']} holds files, not a value")
     doc = b"".join(entry_chunks(root, entry))
-    try:
-        parsed = json.loads(doc.decode("utf-8"))
-    except ValueError as e:
-        raise Damaged(f"the value document is not UTF-8 JSON: {e}") from None
+    parsed = parse_json(doc, "the value document")
     if not isinstance(parsed, dict) or parsed.get("encoding") != VALUE_ENCODING:
         encoding = parsed.get("encoding") if isinstance(parsed, dict) else None
         raise Failure(f"value encoding {encoding!r} is not {VALUE_ENCODING!r}; use a newer reader")

@@ -66,7 +66,7 @@ export class Checkpointer {
   /** @internal use {@link openCheckpointer} */
   constructor(
     readonly store: Store,
-    private readonly lease: Lease,
+    private readonly readLease: Lease | undefined,
     readonly options: ResolvedOptions,
   ) {
     this.dueTracker = new DueTracker(options.everySteps, options.everyMs);
@@ -113,6 +113,7 @@ export class Checkpointer {
    */
   async save(state: unknown, options: SaveOptions): Promise<SaveResult> {
     this.assertOpen();
+    this.lease(); // a read-only checkpointer refuses before anything is written
     validateSaveOptions(options);
     await this.flush();
     const parts = splitValue(state);
@@ -128,6 +129,7 @@ export class Checkpointer {
    */
   async saveAsync(state: unknown, options: SaveOptions): Promise<PendingSave> {
     this.assertOpen();
+    this.lease(); // a read-only checkpointer refuses before anything is written
     validateSaveOptions(options);
     await this.flush();
     const startedAt = performance.now();
@@ -156,7 +158,7 @@ export class Checkpointer {
       await this.flush();
     } finally {
       if (this.options.signal) process.off(this.options.signal, this.onSignal);
-      await this.lease.release();
+      await this.readLease?.release();
       this.pool.clear();
       this.state = 'closed';
     }
@@ -177,8 +179,19 @@ export class Checkpointer {
       keepLast: this.options.keep,
       ...(this.options.keepEvery ? { keepEvery: this.options.keepEvery } : {}),
     };
-    const { removed, freedChunks } = await pruneStore(this.store, this.lease, resolved);
+    const { removed, freedChunks } = await pruneStore(this.store, this.lease(), resolved);
     return { removed, freedChunks };
+  }
+
+  /** The writer lease; a checkpointer opened `readOnly` has none. */
+  private lease(): Lease {
+    if (this.readLease) return this.readLease;
+    throw new UsageError(
+      `This checkpointer of ${this.store.root} was opened read-only: it can restore, not save or prune.`,
+      {
+        hint: "Open it without `readOnly: true` to save (that takes the store's writer lease).",
+      },
+    );
   }
 
   private track(save: Promise<SaveResult>): Promise<SaveResult> {
@@ -199,7 +212,7 @@ export class Checkpointer {
       const writer = new ChunkWriter(this.store.root, this.options.compression);
       const entries = await writeValueParts(writer, parts, this.cache);
       const stats = await writer.finish();
-      manifest = await this.store.commit(this.lease, {
+      manifest = await this.store.commit(this.lease(), {
         step: options.step,
         entries,
         meta: options.meta ?? {},
@@ -257,6 +270,7 @@ function validateSaveOptions(options: SaveOptions): void {
  */
 export async function openCheckpointer(options: CheckpointerOptions = {}): Promise<Checkpointer> {
   const resolved = resolveOptions(options);
+  if (resolved.readOnly) return new Checkpointer(await Store.open(resolved.dir), undefined, resolved);
   const store = await Store.open(resolved.dir, { create: true });
   const lease = await acquireOrBorrowLease(store.root);
   return new Checkpointer(store, lease, resolved);

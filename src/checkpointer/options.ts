@@ -28,6 +28,11 @@ export interface CheckpointerOptions {
    * under `ckpt run`, else none. `false` disables.
    */
   signal?: NodeJS.Signals | false;
+  /**
+   * Open only to restore (default false): no writer lease is taken, so a store that another job
+   * holds, or that is read-only, can still be loaded; `save()` and `prune()` then throw.
+   */
+  readOnly?: boolean;
 }
 
 /** Options after defaults are applied: nothing downstream handles `undefined`. */
@@ -39,6 +44,7 @@ export interface ResolvedOptions {
   everyMs: number | undefined;
   compression: CompressionMode;
   signal: NodeJS.Signals | undefined;
+  readOnly: boolean;
 }
 
 export function resolveOptions(
@@ -68,5 +74,6 @@ export function resolveOptions(
     everyMs: seconds === undefined ? undefined : seconds * 1000,
     compression,
     signal: options.signal === false ? undefined : (options.signal ?? (envSignal || undefined)),
+    readOnly: options.readOnly === true,
   };
 }

@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { errnoCode, FencedError, LockedError, wrapIoError } from '../errors.js';
+import { errnoCode, FencedError, IntegrityError, LockedError, wrapIoError } from '../errors.js';
 import { fsyncDir, writeFileAtomic } from './atomic-write.js';
 import { appendJournal } from './journal.js';
-import { LEASE_FILE } from './layout.js';
+import { LEASE_FILE, MAX_SMALL_FILE_BYTES } from './layout.js';
 import type { WriterInfo } from './manifest.js';
+import { readStoreFile } from './safe-fs.js';
 import { currentWriter, describeWriter } from './writer-info.js';
 
 /** The content of `lease.json`: who holds the store's single writer slot. */
@@ -63,12 +64,13 @@ export async function holderState(record: LeaseRecord, probe?: HolderProbe): Pro
 /** Reads the current lease, or undefined when nobody holds the store. */
 export async function readLease(root: string): Promise<LeaseRecord | undefined> {
   const path = join(root, LEASE_FILE);
-  let text: string;
+  let text = '';
   try {
-    text = await fsp.readFile(path, 'utf8');
+    text = (await readStoreFile(path, 'lease file', MAX_SMALL_FILE_BYTES)).toString('utf8');
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
-    throw wrapIoError(error, 'reading lease', path);
+    // A FIFO, symlink or oversized file where the lease belongs: unreadable, reported below.
+    if (!(error instanceof IntegrityError)) throw wrapIoError(error, 'reading lease', path);
   }
   try {
     const record = JSON.parse(text) as LeaseRecord;
@@ -184,7 +186,9 @@ async function takeOver(root: string, dead: LeaseRecord): Promise<void> {
     if (errnoCode(error) === 'ENOENT') return;
     throw wrapIoError(error, 'taking over lease', path);
   }
-  const moved = await fsp.readFile(aside, 'utf8').catch(() => '');
+  const moved = await readStoreFile(aside, 'lease file', MAX_SMALL_FILE_BYTES)
+    .then((bytes) => bytes.toString('utf8'))
+    .catch(() => '');
   if (!moved.includes(dead.token)) {
     // Another process took over first and we moved its fresh lease: give it back.
     await fsp.link(aside, path).catch(() => {});
@@ -192,7 +196,8 @@ async function takeOver(root: string, dead: LeaseRecord): Promise<void> {
     return;
   }
   await fsp.rm(aside, { force: true });
-  await appendJournal(root, 'lease-takeover', { from: dead, by: currentWriter() });
+  // The lease is ours either way; a journal that cannot take the line does not undo that.
+  await appendJournal(root, 'lease-takeover', { from: dead, by: currentWriter() }).catch(() => {});
 }
 
 function lockedBy(root: string, holder: LeaseRecord, state: HolderState): LockedError {

@@ -35,7 +35,9 @@ export async function runGc(
       for (const f of plan.foreign)
         ctx.out(`  foreign \`${f.path}\`: ${f.kind} (${removed}, never followed)`);
       if (plan.blockedBy)
-        ctx.err(`ckpt: kept every unreferenced chunk: ${plan.blockedBy}. Run gc with a newer ckpt (npm install -g ckpt@latest).`);
+        ctx.err(
+          `ckpt: kept every unreferenced chunk: ${plan.blockedBy}. Run gc with a newer ckpt (npm install -g ckpt@latest).`,
+        );
     }
   } finally {
     await lease.release();
