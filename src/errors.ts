@@ -90,6 +90,12 @@ export class UnsafePathError extends CkptError {
   }
 }
 
+/**
+ * Thrown on restore when something already in the target directory is in the way (a symlink
+ * where a directory belongs). Not the checkpoint's fault: restore does not fall back for it.
+ */
+export class TargetPathError extends UnsafePathError {}
+
 /** Thrown when a JavaScript value cannot be stored without running code on load (functions, class instances…). */
 export class UnsupportedValueError extends CkptError {
   constructor(message: string, options: CkptErrorOptions = {}) {

@@ -26,6 +26,8 @@ export interface JournalReadResult {
   /** Lines cut short by a killed writer (a prefix of a line), followed by later appends: harmless. */
   tornLines: number[];
   tornTail: boolean;
+  /** Why the journal could not be read at all (a symlink or FIFO in its place), if so. */
+  unreadable?: string;
 }
 
 const CHECK_HEX = 16;
@@ -81,6 +83,9 @@ export async function readJournal(root: string): Promise<JournalReadResult> {
   } catch (error) {
     if (errnoCode(error) === 'ENOENT')
       return { events: [], damagedLines: [], tornLines: [], tornTail: false };
+    if (error instanceof IntegrityError) {
+      return { events: [], damagedLines: [], tornLines: [], tornTail: false, unreadable: error.message };
+    }
     throw wrapIoError(error, 'reading journal', path);
   }
   const lines = text.split('\n');

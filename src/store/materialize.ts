@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { errnoCode, UnsafePathError, UsageError, wrapIoError } from '../errors.js';
+import { errnoCode, TargetPathError, UnsafePathError, UsageError, wrapIoError } from '../errors.js';
 import { DIR_MODE, FILE_MODE, fsyncDir, writeAll } from './atomic-write.js';
 import { readChunkInto } from './chunk-store.js';
 import { MAX_CHUNK_BYTES } from './layout.js';
@@ -146,7 +146,7 @@ async function checkTargetPath(base: string, entry: Entry): Promise<void> {
   if (!stat) return;
   if (entry.type === 'dir' && !stat.isDirectory()) {
     if (stat.isSymbolicLink()) {
-      throw new UnsafePathError(`Refusing to restore directory \`${entry.path}\`: \`${abs}\` is a symlink.`, {
+      throw new TargetPathError(`Refusing to restore directory \`${entry.path}\`: \`${abs}\` is a symlink.`, {
         hint: 'Restore into an empty directory (ckpt restore --to NEW_DIR), or remove the link.',
       });
     }
@@ -170,7 +170,7 @@ async function refuseSymlinkedParents(base: string, path: string): Promise<void>
     try {
       const stat = await fsp.lstat(current);
       if (stat.isSymbolicLink()) {
-        throw new UnsafePathError(
+        throw new TargetPathError(
           `Refusing to restore \`${path}\`: \`${current}\` is a symlink in the target.`,
           {
             hint: 'Restore into an empty directory (ckpt restore --to NEW_DIR).',

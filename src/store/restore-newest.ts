@@ -1,4 +1,11 @@
-import { FormatError, IntegrityError, IoError, NotFoundError, UnsafePathError } from '../errors.js';
+import {
+  FormatError,
+  IntegrityError,
+  IoError,
+  NotFoundError,
+  TargetPathError,
+  UnsafePathError,
+} from '../errors.js';
 import type { Manifest } from './manifest.js';
 import type { SkippedCheckpoint, Store } from './store.js';
 
@@ -53,7 +60,7 @@ export function isCheckpointFault(error: unknown, root: string): error is Error 
   return (
     error instanceof IntegrityError ||
     error instanceof FormatError ||
-    error instanceof UnsafePathError ||
+    (error instanceof UnsafePathError && !(error instanceof TargetPathError)) ||
     error instanceof NotFoundError ||
     (error instanceof IoError && error.message.includes(root))
   );

@@ -67,8 +67,9 @@ export async function verifyStore(store: Store, options: VerifyOptions = {}): Pr
   });
   const journal = await readJournal(store.root).catch((error: unknown) => {
     problems.push(stepProblem('reading the journal', error));
-    return { events: [], damagedLines: [], tornLines: [], tornTail: false };
+    return { events: [], damagedLines: [], tornLines: [], tornTail: false, unreadable: undefined };
   });
+  if (journal.unreadable) problems.push(`reading the journal: ${journal.unreadable}`);
   const foreign = gc?.foreign ?? [];
   const rotten = (gc?.rotten ?? []).map(({ path, why }) => ({ path, why }));
   return {

@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { UnsafePathError } from '../errors.js';
+import { TargetPathError } from '../errors.js';
 import {
   appendJournal,
   describeKind,
@@ -40,6 +40,8 @@ export async function prepareRestore(
   target: string,
   globs: readonly string[],
 ): Promise<PreparedRestore> {
+  // Checked once, before any checkpoint is tried: a bad `.ckpt-aside` is not a checkpoint's fault.
+  await checkAsideDir(target);
   let setAside: string[] = [];
   const outcome = await restoreNewest(store, async (manifest) => {
     // A library checkpoint: the program restores it itself through CKPT_STORE.
@@ -77,7 +79,6 @@ async function setAsideStrays(
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const takenAt = Date.parse(manifest.time);
   const moved: string[] = [];
-  await checkAsideDir(target);
   for (const path of [...candidates].sort()) {
     if (storedPathUnder(target, join(target, path)) !== path || (await crossesSymlink(target, path)))
       continue;
@@ -143,7 +144,7 @@ async function checkAsideDir(target: string): Promise<void> {
   const dir = join(target, ASIDE_DIR);
   const stat = await fsp.lstat(dir).catch(() => undefined);
   if (stat && !stat.isDirectory()) {
-    throw new UnsafePathError(
+    throw new TargetPathError(
       `\`${dir}\` is ${describeKind(stat)}, not a directory: ckpt keeps set-aside files there and will not use it.`,
       {
         hint: `Remove \`${dir}\` (rm, not rm -r) and start again; ckpt creates it as a directory.`,
