@@ -8,6 +8,8 @@ export interface CommandContext {
   json: boolean;
   out: (text: string) => void;
   err: (text: string) => void;
+  /** Stores the command opened: their warnings are printed when it ends. */
+  opened?: Store[];
 }
 
 /** `--store DIR`, else `$CKPT_STORE`, else `./.ckpt`. */
@@ -15,8 +17,15 @@ export function resolveStoreDir(flag: string | undefined, env: NodeJS.ProcessEnv
   return resolve(flag ?? env.CKPT_STORE ?? DEFAULT_STORE_DIR);
 }
 
-export function openExistingStore(ctx: CommandContext): Promise<Store> {
-  return Store.open(ctx.storeDir);
+/** Opens the store the command names; its warnings are printed on stderr when the command ends. */
+export async function openExistingStore(ctx: CommandContext): Promise<Store> {
+  return registerStore(ctx, await Store.open(ctx.storeDir));
+}
+
+/** Lets the CLI print `store`'s warnings when the command ends. */
+export function registerStore(ctx: CommandContext, store: Store): Store {
+  ctx.opened?.push(store);
+  return store;
 }
 
 export function printJson(ctx: CommandContext, value: unknown): void {

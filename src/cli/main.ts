@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CkptError, UsageError } from '../errors.js';
+import type { Store } from '../store/index.js';
 import type { RunExit, RunFlags } from './commands/run.js';
 import { type CommandContext, resolveStoreDir } from './context.js';
 import { EXIT_CANNOT_START, EXIT_FAILURE, EXIT_RESUMABLE, EXIT_USAGE, exitCodeFor } from './exit-codes.js';
@@ -51,15 +52,28 @@ function buildProgram(io: Io, result: RunExit): Command {
     '\nExit codes: 0 ok, 1 failure, 2 usage or configuration error, 3 verify found damage.\nDocs: docs/cli.md, docs/format.md',
   );
 
+  const opened: Store[] = [];
   const ctx = (cmd: Command): CommandContext => {
     const opts = cmd.optsWithGlobals<{ store?: string; json?: boolean }>();
-    return { storeDir: resolveStoreDir(opts.store), json: opts.json === true, out: io.out, err: io.err };
+    return {
+      storeDir: resolveStoreDir(opts.store),
+      json: opts.json === true,
+      out: io.out,
+      err: io.err,
+      opened,
+    };
   };
   const action =
     <A extends unknown[]>(fn: (cmd: Command, ...args: A) => Promise<number>) =>
     async (...args: unknown[]): Promise<void> => {
       const cmd = args.at(-1) as Command;
-      result.code = await fn(cmd, ...(args.slice(0, -2) as A));
+      try {
+        result.code = await fn(cmd, ...(args.slice(0, -2) as A));
+      } finally {
+        // Things that went wrong without failing the command (a journal line not written…).
+        for (const store of opened)
+          for (const w of store.takeWarnings()) io.err(`ckpt: warning: ${w.message}`);
+      }
     };
   const json = (): Option => new Option('--json', 'machine-readable output');
   const storeOption = (): Option =>

@@ -1,5 +1,5 @@
 import { removeChunkFile } from './chunk-store.js';
-import { appendJournal } from './journal.js';
+import { noteJournal } from './journal.js';
 import type { Lease } from './lease.js';
 import { type Manifest, manifestChunks } from './manifest.js';
 import { type PruneCandidate, type PrunePlan, planPrune, type RetentionPolicy } from './plan-prune.js';
@@ -35,7 +35,7 @@ export async function applyPrunePlan(
   await store.syncManifests();
   // The chunks of a newer-format or unreadable manifest are unknown: free nothing, gc decides.
   if (scanned.some((item) => !item.manifest && !removedSeqs.has(item.seq))) {
-    await appendJournal(store.root, 'prune', { removed: [...removedSeqs], freedChunks: 0 });
+    await noteJournal(store, 'prune', { removed: [...removedSeqs], freedChunks: 0 });
     return { removed: [...removedSeqs], freedChunks: 0 };
   }
   let freedChunks = 0;
@@ -49,7 +49,7 @@ export async function applyPrunePlan(
       freedChunks++;
     }
   }
-  await appendJournal(store.root, 'prune', { removed: [...removedSeqs], freedChunks });
+  await noteJournal(store, 'prune', { removed: [...removedSeqs], freedChunks });
   return { removed: [...removedSeqs], freedChunks };
 }
 

@@ -332,7 +332,8 @@ export async function removeChunkFile(root: string, ref: ChunkRef): Promise<void
     return; // a planted shard: nothing of ours is in it; gc reports it
   }
   forget(path);
-  await fsp.rm(path, { force: true }).catch((error: unknown) => {
+  // A directory planted under a chunk's name goes too; rm never follows a link inside it.
+  await fsp.rm(path, { force: true, recursive: true }).catch((error: unknown) => {
     throw wrapIoError(error, 'removing chunk', path);
   });
 }

@@ -4,7 +4,7 @@ import { CkptError, errnoCode, wrapIoError } from '../errors.js';
 import { fsyncDir } from './atomic-write.js';
 import { type ChunkRef, verifyChunk } from './chunk-store.js';
 import { maxPackedSize } from './compress.js';
-import { appendJournal } from './journal.js';
+import { noteJournal } from './journal.js';
 import { CHUNKS_DIR, MANIFESTS_DIR } from './layout.js';
 import type { Lease } from './lease.js';
 import { manifestChunks } from './manifest.js';
@@ -157,13 +157,13 @@ export async function applyGcPlan(store: Store, lease: Lease, plan: GcPlan): Pro
   await Promise.all([...dirs].map((dir) => fsyncDir(dir)));
   const removed = plan.chunks.length + plan.tmpFiles.length + plan.rotten.length + plan.foreign.length;
   if (removed > 0) {
-    await appendJournal(store.root, 'gc', {
+    await noteJournal(store, 'gc', {
       chunks: plan.chunks.length,
       tmpFiles: plan.tmpFiles.length,
       rotten: plan.rotten.length,
       foreign: plan.foreign.length,
       bytes: plan.bytes,
-    }).catch(() => {}); // the files are gone either way; a journal that cannot take the line is not a failed gc
+    });
   }
 }
 

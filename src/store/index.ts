@@ -12,7 +12,13 @@ export { type CommitFilesOptions, commitFiles } from './commit-files.js';
 export { type CompressionMode, DEFAULT_COMPRESSION, zstdAvailable } from './compress.js';
 export { applyGcPlan, type GcOptions, type GcPlan, planGc } from './gc.js';
 export { entryHash, sha256Hex } from './hash.js';
-export { appendJournal, type JournalEvent, type JournalReadResult, readJournal } from './journal.js';
+export {
+  appendJournal,
+  type JournalEvent,
+  type JournalReadResult,
+  noteJournal,
+  readJournal,
+} from './journal.js';
 export { STORE_FORMAT_VERSION } from './layout.js';
 export {
   acquireLease,

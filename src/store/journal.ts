@@ -74,6 +74,23 @@ export async function appendJournal(
   }
 }
 
+/**
+ * Appends an event after the fact it records has happened (a prune, a gc, a set-aside): a
+ * journal that cannot take the line becomes a warning of the store, not a failure of the act.
+ */
+export async function noteJournal(
+  store: { root: string; warn(warning: { code: string; message: string }): void },
+  type: string,
+  fields: Record<string, unknown> = {},
+): Promise<void> {
+  await appendJournal(store.root, type, fields).catch((error: unknown) => {
+    store.warn({
+      code: 'JOURNAL_APPEND_FAILED',
+      message: `The journal line for \`${type}\` was not written: ${error instanceof Error ? error.message : String(error)}`,
+    });
+  });
+}
+
 /** Reads the journal, skipping (and reporting) damaged lines; a missing journal is empty. */
 export async function readJournal(root: string): Promise<JournalReadResult> {
   const path = join(root, JOURNAL_FILE);

@@ -127,6 +127,11 @@ export class Store {
     return new Store(root);
   }
 
+  /** Records a warning for the caller (see {@link takeWarnings}). */
+  warn(warning: StoreWarning): void {
+    this.warnings.push(warning);
+  }
+
   /** Warnings gathered since the last call (a journal line that could not be written…), then cleared. */
   takeWarnings(): StoreWarning[] {
     return this.warnings.splice(0);
@@ -357,7 +362,7 @@ export class Store {
         writtenBytes,
         durationMs,
       }).catch((error: unknown) => {
-        this.warnings.push({
+        this.warn({
           code: 'JOURNAL_APPEND_FAILED',
           message: `Checkpoint #${manifest.seq} is committed, but its journal line was not written: ${error instanceof Error ? error.message : String(error)}`,
         });
@@ -369,7 +374,8 @@ export class Store {
   /** Deletes one manifest (its chunks stay until `gc`). */
   async removeManifest(seq: number): Promise<void> {
     const path = manifestPath(this.root, seq);
-    await fsp.rm(path, { force: true }).catch((error: unknown) => {
+    // Inside the real manifests directory: a directory planted under a manifest's name goes too.
+    await fsp.rm(path, { force: true, recursive: true }).catch((error: unknown) => {
       throw wrapIoError(error, 'removing manifest', path);
     });
   }

@@ -2,10 +2,10 @@ import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TargetPathError } from '../errors.js';
 import {
-  appendJournal,
   describeKind,
   type Manifest,
   materializeFiles,
+  noteJournal,
   restoreNewest,
   type SkippedCheckpoint,
   type Store,
@@ -52,7 +52,7 @@ export async function prepareRestore(
   });
   const { manifest, skipped } = outcome;
   if (manifest && setAside.length > 0) {
-    await appendJournal(store.root, 'set-aside', { seq: manifest.seq, files: setAside }).catch(() => {});
+    await noteJournal(store, 'set-aside', { seq: manifest.seq, files: setAside });
   }
   return { manifest, skipped, setAside: manifest ? setAside : [] };
 }

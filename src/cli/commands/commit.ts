@@ -6,7 +6,7 @@ import {
   pruneStore,
   Store,
 } from '../../store/index.js';
-import { type CommandContext, printJson } from '../context.js';
+import { type CommandContext, printJson, registerStore } from '../context.js';
 import { formatBytes } from '../format.js';
 
 export interface CommitFlags {
@@ -25,7 +25,7 @@ export async function runCommit(ctx: CommandContext, paths: string[], flags: Com
       hint: 'Example: ckpt commit --step 1200 out/state.h5 out/params.json',
     });
   }
-  const store = await Store.open(ctx.storeDir, { create: true });
+  const store = registerStore(ctx, await Store.open(ctx.storeDir, { create: true }));
   const lease = await acquireOrBorrowLease(store.root);
   try {
     const m = await commitFiles(store, lease, flags.cwd ?? process.cwd(), paths, {
@@ -36,7 +36,6 @@ export async function runCommit(ctx: CommandContext, paths: string[], flags: Com
     if (flags.keep !== undefined) {
       await pruneStore(store, lease, { keepLast: flags.keep });
     }
-    for (const w of store.takeWarnings()) ctx.err(`ckpt: warning: ${w.message}`);
     if (ctx.json) printJson(ctx, { seq: m.seq, step: m.step, stats: m.stats });
     else {
       ctx.out(
