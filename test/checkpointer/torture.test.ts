@@ -56,6 +56,9 @@ describe('crash torture: SIGKILL at random moments while saving', () => {
   it(`restores exactly the last committed checkpoint after each of ${KILLS} kills`, async () => {
     const store = join(dir, 'store');
     let expectedAtLeast = 0;
+    // The torture must have tortured something: commits between kills, and resumes from them.
+    let advanced = 0;
+    let resumedFromCheckpoint = 0;
     for (let i = 0; i < KILLS; i++) {
       const { ready, lastCommitted } = await runAndKill(store, Math.floor(Math.random() * 250));
       // The restart resumed from what the previous round verified.
@@ -70,7 +73,11 @@ describe('crash torture: SIGKILL at random moments while saving', () => {
       if (restored) expectStateAt(restored, step);
       const report = await verifyStore(await Store.open(store), { deep: i % 20 === 0 });
       expect(report.checkpoints.filter((c) => !c.ok)).toEqual([]);
+      if (step > expectedAtLeast) advanced++;
+      if (ready > 0) resumedFromCheckpoint++;
       expectedAtLeast = step;
     }
+    expect(advanced, 'rounds in which a checkpoint was committed before the kill').toBeGreaterThan(KILLS / 4);
+    expect(resumedFromCheckpoint, 'restarts that resumed from a checkpoint').toBeGreaterThan(KILLS / 2);
   }, 600_000);
 });
