@@ -224,7 +224,18 @@ function buildProgram(io: Io, result: RunExit): Command {
       'delay before a restart, doubled after each crash without a new checkpoint (default 1s)',
     )
     .option('--max-backoff <duration>', 'the longest delay before a restart (default 5m)')
-    .option('--settle <duration>', 'how long a captured file must stay unchanged (default 2s)')
+    .option(
+      '--settle <duration>',
+      'how long a file changed in place must stay unchanged before capture (default 2s; a file renamed into place is complete at once)',
+    )
+    .option(
+      '--check <cmd>',
+      'a command that vouches for a captured file (exit 0 = complete; the file is $CKPT_CHECK_FILE)',
+    )
+    .option(
+      '--step-from <pattern>',
+      'the step of a captured checkpoint: a regex on file names (chk_(\\d+)) or json:FIELD',
+    )
     .option('--keep <n>', 'checkpoints to keep (default 3)')
     .option('--compress <mode>', 'auto (zstd where it pays) or off')
     .option('--restore-dir <dir>', 'put restored files here instead of the working directory')

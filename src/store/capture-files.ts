@@ -12,6 +12,19 @@ const READ_BLOCK = 8 << 20;
 /** How often a file that keeps changing while read is retried before giving up. */
 const MAX_READ_ATTEMPTS = 3;
 
+/** What a completeness check saw of a file: a capture commits it only if it still is this. */
+export interface FileIdentity {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+}
+
+/**
+ * Thrown when a file is no longer what the completeness check saw (rewritten, truncated or
+ * replaced since): the capture commits nothing, and tries again later.
+ */
+export class FileChangedError extends IoError {}
+
 /**
  * Stores the files and directories named by `paths` (recursively) as entries relative to
  * `base`. Files are cut into content-defined chunks, so a file that changed in parts writes
@@ -23,6 +36,7 @@ export async function captureFiles(
   base: string,
   paths: readonly string[],
   growing: ReadonlySet<string> = new Set(),
+  expected: ReadonlyMap<string, FileIdentity> = new Map(),
 ): Promise<Entry[]> {
   const root = resolve(base);
   const entries = new Map<string, Entry>();
@@ -34,7 +48,7 @@ export async function captureFiles(
         hint: 'Commit paths below the working directory (or the directory given with --cwd).',
       });
     }
-    await captureTree(writer, root, stored, entries, growing);
+    await captureTree(writer, root, stored, entries, growing, expected);
   }
   return [...entries.values()].sort((a, b) => entryName(a).localeCompare(entryName(b)));
 }
@@ -70,6 +84,7 @@ async function captureTree(
   stored: string,
   out: Map<string, Entry>,
   growing: ReadonlySet<string>,
+  expected: ReadonlyMap<string, FileIdentity>,
 ): Promise<void> {
   if (out.has(stored)) return;
   const abs = join(root, stored);
@@ -89,7 +104,7 @@ async function captureTree(
     for (const name of await listNames(abs)) {
       // ckpt's own working files (set-aside copies, restore staging) are never state.
       if (name.startsWith(RESERVED_PREFIX)) continue;
-      await captureTree(writer, root, `${stored}/${name}`, out, growing);
+      await captureTree(writer, root, `${stored}/${name}`, out, growing, expected);
     }
   } else if (stat.isSymbolicLink()) {
     const target = await fsp.readlink(abs);
@@ -103,7 +118,7 @@ async function captureTree(
     }
     out.set(stored, { type: 'symlink', path: stored, target });
   } else if (stat.isFile()) {
-    out.set(stored, await captureFile(writer, abs, stored, growing.has(stored)));
+    out.set(stored, await captureFile(writer, abs, stored, growing.has(stored), expected.get(stored)));
   }
   // Sockets, FIFOs and devices are not state: skipped.
 }
@@ -117,16 +132,21 @@ export async function captureFile(
   abs: string,
   stored: string,
   growing = false,
+  expected?: FileIdentity,
 ): Promise<FileEntry> {
   for (let attempt = 1; ; attempt++) {
     let handle: fsp.FileHandle | undefined;
     try {
       handle = await fsp.open(abs, 'r');
       const before = await handle.stat();
+      if (expected && !sameIdentity(before, expected)) throw changedSinceCheck(abs);
       const chunks = await chunkStream(writer, handle, growing ? before.size : Number.POSITIVE_INFINITY);
       const after = await fsp.stat(abs);
       const size = chunks.reduce((sum, c) => sum + c.n, 0);
       const unchanged = after.size === size && after.mtimeMs === before.mtimeMs && after.ino === before.ino;
+      // NOTE: a file checked complete must be read exactly as checked: one rewritten meanwhile may
+      // be half-written now (a writer killed mid-rewrite leaves it stable, but torn), so no retry.
+      if (expected && !(unchanged && sameIdentity(after, expected))) throw changedSinceCheck(abs);
       if (unchanged || (growing && size === before.size)) {
         return {
           type: 'file',
@@ -139,6 +159,7 @@ export async function captureFile(
         };
       }
     } catch (error) {
+      if (expected && errnoCode(error) === 'ENOENT') throw changedSinceCheck(abs);
       throw wrapIoError(error, 'reading', abs);
     } finally {
       await handle?.close();
@@ -149,6 +170,16 @@ export async function captureFile(
       });
     }
   }
+}
+
+function sameIdentity(stat: { size: number; mtimeMs: number; ino: number }, id: FileIdentity): boolean {
+  return stat.size === id.size && stat.mtimeMs === id.mtimeMs && stat.ino === id.ino;
+}
+
+function changedSinceCheck(abs: string): FileChangedError {
+  return new FileChangedError(`\`${abs}\` changed after it was checked complete; nothing was committed.`, {
+    hint: 'The capture is tried again once the file is complete.',
+  });
 }
 
 /**

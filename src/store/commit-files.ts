@@ -1,4 +1,4 @@
-import { captureFiles } from './capture-files.js';
+import { captureFiles, type FileIdentity } from './capture-files.js';
 import { ChunkWriter } from './chunk-store.js';
 import type { CompressionMode } from './compress.js';
 import type { Lease } from './lease.js';
@@ -11,6 +11,8 @@ export interface CommitFilesOptions {
   compression: CompressionMode;
   /** Paths of files that may keep growing (logs): captured up to their size when opened. */
   growing?: ReadonlySet<string>;
+  /** What a completeness check saw of each file: a file that differs now fails the commit. */
+  expected?: ReadonlyMap<string, FileIdentity>;
 }
 
 /**
@@ -26,7 +28,7 @@ export async function commitFiles(
 ): Promise<Manifest> {
   const startedAt = performance.now();
   const writer = new ChunkWriter(store.root, options.compression);
-  const entries = await captureFiles(writer, base, paths, options.growing);
+  const entries = await captureFiles(writer, base, paths, options.growing, options.expected);
   const stats = await writer.finish();
   return store.commit(lease, {
     step: options.step,

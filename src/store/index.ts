@@ -1,5 +1,6 @@
 export { applyPrunePlan, type PruneResult, pruneStore } from './apply-prune-plan.js';
 export { DIR_MODE, FILE_MODE, fsyncDir, writeFileAtomic } from './atomic-write.js';
+export { FileChangedError, type FileIdentity } from './capture-files.js';
 export {
   allocateEntry,
   type ChunkRef,

@@ -1,12 +1,37 @@
+import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { join, relative } from 'node:path';
-import { type CompressionMode, commitFiles, type Lease, type Manifest, type Store } from '../store/index.js';
+import {
+  type CompressionMode,
+  commitFiles,
+  FileChangedError,
+  type FileIdentity,
+  type Lease,
+  type Manifest,
+  type Store,
+} from '../store/index.js';
 import type { CapturePlan } from './app-behavior.js';
 import { openForWriting } from './open-files.js';
+import { parseStepSource, type StepSource } from './run-options.js';
 
-interface Seen {
-  signature: string;
-  since: number;
+/**
+ * When a capture looks: while the program runs; after it exited cleanly (its files are final);
+ * or after it crashed or was killed (only files that can be shown complete are taken).
+ */
+export type CaptureMode = 'running' | 'clean-exit' | 'after-crash';
+
+/** A file changing in place at every look for this many settle periods is reported once. */
+export const NEVER_SETTLES_FACTOR = 5;
+
+export interface CaptureOptions {
+  settleMs: number;
+  compression: CompressionMode;
+  /** `--check`: a shell command that vouches for a file in `CKPT_CHECK_FILE` (exit 0 = complete). */
+  check: string | undefined;
+  /** `--step-from`, unparsed. */
+  stepFrom: string | undefined;
+  /** Says something once (warnings: a file that never settles…). */
+  warn: (code: string, message: string) => void;
 }
 
 export interface CaptureResult {
@@ -14,56 +39,94 @@ export interface CaptureResult {
   files: string[];
 }
 
+/** One file as a look saw it. */
+interface Observation extends FileIdentity {
+  born: number;
+  signature: string;
+  /** When this version was first seen. */
+  since: number;
+  /** This version replaced the previous one by rename (a new inode): complete at once. */
+  replaced: boolean;
+  /** When the file started changing in place at every look (for the never-settles warning). */
+  churningSince: number | undefined;
+}
+
 /**
  * Captures the files of a {@link CapturePlan} (relative to `cwd`) into the store once they are
- * complete: unchanged for the settle time, not open for writing by any process of the job, and
- * passing the app's own check. A capture happens only when every selected file is complete (a
- * consistent moment) and one of them changed since the last capture.
+ * complete, and only then (docs/protocol.md, "Capture"). A file is complete when it was replaced
+ * by a rename (a new inode: the writer finished it elsewhere), or was last modified at least the
+ * settle time ago, or passes `--check`; and while the program runs, when no process of the job has it
+ * open for writing and the app's own check passes. After a crash only files shown complete by a
+ * rename, `--check` or the app count. What is committed is exactly what was checked: a file that
+ * changed since fails the capture, which is tried again later.
  */
 export class FileCapturer {
-  private readonly seen = new Map<string, Seen>();
-  private lastCommitted = '';
+  private readonly seen = new Map<string, Observation>();
+  /** The files as of the last capture or restore. */
+  private committed = new Map<string, FileIdentity>();
+  private readonly checked = new Map<string, boolean>();
+  private readonly stepSource: StepSource | undefined;
+  private everMatched = false;
+  private readonly warnedChurn = new Set<string>();
 
   constructor(
     private readonly store: Store,
     private readonly lease: Lease,
     private readonly cwd: string,
     private readonly plan: CapturePlan,
-    private readonly settleMs: number,
-    private readonly compression: CompressionMode,
-  ) {}
+    private readonly options: CaptureOptions,
+  ) {
+    this.stepSource = options.stepFrom === undefined ? undefined : parseStepSource(options.stepFrom);
+  }
 
   get enabled(): boolean {
     return this.plan.globs.length > 0;
   }
 
+  /** Whether the capture globs matched files at the last look (or restore). */
+  get hasFiles(): boolean {
+    return this.committed.size > 0;
+  }
+
+  /** Whether any capture glob has matched a file yet. */
+  get matchedAnything(): boolean {
+    return this.everMatched;
+  }
+
   /** Remembers the files as they are now as already captured (right after a restore). */
   async markCurrent(): Promise<void> {
-    this.lastCommitted = (await this.snapshot()).map((f) => `${f.path}:${f.signature}`).join('|');
+    const files = await this.snapshot();
+    this.committed = new Map(files.map((f) => [f.path, identityOf(f)]));
+    const now = Date.now();
+    for (const f of files) {
+      this.seen.set(f.path, { ...f, since: now, replaced: false, churningSince: undefined });
+    }
   }
 
   /**
-   * Looks once; commits if a complete, changed set is there. `pgid` undefined means the job is
-   * gone: files are complete as they are, no settle wait.
+   * Looks once and commits if every selected file is complete and one changed since the last
+   * capture. `pgid` is the job's process group while it runs. Returns undefined when nothing was
+   * committed (incomplete, unchanged, or changed while being read).
    */
-  async poll(pgid: number | undefined, step: number): Promise<CaptureResult | undefined> {
+  async poll(
+    mode: CaptureMode,
+    pgid: number | undefined,
+    counterStep: number,
+  ): Promise<CaptureResult | undefined> {
     if (!this.enabled) return undefined;
     const now = Date.now();
     const files = await this.snapshot();
     if (files.length === 0) return undefined;
-    let settled = true;
-    for (const f of files) {
-      const prior = this.seen.get(f.path);
-      if (!prior || prior.signature !== f.signature) {
-        this.seen.set(f.path, { signature: f.signature, since: now });
-        if (pgid !== undefined) settled = false;
-      } else if (pgid !== undefined && now - prior.since < this.settleMs) {
-        settled = false;
-      }
+    this.everMatched = true;
+    for (const f of files) this.observe(f, now);
+    const changed = files.filter(
+      (f) => this.committed.get(f.path)?.ino === undefined || !same(this.committed.get(f.path)!, f),
+    );
+    if (changed.length === 0 && files.length === this.committed.size) return undefined;
+    for (const f of changed) {
+      if (!(await this.isComplete(f.path, mode, now))) return undefined;
     }
-    const key = files.map((f) => `${f.path}:${f.signature}`).join('|');
-    if (!settled || key === this.lastCommitted) return undefined;
-    if (pgid !== undefined) {
+    if (mode === 'running' && pgid !== undefined) {
       // /proc shows real paths: compare against the real path of the directory.
       const real = await fsp.realpath(this.cwd).catch(() => this.cwd);
       const writing = await openForWriting(pgid, new Set(files.map((f) => join(real, f.path))));
@@ -72,35 +135,160 @@ export class FileCapturer {
     const paths = files.map((f) => f.path);
     if (this.plan.isComplete && !(await this.plan.isComplete(paths, this.cwd))) return undefined;
     const growing = (await this.plan.include?.(this.cwd)) ?? [];
-    const manifest = await commitFiles(this.store, this.lease, this.cwd, [...paths, ...growing], {
-      step: this.plan.stepOf?.(paths) ?? step,
-      meta: { capturedBy: 'ckpt run' },
-      compression: this.compression,
-      growing: new Set(growing),
-    });
-    this.lastCommitted = key;
+    const expected = new Map(files.map((f) => [f.path, identityOf(f)]));
+    const step = await this.stepOf(files);
+    let manifest: Manifest;
+    try {
+      manifest = await commitFiles(this.store, this.lease, this.cwd, [...paths, ...growing], {
+        step: step ?? counterStep,
+        meta: { capturedBy: 'ckpt run', stepKind: step === undefined ? 'capture-counter' : 'program' },
+        compression: this.options.compression,
+        growing: new Set(growing),
+        expected,
+      });
+    } catch (error) {
+      if (error instanceof FileChangedError) return undefined;
+      throw error;
+    }
+    this.committed = expected;
     return { manifest, files: paths };
   }
 
-  private async snapshot(): Promise<Array<{ path: string; signature: string }>> {
+  private observe(f: SnapshotFile, now: number): void {
+    const prior = this.seen.get(f.path);
+    if (prior && prior.signature === f.signature) return;
+    // NOTE: a rename brings a new file: a new inode, or, since inode numbers are reused (a save's
+    // temp file may get the number its predecessor freed), at least a new birth time.
+    const replaced = prior !== undefined && (prior.ino !== f.ino || prior.born !== f.born);
+    // A file rewritten in place at every look never settles: say so once, it is never captured.
+    const churningSince = replaced || !prior ? undefined : (prior.churningSince ?? prior.since);
+    this.seen.set(f.path, { ...f, since: now, replaced, churningSince });
+    if (
+      churningSince !== undefined &&
+      now - churningSince > NEVER_SETTLES_FACTOR * this.options.settleMs &&
+      !this.warnedChurn.has(f.path)
+    ) {
+      this.warnedChurn.add(f.path);
+      this.options.warn(
+        'NEVER_SETTLES',
+        `\`${f.path}\` is rewritten in place more often than --settle ${this.options.settleMs / 1000}s, so it is never captured: lower --settle, vouch for it with --check CMD, or have the program write a temp file and rename it into place.`,
+      );
+    }
+  }
+
+  /** Whether one changed file can be shown complete in this mode. */
+  private async isComplete(path: string, mode: CaptureMode, now: number): Promise<boolean> {
+    if (mode === 'clean-exit') return true;
+    const seen = this.seen.get(path);
+    if (!seen) return false;
+    if (seen.replaced) return true;
+    // Settled: last written at least the settle time ago (its mtime), so not in the middle of a
+    // save; while the program runs, "not open for writing" is checked on top.
+    if (mode === 'running' && now - seen.mtimeMs >= this.options.settleMs) return true;
+    // After a crash an in-place writer may have been killed mid-write: only --check or the
+    // app's own check (run on the whole set by the caller) can vouch for such a file.
+    if (this.options.check !== undefined) return this.runCheck(path, seen.signature);
+    return mode === 'after-crash' && this.plan.isComplete !== undefined;
+  }
+
+  private async runCheck(path: string, signature: string): Promise<boolean> {
+    const key = `${path}\0${signature}`;
+    const cached = this.checked.get(key);
+    if (cached !== undefined) return cached;
+    const ok = await new Promise<boolean>((resolve) => {
+      const child = spawn('/bin/sh', ['-c', this.options.check!], {
+        cwd: this.cwd,
+        env: { ...process.env, CKPT_CHECK_FILE: join(this.cwd, path) },
+        stdio: 'ignore',
+      });
+      child.once('error', () => resolve(false));
+      child.once('exit', (code) => resolve(code === 0));
+    });
+    this.checked.set(key, ok);
+    return ok;
+  }
+
+  /** The program's own step, from the app or `--step-from`; undefined means "use the counter". */
+  private async stepOf(files: readonly SnapshotFile[]): Promise<number | undefined> {
+    const paths = files.map((f) => f.path);
+    const fromApp = this.plan.stepOf?.(paths);
+    if (fromApp !== undefined) return fromApp;
+    const source = this.stepSource;
+    if (!source) return undefined;
+    if (source.kind === 'name') {
+      for (const path of paths) {
+        const match = source.pattern.exec(path);
+        const text = match?.[1] ?? match?.[0].match(/\d+(\.\d+)?/)?.[0];
+        if (text !== undefined && Number.isFinite(Number(text))) return Number(text);
+      }
+      return undefined;
+    }
+    for (const f of files) {
+      // Read as checked: the commit that follows fails if the file changed since.
+      const step = await readJsonStep(join(this.cwd, f.path), source.field, f);
+      if (step !== undefined) return step;
+    }
+    return undefined;
+  }
+
+  private async snapshot(): Promise<SnapshotFile[]> {
     if (!this.enabled) return [];
     const found = await (await import('tinyglobby')).glob([...this.plan.globs], {
       cwd: this.cwd,
       onlyFiles: true,
       dot: true,
       absolute: false,
+      followSymbolicLinks: false,
       ignore: ['**/.ckpt-aside/**', '**/.ckpt-restore-*/**', '**/*.tmp'],
     });
     const matches = this.plan.select ? this.plan.select(found.sort()) : found.sort();
-    const out: Array<{ path: string; signature: string }> = [];
+    const out: SnapshotFile[] = [];
     for (const path of matches) {
-      const stat = await fsp.stat(join(this.cwd, path)).catch(() => undefined);
+      const stat = await fsp.lstat(join(this.cwd, path)).catch(() => undefined);
       if (stat?.isFile())
         out.push({
           path: relative(this.cwd, join(this.cwd, path)),
-          signature: `${stat.size}:${stat.mtimeMs}:${stat.ino}`,
+          signature: `${stat.size}:${stat.mtimeMs}:${stat.ino}:${stat.birthtimeMs}`,
+          born: stat.birthtimeMs,
+          size: stat.size,
+          mtimeMs: stat.mtimeMs,
+          ino: stat.ino,
         });
     }
     return out;
   }
+}
+
+/** The largest file `--step-from json:FIELD` parses. */
+const MAX_JSON_STEP_BYTES = 16 << 20;
+
+/** A number field (`a.b.c`) of a JSON file that is still `expected`; undefined otherwise. */
+async function readJsonStep(abs: string, field: string, expected: FileIdentity): Promise<number | undefined> {
+  if (expected.size > MAX_JSON_STEP_BYTES) return undefined;
+  try {
+    const text = await fsp.readFile(abs, 'utf8');
+    let value: unknown = JSON.parse(text);
+    for (const part of field.split('.')) {
+      value =
+        typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[part] : undefined;
+    }
+    return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface SnapshotFile extends FileIdentity {
+  path: string;
+  signature: string;
+  /** Birth time: tells a new file from an old one when the inode number was reused. */
+  born: number;
+}
+
+function identityOf(f: FileIdentity): FileIdentity {
+  return { size: f.size, mtimeMs: f.mtimeMs, ino: f.ino };
+}
+
+function same(a: FileIdentity, b: FileIdentity): boolean {
+  return a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
 }

@@ -35,26 +35,58 @@ function holdsFiles(m: Manifest): boolean {
  * are moved to `.ckpt-aside/<time>/` first, so nothing is lost and nothing torn is read.
  * A checkpoint whose contents fail verification is skipped for an older one.
  */
+export interface PrepareOptions {
+  /** Checkpoints the program keeps failing on (the restart loop): passed over, with the reason. */
+  failing?: ReadonlyMap<number, string>;
+  /** Set aside the program's own files even when no checkpoint is restored (they made it fail). */
+  asideOwnFiles?: boolean;
+}
+
 export async function prepareRestore(
   store: Store,
   target: string,
   globs: readonly string[],
+  options: PrepareOptions = {},
 ): Promise<PreparedRestore> {
   // Checked once, before any checkpoint is tried: a bad `.ckpt-aside` is not a checkpoint's fault.
   await checkAsideDir(target);
   let setAside: string[] = [];
+  const passedOver: SkippedCheckpoint[] = [];
   const outcome = await restoreNewest(store, async (manifest) => {
+    const failing = options.failing?.get(manifest.seq);
+    if (failing !== undefined) {
+      passedOver.push({ seq: manifest.seq, reason: `marked failing: ${failing}` });
+      return undefined;
+    }
     // A library checkpoint: the program restores it itself through CKPT_STORE.
     if (!holdsFiles(manifest)) return manifest;
     setAside = await setAsideStrays(target, manifest, globs);
     await materializeFiles(store.root, manifest, target);
     return manifest;
   });
-  const { manifest, skipped } = outcome;
-  if (manifest && setAside.length > 0) {
-    await noteJournal(store, 'set-aside', { seq: manifest.seq, files: setAside });
+  const { manifest } = outcome;
+  const skipped = [...outcome.skipped, ...passedOver].sort((a, b) => b.seq - a.seq);
+  if (!manifest) setAside = options.asideOwnFiles ? await setAsideAll(target, globs) : [];
+  if (setAside.length > 0) {
+    await noteJournal(store, 'set-aside', { seq: manifest?.seq ?? null, files: setAside });
   }
-  return { manifest, skipped, setAside: manifest ? setAside : [] };
+  return { manifest, skipped, setAside };
+}
+
+/** Moves every file matching the capture globs aside (a fresh start after they made the program fail). */
+async function setAsideAll(target: string, globs: readonly string[]): Promise<string[]> {
+  const none: Manifest = {
+    format: 'ckpt-manifest',
+    version: 1,
+    seq: 0,
+    step: 0,
+    time: new Date(0).toISOString(),
+    writer: { host: '', pid: 0 },
+    entries: [],
+    meta: {},
+    stats: { bytes: 0, writtenBytes: 0, chunks: 0, newChunks: 0, durationMs: 0 },
+  };
+  return setAsideStrays(target, none, globs);
 }
 
 async function setAsideStrays(

@@ -31,6 +31,10 @@ export interface RunOptions {
   keep: number;
   compress: CompressionMode;
   restoreDir: string | undefined;
+  /** A command that vouches for a captured file (exit 0 = complete); the file is in `CKPT_CHECK_FILE`. */
+  check: string | undefined;
+  /** Where a captured checkpoint's step comes from: a regex on file names, or `json:FIELD`. */
+  stepFrom: string | undefined;
 }
 
 export type OptionSource = 'default' | `config ${string}` | `env ${string}` | 'flag';
@@ -153,7 +157,59 @@ const SPECS = [
     parse: (raw, what) => resolve(asString(raw, what)),
     show: (v) => v ?? 'the working directory',
   } as Spec<'restoreDir'>,
+  {
+    key: 'check',
+    flag: '--check',
+    env: 'CKPT_CHECK',
+    parse: (raw, what) => {
+      const v = asString(raw, what).trim();
+      if (v === '') throw new UsageError(`Expected \`${what}\` to be a command, got an empty string.`);
+      return v;
+    },
+    show: (v) => v ?? 'none',
+  } as Spec<'check'>,
+  {
+    key: 'stepFrom',
+    flag: '--step-from',
+    env: 'CKPT_STEP_FROM',
+    parse: (raw, what) => {
+      const v = asString(raw, what);
+      parseStepSource(v, what);
+      return v;
+    },
+    show: (v) => v ?? 'a capture counter',
+  } as Spec<'stepFrom'>,
 ] as const;
+
+/** How `--step-from` finds a captured checkpoint's step. */
+export type StepSource = { kind: 'name'; pattern: RegExp } | { kind: 'json'; field: string };
+
+/**
+ * Parses `--step-from`: `json:FIELD` (a number field of a captured JSON file), or a regular
+ * expression matched against the captured files' paths whose first group (or first number) is
+ * the step, e.g. `chk_(\d+)`. Throws {@link UsageError} naming the flag.
+ */
+export function parseStepSource(text: string, what = '--step-from'): StepSource {
+  if (text.startsWith('json:')) {
+    const field = text.slice(5);
+    if (!/^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/.test(field)) {
+      throw new UsageError(
+        `Expected \`${what}\` json:FIELD to name a field like \`step\` or \`state.step\`, got \`${field}\`.`,
+      );
+    }
+    return { kind: 'json', field };
+  }
+  try {
+    return { kind: 'name', pattern: new RegExp(text) };
+  } catch (error) {
+    throw new UsageError(
+      `Expected \`${what}\` to be a regular expression or json:FIELD, got \`${text}\`: ${(error as Error).message}.`,
+      {
+        hint: 'Example: --step-from "chk_(\\d+)" takes 400 from out/chk_400.pkl.',
+      },
+    );
+  }
+}
 
 const DEFAULTS: RunOptions = {
   every: undefined,
@@ -168,6 +224,8 @@ const DEFAULTS: RunOptions = {
   keep: DEFAULT_KEEP,
   compress: 'auto',
   restoreDir: undefined,
+  check: undefined,
+  stepFrom: undefined,
 };
 
 export interface ResolvedRunOptions {

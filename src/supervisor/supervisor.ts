@@ -6,15 +6,17 @@ import {
   currentWriter,
   LEASE_TOKEN_ENV,
   type Lease,
+  noteJournal,
   pruneStore,
   type Store,
 } from '../store/index.js';
 import type { AppBehavior, CapturePlan, ExitMeaning } from './app-behavior.js';
-import { FileCapturer } from './capture.js';
+import { type CaptureMode, FileCapturer } from './capture.js';
 import type { StopReason, SupervisorHooks } from './hooks.js';
 import { describeStop, type ProgramExit, type RunOutcome } from './outcome.js';
 import { prepareRestore } from './prepare-restore.js';
 import { requestFromHandlers, signalGroup, startWatchdog, waitGroupGone } from './process-group.js';
+import { isQuickFailure, RestartLoopTracker, type SegmentStart } from './restart-loop.js';
 import type { RunOptions } from './run-options.js';
 import { SignalRouter, type SignalRoutes } from './signal-router.js';
 
@@ -22,6 +24,8 @@ import { SignalRouter, type SignalRoutes } from './signal-router.js';
 const POLL_MS = 250;
 /** Without files to capture only the lease check remains: once a second is enough. */
 const IDLE_POLL_MS = 1000;
+/** Without --every, a --capture glob that has matched nothing after this long is reported. */
+export const NOTHING_MATCHED_AFTER_MS = 30_000;
 
 export type SupervisorState = 'starting' | 'running' | 'stopping' | 'backoff' | 'done';
 
@@ -56,6 +60,16 @@ export class Supervisor {
   private step = 0;
   private pruning = false;
   private capturer: FileCapturer | undefined;
+  /** The capture in flight, if any: at most one at a time, and exits and stops wait for it. */
+  private capturing: Promise<void> | undefined;
+  /** Set the moment the program exits: no look after that is a "running" one. */
+  private exited = true;
+  private readonly warned = new Set<string>();
+  /** Checkpoints the program failed on right after starting (the restart loop), with why. */
+  private readonly failing = new Map<number, string>();
+  private asideOwnFiles = false;
+  private segmentStart: SegmentStart = { seq: undefined, ownFiles: false, at: 0 };
+  private readonly loop = new RestartLoopTracker();
   private wake: (() => void) | undefined;
   private readonly signals = new SignalRouter();
 
@@ -64,14 +78,13 @@ export class Supervisor {
   async run(): Promise<RunOutcome> {
     const { store, options } = this.deps;
     this.lease = await acquireLease(store.root, this.deps.hooks?.holderProbe);
-    this.capturer = new FileCapturer(
-      store,
-      this.lease,
-      this.restoreDir,
-      this.capturePlan,
-      options.settle,
-      options.compress,
-    );
+    this.capturer = new FileCapturer(store, this.lease, this.restoreDir, this.capturePlan, {
+      settleMs: options.settle,
+      compression: options.compress,
+      check: options.check,
+      stepFrom: options.stepFrom,
+      warn: (code, message) => void this.warnOnce(code, message),
+    });
     this.signals.install(this.routeSignals());
     try {
       for (;;) {
@@ -106,12 +119,25 @@ export class Supervisor {
     const { store, options, command, log } = this.deps;
     this.state = 'starting';
     const app = this.deps.app;
-    const restore = await prepareRestore(store, this.restoreDir, this.capturePlan.globs);
+    const restore = await prepareRestore(store, this.restoreDir, this.capturePlan.globs, {
+      failing: this.failing,
+      asideOwnFiles: this.asideOwnFiles,
+    });
+    this.asideOwnFiles = false;
     for (const s of restore.skipped) log(`ckpt: skipped checkpoint #${s.seq}: ${s.reason}`);
-    if (restore.setAside.length > 0)
-      log(`ckpt: set aside ${restore.setAside.length} newer file(s) into .ckpt-aside/`);
+    if (restore.setAside.length > 0) {
+      const names = restore.setAside.slice(0, 5).join(', ') + (restore.setAside.length > 5 ? ', …' : '');
+      log(
+        `ckpt: set aside ${restore.setAside.length} file(s) into .ckpt-aside/ (${names}): they changed after checkpoint #${restore.manifest?.seq} and could not be shown complete (not renamed into place; --check CMD can vouch for such files)`,
+      );
+    }
     this.step = restore.manifest?.step ?? 0;
     await this.capturer?.markCurrent();
+    this.segmentStart = {
+      seq: restore.manifest?.seq,
+      ownFiles: restore.manifest === undefined && (this.capturer?.hasFiles ?? false),
+      at: Date.now(),
+    };
     await app?.beforeStart?.(this.deps.cwd);
     const commandNow = app?.command
       ? await app.command(command, { resumeFrom: restore.manifest, cwd: this.deps.cwd })
@@ -178,9 +204,16 @@ export class Supervisor {
           ? undefined
           : setInterval(() => void this.requestCheckpoint('interval'), options.every);
       const pollMs = this.capturePlan.globs.length > 0 ? POLL_MS : IDLE_POLL_MS;
-      const poll = setInterval(() => void this.pollCapture(), pollMs);
+      this.exited = false;
+      const startedAt = Date.now();
+      const poll = setInterval(() => {
+        void this.pollCapture('running');
+        this.warnIfNothingCaptured(startedAt);
+      }, pollMs);
       const unwatch = this.deps.hooks?.watch?.((reason) => this.requestStop(reason));
       child.once('exit', (code, signal) => {
+        this.exited = true;
+        clearInterval(poll);
         // Workers the program left behind must not outlive it.
         const pgid = this.pgid;
         void (async () => {
@@ -188,9 +221,10 @@ export class Supervisor {
           this.pgid = undefined;
           const exit: ProgramExit = { code, signal };
           exit.meaning = await this.meaningOf(exit);
-          // Only a clean exit or stop vouches for the files left behind; after a crash they may
-          // be torn (the next start sets them aside instead).
-          if (exit.meaning !== 'failed') await this.pollCapture(true);
+          // A clean exit vouches for the files left behind; after a crash or a kill only files
+          // shown complete (renamed into place, --check, the app's check) are taken, and the
+          // rest is set aside at the next start. The capture in flight finishes first.
+          await this.pollCapture(exit.meaning === 'failed' ? 'after-crash' : 'clean-exit');
           finish(exit);
         })();
       });
@@ -206,27 +240,71 @@ export class Supervisor {
     let sent = await requestFromHandlers(this.pgid, signal);
     // Processes outside the group (srun's tasks) are reached through the scheduler.
     if (this.deps.hooks?.deliver?.(signal)) sent++;
+    if (sent === 0 && reason === 'interval') {
+      await this.warnOnce(
+        'NO_HANDLER',
+        `--every asks for checkpoints with ${signal}, but no process of the program handles it: nothing is checkpointed on that schedule. Handle ${signal} in the program (docs/protocol.md), or let --capture pick up the files it writes on its own.`,
+      );
+    }
     await appendJournal(this.deps.store.root, 'checkpoint-requested', { reason, signal, handledBy: sent });
     return sent;
   }
 
-  private async pollCapture(final = false): Promise<void> {
-    // Read once: a poll still in flight when the program exits must not see `undefined` (the
-    // "job is gone, files are final" mode) and capture what a crash left behind.
-    const pgid = this.pgid;
-    if (!final && pgid === undefined) return;
-    if (!final && !this.stopRequested) await this.checkFenced();
-    if (!this.capturer?.enabled) return;
-    try {
-      const result = await this.capturer.poll(final ? undefined : pgid, this.step + 1);
-      if (result) {
-        this.step = result.manifest.step;
-        await this.prune();
-        this.deps.log(`ckpt: captured ${result.files.length} file(s) as checkpoint #${result.manifest.seq}`);
-      }
-    } catch (error) {
-      this.deps.log(`ckpt: capture failed: ${(error as Error).message}`);
+  /**
+   * One look for files to capture, never two at once: a look while one is in flight is skipped,
+   * and the exit's look waits for it. Captured checkpoints are pruned inside the same flight.
+   */
+  private async pollCapture(mode: CaptureMode): Promise<void> {
+    if (mode === 'running') {
+      if (this.capturing || this.exited) return;
+      // Read once: a look still in flight when the program exits must stay a "running" one.
+      if (this.pgid === undefined) return;
+      if (!this.stopRequested) await this.checkFenced();
+    } else if (this.capturing) {
+      await this.capturing;
     }
+    if (!this.capturer?.enabled) return;
+    const pgid = this.pgid;
+    const flight = (async () => {
+      try {
+        const result = await this.capturer!.poll(mode, mode === 'running' ? pgid : undefined, this.step + 1);
+        if (result) {
+          this.step = result.manifest.step;
+          await this.prune();
+          this.deps.log(
+            `ckpt: captured ${result.files.length} file(s) as checkpoint #${result.manifest.seq}`,
+          );
+        }
+      } catch (error) {
+        this.deps.log(`ckpt: capture failed: ${(error as Error).message}`);
+      }
+    })();
+    this.capturing = flight;
+    try {
+      await flight;
+    } finally {
+      if (this.capturing === flight) this.capturing = undefined;
+    }
+  }
+
+  /** Warns once when --capture has matched nothing by the first interval (or 30 s). */
+  private warnIfNothingCaptured(startedAt: number): void {
+    const capturer = this.capturer;
+    if (!capturer?.enabled || capturer.matchedAnything || this.deps.app) return;
+    const after = this.deps.options.every ?? NOTHING_MATCHED_AFTER_MS;
+    if (Date.now() - startedAt < after) return;
+    void this.warnOnce(
+      'CAPTURE_MATCHES_NOTHING',
+      `--capture ${this.deps.options.capture.map((g) => `'${g}'`).join(' ')} has matched no file after ${Math.round((Date.now() - startedAt) / 1000)}s (relative to ${this.restoreDir}): nothing is being checkpointed. Check the pattern and the working directory.`,
+    );
+  }
+
+  /** Says something once per run: on stderr and in the journal. */
+  private async warnOnce(code: string, message: string): Promise<void> {
+    if (this.warned.has(code + message)) return;
+    this.warned.add(code + message);
+    this.deps.log(`ckpt: warning: ${message}`);
+    await noteJournal(this.deps.store, 'warning', { code, message, pid: process.pid });
   }
 
   /**
@@ -365,6 +443,8 @@ export class Supervisor {
         message: `the program failed (${describe}) and the restart budget is used up (${options.maxRestarts} restart${options.maxRestarts === 1 ? '' : 's'}, --max-restarts)`,
       };
     }
+    const loopEnd = await this.checkRestartLoop(exit);
+    if (loopEnd) return loopEnd;
     // A program that committed a checkpoint since its last crash is not crash-looping.
     if (this.progressed) this.crashesWithoutProgress = 0;
     const delay = Math.min(options.backoff * 2 ** this.crashesWithoutProgress, options.maxBackoff);
@@ -384,6 +464,38 @@ export class Supervisor {
     });
     this.wake = undefined;
     if (this.stopRequested) return this.afterStop(this.stopRequested, exit, 'before restarting');
+    return undefined;
+  }
+
+  /**
+   * The restart loop: a program that fails twice in a row right after starting from the same state
+   * gives that state up (docs/protocol.md). Returns an outcome when no state is left to try.
+   */
+  private async checkRestartLoop(exit: ProgramExit): Promise<RunOutcome | undefined> {
+    const start = this.segmentStart;
+    const verdict = this.loop.record(start, isQuickFailure(exit, start, Date.now(), this.progressed), exit);
+    if (verdict.action === 'none') return undefined;
+    const { store, log } = this.deps;
+    if (verdict.action === 'set-aside-own-files') {
+      this.asideOwnFiles = true;
+      log(
+        'ckpt: the program failed twice right after starting on its own files; setting them aside for a fresh start',
+      );
+      await noteJournal(store, 'restart-loop', { action: verdict.action, pid: process.pid });
+      return undefined;
+    }
+    this.failing.set(verdict.seq, verdict.why);
+    log(`ckpt: checkpoint #${verdict.seq} marked failing: ${verdict.why}; resuming from an older one`);
+    await noteJournal(store, 'checkpoint-failing', { seq: verdict.seq, why: verdict.why, pid: process.pid });
+    const { usable } = await store.candidates();
+    if (usable.length > 0 && usable.every((m) => this.failing.has(m.seq))) {
+      return {
+        kind: 'failed',
+        exit,
+        restarts: this.restarts,
+        message: `every checkpoint makes the program fail right after starting (${usable.map((m) => `#${m.seq}`).join(', ')}); see \`ckpt why\`. Fix the program or move the store away to start fresh.`,
+      };
+    }
     return undefined;
   }
 

@@ -27,6 +27,8 @@ const RUN_VALUE_OPTIONS = new Set([
   '--backoff',
   '--max-backoff',
   '--settle',
+  '--check',
+  '--step-from',
   '--keep',
   '--compress',
   '--restore-dir',

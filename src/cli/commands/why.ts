@@ -1,3 +1,4 @@
+import { readJournal } from '../../store/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 import { formatAge } from '../format.js';
 
@@ -7,11 +8,17 @@ export async function runWhy(ctx: CommandContext): Promise<number> {
   // The newest candidates are hashed until one verifies: the answer is the checkpoint a restore uses.
   const { usable, skipped } = await store.candidates({ deepFirst: true });
   const chosen = usable[0];
+  // The restart loop's marks (journal): checkpoints the program failed on right after starting.
+  const existing = new Set(usable.map((m) => m.seq));
+  const failing = (await readJournal(store.root)).events
+    .filter((e) => e.type === 'checkpoint-failing' && typeof e.seq === 'number' && existing.has(e.seq))
+    .map((e) => ({ seq: e.seq as number, why: String(e.why), time: e.time }));
   const newerSkipped = skipped.filter((s) => !chosen || s.seq > chosen.seq);
   if (ctx.json) {
     printJson(ctx, {
       resumeFrom: chosen ? { seq: chosen.seq, step: chosen.step, time: chosen.time } : null,
       skipped: newerSkipped,
+      markedFailing: failing,
     });
     return 0;
   }
@@ -23,5 +30,10 @@ export async function runWhy(ctx: CommandContext): Promise<number> {
   }
   for (const s of newerSkipped) ctx.out(`  skipped #${s.seq}: ${s.reason}`);
   if (chosen && newerSkipped.length === 0) ctx.out('No newer checkpoint was skipped.');
+  for (const f of failing) {
+    ctx.out(
+      `  note: \`ckpt run\` marked #${f.seq} failing at ${f.time} (${f.why}); a new \`ckpt run\` tries it again first.`,
+    );
+  }
   return 0;
 }

@@ -1,0 +1,284 @@
+/**
+ * Capture torture: the HPC guides' own DIY loop (test/fixtures/supervisor/diy_loop.py), left as
+ * users write it, under `ckpt run --capture checkpoint.pkl`, SIGKILLed at random points. One
+ * program saves atomically (temp file + os.replace), one in place in several pieces. After every
+ * kill every checkpoint in the store must load; in the end the result equals an uninterrupted
+ * run; and for the atomic writer no restart resumes from older than the program's own last
+ * complete save, so the repeated work with ckpt is at most that of the same kills without it
+ * (measured below, also by running the same kill schedule without ckpt).
+ * CKPT_CAPTURE_KILLS sets the number of kills (200 in CI), CKPT_TEST_SEED replays a schedule.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { materializeFiles, Store } from '../../src/store/index.js';
+import { cleanEnv, killLeftoverCkpts, runCkpt, sleep, startCkpt, waitFor } from '../helpers/ckpt-process.js';
+import { isAlive } from '../helpers/procfs.js';
+import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
+import { useTempDirs } from '../helpers/tmp.js';
+
+const FIXTURE = join(REPO_ROOT, 'test', 'fixtures', 'supervisor', 'diy_loop.py');
+const KILLS = Number(process.env.CKPT_CAPTURE_KILLS ?? (process.env.CI ? 200 : 30));
+const SEED = Number(process.env.CKPT_TEST_SEED ?? Date.now() % 1_000_000);
+const EVERY = 50;
+const TOTAL = 12_000;
+const hasPython = spawnSync('python3', ['--version']).status === 0;
+const tempDir = useTempDirs('ckpt-capture-torture-');
+
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Segment {
+  pid: number;
+  from: number;
+  reached: number;
+  /** The program's own last complete save in this segment (or where it started). */
+  saved: number;
+}
+
+function readSegments(path: string): Segment[] {
+  const out: Segment[] = [];
+  const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  for (const line of text.split('\n')) {
+    const start = /^start pid=(\d+) from=(\d+)$/.exec(line);
+    const step = /^step (\d+)$/.exec(line);
+    const saved = /^saved (\d+)$/.exec(line);
+    const current = out.at(-1);
+    if (start) {
+      const from = Number(start[2]);
+      out.push({ pid: Number(start[1]), from, reached: from, saved: from });
+    } else if (step && current) current.reached = Number(step[1]);
+    else if (saved && current) current.saved = Number(saved[1]);
+  }
+  return out;
+}
+
+interface Schedule {
+  /** Steps past the segment's start at which each kill lands. */
+  offsets: number[];
+}
+
+function schedule(random: () => number): Schedule {
+  return { offsets: Array.from({ length: KILLS }, () => 5 + Math.floor(random() * 2.5 * EVERY)) };
+}
+
+/** Waits for a program start (a new pid), lets it run `offset` steps, SIGKILLs it. */
+async function killAt(
+  pidfile: string,
+  progress: string,
+  seen: Set<number>,
+  offset: number,
+  ended: () => boolean,
+): Promise<void> {
+  const t0 = Date.now();
+  const pid = await waitFor(
+    () => {
+      if (ended()) throw new Error('the run ended before all kills');
+      const text = existsSync(pidfile) ? readFileSync(pidfile, 'utf8') : '';
+      const n = Number(text);
+      return text !== '' && !seen.has(n) ? n : undefined;
+    },
+    'a program start',
+    60_000,
+    2,
+  );
+  seen.add(pid);
+  // This start's own line (the previous segment's does not count): the program logs it once loaded.
+  const from = await waitFor(
+    () => {
+      const mine = readSegments(progress).find((s) => s.pid === pid);
+      return mine ? mine.from : isAlive(pid) ? undefined : -1;
+    },
+    'the start line',
+    10_000,
+    2,
+  );
+  if (from < 0) return;
+  await waitFor(
+    () => (readSegments(progress).find((s) => s.pid === pid)?.reached ?? 0) >= from + offset || !isAlive(pid),
+    'the kill point',
+    30_000,
+    1,
+  );
+  const t1 = Date.now();
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  await waitFor(() => !isAlive(pid), 'the program to die', 10_000, 2);
+  if (process.env.CKPT_TEST_TRACE) console.log(`kill: waited ${t1 - t0} ms for start+offset ${offset}`);
+}
+
+/** Every checkpoint of the store restores and unpickles; returns how many were checked. */
+async function checkAllLoad(storeDir: string, checked: Set<number>): Promise<void> {
+  if (!existsSync(join(storeDir, 'ckpt-store.json'))) return;
+  const store = await Store.open(storeDir);
+  for (const seq of await store.listSeqs()) {
+    if (checked.has(seq)) continue;
+    const out = tempDir();
+    try {
+      await materializeFiles(store.root, await store.readManifest(seq), out);
+    } catch (error) {
+      if (!(await store.exists(seq))) continue; // pruned meanwhile
+      throw error;
+    }
+    const load = spawnSync(
+      'python3',
+      [
+        '-c',
+        'import pickle,sys; s=pickle.load(open(sys.argv[1],"rb")); print(s["step"])',
+        join(out, 'checkpoint.pkl'),
+      ],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(load.status, `checkpoint #${seq} does not load: ${load.stderr}`).toBe(0);
+    checked.add(seq);
+  }
+}
+
+function env(work: string, writer: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return cleanEnv({
+    DIY_WRITER: writer,
+    DIY_TOTAL: String(TOTAL),
+    DIY_EVERY: String(EVERY),
+    DIY_STEP_S: '0.001',
+    DIY_PROGRESS: join(work, 'progress.log'),
+    DIY_PIDFILE: join(work, 'program.pid'),
+    DIY_FAST: join(work, 'fast'),
+    ...extra,
+  });
+}
+
+function reference(writer: string): string {
+  const work = tempDir();
+  const r = spawnSync('python3', [FIXTURE], {
+    cwd: work,
+    env: env(work, writer, { DIY_STEP_S: '0' }),
+    encoding: 'utf8',
+  });
+  expect(r.status, r.stderr).toBe(0);
+  return /^result (\w+)$/m.exec(r.stdout)![1]!;
+}
+
+/** The same kill schedule without ckpt: the program alone, restarted by hand after each kill. */
+async function withoutCkpt(writer: string, plan: Schedule): Promise<number> {
+  const work = tempDir();
+  const seen = new Set<number>();
+  let lost = 0;
+  for (const offset of plan.offsets) {
+    const child = spawn('python3', [FIXTURE], { cwd: work, env: env(work, writer), stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    await killAt(join(work, 'program.pid'), join(work, 'progress.log'), seen, offset, () => false);
+    await exited;
+  }
+  const segments = readSegments(join(work, 'progress.log'));
+  for (let i = 1; i < segments.length; i++) lost += segments[i - 1]!.reached - segments[i]!.from;
+  return lost;
+}
+
+describe.runIf(hasPython || process.env.CI)(
+  'capture torture: the guides’ DIY loop under ckpt run --capture',
+  () => {
+    beforeAll(requireBuild);
+    afterEach(killLeftoverCkpts);
+
+    for (const writer of ['atomic', 'inplace'] as const) {
+      it(`${writer} writer: ${KILLS} SIGKILLs, every checkpoint loads, the result is the uninterrupted one`, async () => {
+        const seed = `(replay with CKPT_TEST_SEED=${SEED})`;
+        const plan = schedule(seeded(SEED + (writer === 'atomic' ? 0 : 1)));
+        const expected = reference(writer);
+        const work = tempDir();
+        const store = join(tempDir(), 'store');
+        const args = [
+          '--store',
+          store,
+          'run',
+          '--capture',
+          'checkpoint.pkl',
+          '--max-restarts',
+          String(KILLS * 3),
+        ];
+        // The in-place writer changes its file every few tens of ms: a short settle lets ckpt take
+        // the quiet moments between its saves (it is never taken while open for writing).
+        if (writer === 'inplace') args.push('--settle', '0.1s');
+        const run = startCkpt(
+          [...args, '--backoff', '0.05s', '--max-backoff', '0.2s', '--', 'python3', FIXTURE],
+          {
+            cwd: work,
+            env: env(work, writer, writer === 'inplace' ? { DIY_STEP_S: '0.003' } : {}),
+          },
+        );
+        let ended = false;
+        void run.exited.then(() => {
+          ended = true;
+        });
+        const seen = new Set<number>();
+        const checked = new Set<number>();
+        for (const [i, offset] of plan.offsets.entries()) {
+          await killAt(
+            join(work, 'program.pid'),
+            join(work, 'progress.log'),
+            seen,
+            offset,
+            () => ended,
+          ).catch((error: Error) => {
+            throw new Error(`kill ${i + 1}: ${error.message} ${seed}\n${run.output().stderr.slice(-3000)}`);
+          });
+          await checkAllLoad(store, checked);
+        }
+        writeFileSync(join(work, 'fast'), '');
+        const end = await run.exited;
+        expect(end.code, `${end.stderr.slice(-3000)} ${seed}`).toBe(0);
+        expect(end.stdout.match(/^result (\w+)$/gm)?.at(-1), seed).toBe(`result ${expected}`);
+        await checkAllLoad(store, checked);
+
+        const segments = readSegments(join(work, 'progress.log'));
+        if (process.env.CKPT_TEST_TRACE)
+          writeFileSync(
+            `/tmp/torture-${writer}.log`,
+            `${end.stderr}\n${readFileSync(join(work, 'progress.log'), 'utf8')}`,
+          );
+        expect(segments.length, seed).toBeGreaterThanOrEqual(KILLS + 1);
+        // The torture tortured something: checkpoints were captured, and restarts resumed from them.
+        expect(checked.size, `checkpoints captured ${seed}`).toBeGreaterThan(KILLS / 10);
+        expect(segments.filter((s) => s.from > 0).length, `resumes ${seed}`).toBeGreaterThan(KILLS / 2);
+        let lost = 0;
+        let lostAlone = 0;
+        for (let i = 1; i < segments.length; i++) {
+          const before = segments[i - 1]!;
+          lost += before.reached - segments[i]!.from;
+          lostAlone += before.reached - before.saved;
+          if (writer === 'atomic') {
+            // Never older than the program's own last complete save: the newest complete state wins.
+            expect(
+              segments[i]!.from,
+              `restart ${i} after reaching ${before.reached} ${seed}`,
+            ).toBeGreaterThanOrEqual(before.saved);
+          }
+        }
+        if (writer === 'atomic') {
+          const alone = await withoutCkpt(writer, plan);
+          console.log(
+            `atomic writer, ${KILLS} kills: repeated steps with ckpt ${lost}; the program alone would have resumed from its own saves: ${lostAlone}; measured without ckpt, same kill points: ${alone}`,
+          );
+          expect(lost, seed).toBeLessThanOrEqual(lostAlone);
+          expect(end.stderr, seed).not.toMatch(/set aside/);
+        } else {
+          console.log(
+            `in-place writer, ${KILLS} kills: repeated steps with ckpt ${lost}; ${checked.size} checkpoints captured`,
+          );
+        }
+        expect(runCkpt(['--store', store, 'verify'], { cwd: work }).status).toBe(0);
+        await sleep(0);
+      }, 900_000);
+    }
+  },
+);
