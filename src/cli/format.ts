@@ -38,3 +38,11 @@ export function formatAge(iso: string, now = Date.now()): string {
   const ms = now - Date.parse(iso);
   return Number.isFinite(ms) ? `${formatDuration(Math.max(0, ms))} ago` : iso;
 }
+
+/**
+ * How a checkpoint's step is shown: a captured checkpoint whose files told ckpt no step carries
+ * a capture counter, labelled as such everywhere (`capture 4`), never passed off as the program's.
+ */
+export function formatStep(step: number, meta: Record<string, unknown> | undefined): string {
+  return meta?.stepKind === 'capture-counter' ? `capture ${step}` : String(step);
+}

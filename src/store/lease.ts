@@ -113,6 +113,16 @@ export class Lease {
   }
 
   /** Gives the lease up if still ours. Never throws for a lease that is already gone. */
+  /**
+   * Marks the lease as alive now (its file's mtime): after a holder dies without a word (SIGKILL,
+   * a node crash), the takeover journals this as the moment it was last known alive. Best effort.
+   */
+  async touch(): Promise<void> {
+    if (this.delegated) return;
+    const now = new Date();
+    await fsp.utimes(join(this.root, LEASE_FILE), now, now).catch(() => {});
+  }
+
   async release(): Promise<void> {
     if (this.delegated) return;
     const current = await readLease(this.root);
@@ -186,6 +196,10 @@ async function takeOver(root: string, dead: LeaseRecord): Promise<void> {
     if (errnoCode(error) === 'ENOENT') return;
     throw wrapIoError(error, 'taking over lease', path);
   }
+  const lastAliveAt = await fsp
+    .lstat(aside)
+    .then((stat) => stat.mtime.toISOString())
+    .catch(() => undefined);
   const moved = await readStoreFile(aside, 'lease file', MAX_SMALL_FILE_BYTES)
     .then((bytes) => bytes.toString('utf8'))
     .catch(() => '');
@@ -197,7 +211,11 @@ async function takeOver(root: string, dead: LeaseRecord): Promise<void> {
   }
   await fsp.rm(aside, { force: true });
   // The lease is ours either way; a journal that cannot take the line does not undo that.
-  await appendJournal(root, 'lease-takeover', { from: dead, by: currentWriter() }).catch(() => {});
+  await appendJournal(root, 'lease-takeover', {
+    from: dead,
+    by: currentWriter(),
+    ...(lastAliveAt ? { lastAliveAt } : {}),
+  }).catch(() => {});
 }
 
 function lockedBy(root: string, holder: LeaseRecord, state: HolderState): LockedError {

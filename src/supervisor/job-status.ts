@@ -21,13 +21,17 @@ export type JobState =
 export interface Segment {
   started: string;
   ended?: string;
-  resumeFrom: { seq: number; step: number } | null;
+  resumeFrom: { seq: number; step: number; stepKind?: string } | null;
   /** The SLURM job and restart count this segment ran as, if any. */
   slurm?: { jobId: string; restartCount?: number; arrayTaskId?: string };
   /** Why it ended, when ckpt knows more than the exit status (deadline, cancel, node failure…). */
   endReason?: string;
-  exit?: { code: number | null; signal: string | null };
-  /** Work done after the segment's last commit (or its start) that was lost at its end. */
+  exit?: { code: number | null; signal: string | null; startError?: string };
+  /**
+   * Work lost at the segment's end: from the commit of the checkpoint the next start resumed
+   * from (or the segment's start, if later) to the interruption. After ckpt itself died without a
+   * word, the interruption is when its lease was last known alive.
+   */
   lostMs: number;
 }
 
@@ -36,7 +40,7 @@ export interface JobStatus {
   holder: (LeaseRecord & { state: string }) | undefined;
   segments: Segment[];
   restarts: number;
-  lastCheckpoint: { seq: number; step: number; time: string; ageMs: number } | undefined;
+  lastCheckpoint: { seq: number; step: number; stepKind: string; time: string; ageMs: number } | undefined;
   workLostMs: number;
   journal: { events: number; damagedLines: number[]; tornTail: boolean };
 }
@@ -52,6 +56,10 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
   // and belong to its own segment. (Commits after the takeover can only be the new writer's.)
   const pids = new Map<Segment, number>();
   const lastCommitAt = new Map<Segment, string>();
+  /** When each segment's checkpoint it resumed from was committed, and when each segment ended. */
+  const resumedCommit = new Map<Segment, string | null>();
+  const endedAt = new Map<Segment, string>();
+  const finished = new Set<Segment>();
   let outcome: string | undefined;
   let restarts = 0;
   for (const event of journal.events) {
@@ -68,6 +76,8 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
         };
         const writerPid = (event.writer as { pid?: unknown } | undefined)?.pid;
         if (typeof writerPid === 'number') pids.set(segment, writerPid);
+        const from = event.resumeFrom as { committed?: unknown } | null | undefined;
+        resumedCommit.set(segment, typeof from?.committed === 'string' ? from.committed : null);
         segments.push(segment);
         outcome = undefined;
         break;
@@ -81,11 +91,20 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
           current.exit = {
             code: (event.code as number | null) ?? null,
             signal: (event.signal as string | null) ?? null,
+            ...(typeof event.startError === 'string' ? { startError: event.startError } : {}),
           };
-          if (current.exit.code !== 0)
-            current.lostMs = elapsed(lastCommitAt.get(current) ?? current.started, event.time);
+          endedAt.set(current, event.time);
+          if (current.exit.code === 0 || event.meaning === 'finished') finished.add(current);
         }
         break;
+      case 'lease-takeover': {
+        // The holder died without a word: it was last known alive when it last touched the lease.
+        const previous = segments.at(-1);
+        if (previous && !previous.ended && typeof event.lastAliveAt === 'string') {
+          endedAt.set(previous, event.lastAliveAt);
+        }
+        break;
+      }
       case 'stop':
         if (current) {
           const why = describeStopEvent(event.reason);
@@ -110,6 +129,25 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
     }
   }
   const lastCommit = (segment: Segment): string | undefined => lastCommitAt.get(segment);
+  segments.forEach((segment, i) => {
+    if (finished.has(segment)) return;
+    // A segment still running has lost nothing yet.
+    if (
+      i === segments.length - 1 &&
+      !segment.ended &&
+      (holderNow?.state === 'alive' || holderNow?.state === 'unknown')
+    )
+      return;
+    const end =
+      endedAt.get(segment) ??
+      lastEventOf(journal.events, segment, i + 1 < segments.length ? segments[i + 1]!.started : undefined);
+    if (!end) return;
+    const next = segments[i + 1];
+    // What the next start went back to: its checkpoint's commit; without one, all of this segment.
+    const back = next ? (resumedCommit.get(next) ?? null) : (lastCommit(segment) ?? null);
+    const from = back !== null && Date.parse(back) > Date.parse(segment.started) ? back : segment.started;
+    segment.lostMs = elapsed(from, end);
+  });
   const open = segments.at(-1);
   let state: JobState = 'no-run';
   if (open) {
@@ -119,14 +157,7 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
     )
       state = outcome as JobState;
     else if (holderNow?.state === 'alive' || holderNow?.state === 'unknown') state = 'running';
-    else {
-      state = 'supervisor-died';
-      if (!open.ended)
-        open.lostMs = elapsed(
-          lastCommit(open) ?? open.started,
-          lastEventTime(journal.events) ?? open.started,
-        );
-    }
+    else state = 'supervisor-died';
   }
   const { usable } = await store.candidates();
   const newest = usable[0];
@@ -136,7 +167,13 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
     segments,
     restarts,
     lastCheckpoint: newest
-      ? { seq: newest.seq, step: newest.step, time: newest.time, ageMs: now - Date.parse(newest.time) }
+      ? {
+          seq: newest.seq,
+          step: newest.step,
+          stepKind: newest.meta.stepKind === 'capture-counter' ? 'capture-counter' : 'program',
+          time: newest.time,
+          ageMs: now - Date.parse(newest.time),
+        }
       : undefined,
     workLostMs: segments.reduce((sum, s) => sum + s.lostMs, 0),
     journal: {
@@ -151,8 +188,19 @@ function elapsed(from: string, to: string): number {
   return Math.max(0, Date.parse(to) - Date.parse(from));
 }
 
-function lastEventTime(events: JournalEvent[]): string | undefined {
-  return events.at(-1)?.time;
+/** The time of the last event before `until` (the next segment's start), for a segment with no exit. */
+function lastEventOf(
+  events: JournalEvent[],
+  segment: Segment,
+  until: string | undefined,
+): string | undefined {
+  let last: string | undefined;
+  for (const e of events) {
+    if (e.time < segment.started) continue;
+    if (until !== undefined && e.time >= until) break;
+    last = e.time;
+  }
+  return last;
 }
 
 function describeStopEvent(reason: unknown): string {

@@ -24,6 +24,8 @@ import { SignalRouter, type SignalRoutes } from './signal-router.js';
 const POLL_MS = 250;
 /** Without files to capture only the lease check remains: once a second is enough. */
 const IDLE_POLL_MS = 1000;
+/** How often the lease's mtime says "alive" (status measures lost work after ckpt's own death by it). */
+const LEASE_TOUCH_MS = 1000;
 /** Without --every, a --capture glob that has matched nothing after this long is reported. */
 export const NOTHING_MATCHED_AFTER_MS = 30_000;
 
@@ -70,6 +72,7 @@ export class Supervisor {
   private asideOwnFiles = false;
   private segmentStart: SegmentStart = { seq: undefined, ownFiles: false, at: 0 };
   private readonly loop = new RestartLoopTracker();
+  private touchedAt = 0;
   private wake: (() => void) | undefined;
   private readonly signals = new SignalRouter();
 
@@ -83,7 +86,7 @@ export class Supervisor {
       compression: options.compress,
       check: options.check,
       stepFrom: options.stepFrom,
-      warn: (code, message) => void this.warnOnce(code, message),
+      warn: (code, message) => void this.warnOnce(code, message, `${code}:${message}`),
     });
     this.signals.install(this.routeSignals());
     try {
@@ -153,10 +156,16 @@ export class Supervisor {
     };
     delete env.CKPT_RESTORE;
     delete env.CKPT_STEP;
+    delete env.CKPT_STEP_KIND;
     if (restore.manifest) {
+      const counter = restore.manifest.meta.stepKind === 'capture-counter';
       env.CKPT_RESTORE = this.restoreDir;
       env.CKPT_STEP = String(restore.manifest.step);
-      log(`ckpt: resuming from checkpoint #${restore.manifest.seq} (step ${restore.manifest.step})`);
+      // A capture counter is not the program's step: say so (docs/protocol.md).
+      env.CKPT_STEP_KIND = counter ? 'capture-counter' : 'program';
+      log(
+        `ckpt: resuming from checkpoint #${restore.manifest.seq} (${counter ? `capture ${restore.manifest.step}` : `step ${restore.manifest.step}`})`,
+      );
     }
     const started = Date.now();
     const newestBefore = (await store.listSeqs()).at(-1) ?? 0;
@@ -164,7 +173,14 @@ export class Supervisor {
       writer: currentWriter(),
       command: commandNow,
       restarts: this.restarts,
-      resumeFrom: restore.manifest ? { seq: restore.manifest.seq, step: restore.manifest.step } : null,
+      resumeFrom: restore.manifest
+        ? {
+            seq: restore.manifest.seq,
+            step: restore.manifest.step,
+            stepKind: restore.manifest.meta.stepKind === 'capture-counter' ? 'capture-counter' : 'program',
+            committed: restore.manifest.time,
+          }
+        : null,
       skipped: restore.skipped,
     });
     const exit = await this.spawnAndWatch(commandNow, env);
@@ -300,9 +316,9 @@ export class Supervisor {
   }
 
   /** Says something once per run: on stderr and in the journal. */
-  private async warnOnce(code: string, message: string): Promise<void> {
-    if (this.warned.has(code + message)) return;
-    this.warned.add(code + message);
+  private async warnOnce(code: string, message: string, key = code): Promise<void> {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
     this.deps.log(`ckpt: warning: ${message}`);
     await noteJournal(this.deps.store, 'warning', { code, message, pid: process.pid });
   }
@@ -331,6 +347,10 @@ export class Supervisor {
   private async checkFenced(): Promise<void> {
     try {
       await this.lease!.assertHeld();
+      if (Date.now() - this.touchedAt >= LEASE_TOUCH_MS) {
+        this.touchedAt = Date.now();
+        await this.lease!.touch();
+      }
     } catch (error) {
       this.requestStop({ kind: 'fenced', detail: (error as Error).message });
     }

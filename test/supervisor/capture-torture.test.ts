@@ -248,7 +248,10 @@ describe.runIf(hasPython || process.env.CI)(
           );
         expect(segments.length, seed).toBeGreaterThanOrEqual(KILLS + 1);
         // The torture tortured something: checkpoints were captured, and restarts resumed from them.
-        expect(checked.size, `checkpoints captured ${seed}`).toBeGreaterThan(KILLS / 10);
+        // (The in-place writer is captured only in the quiet moments between its saves.)
+        expect(checked.size, `checkpoints captured ${seed}`).toBeGreaterThan(
+          KILLS / (writer === 'atomic' ? 10 : 20),
+        );
         expect(segments.filter((s) => s.from > 0).length, `resumes ${seed}`).toBeGreaterThan(KILLS / 2);
         let lost = 0;
         let lostAlone = 0;

@@ -103,10 +103,10 @@ describe('ckpt run --capture', () => {
 
     const status = ckptJson<JobStatus>(store, ['status'], work);
     expect(status.state).toBe('finished');
-    expect(status.segments.map((s) => [s.resumeFrom, s.exit])).toEqual([
+    expect(status.segments.map((s) => [s.resumeFrom, s.exit])).toMatchObject([
       [null, { code: 1, signal: null }],
       [
-        { seq: only.seq, step: only.step },
+        { seq: only.seq, step: only.step, stepKind: 'capture-counter' },
         { code: 0, signal: null },
       ],
     ]);

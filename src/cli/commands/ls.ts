@@ -1,5 +1,5 @@
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
-import { formatAge, formatBytes, formatTable } from '../format.js';
+import { formatAge, formatBytes, formatStep, formatTable } from '../format.js';
 
 /** `ckpt ls`: one line per checkpoint, newest last; damaged ones say why. */
 export async function runLs(ctx: CommandContext): Promise<number> {
@@ -17,6 +17,7 @@ export async function runLs(ctx: CommandContext): Promise<number> {
         ok: !problem,
         ...(problem ? { problem } : {}),
         step: m.step,
+        stepKind: m.meta.stepKind === 'capture-counter' ? 'capture-counter' : 'program',
         time: m.time,
         kind: files > 0 ? `${files} file${files === 1 ? '' : 's'}` : 'value',
         bytes: m.stats.bytes,
@@ -42,7 +43,7 @@ export async function runLs(ctx: CommandContext): Promise<number> {
         'step' in r
           ? [
               `#${r.seq}`,
-              String(r.step),
+              formatStep(r.step, r.meta),
               formatAge(r.time),
               formatBytes(r.bytes),
               formatBytes(r.writtenBytes),

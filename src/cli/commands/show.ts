@@ -1,5 +1,5 @@
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
-import { formatBytes, formatTable } from '../format.js';
+import { formatBytes, formatStep, formatTable } from '../format.js';
 
 /** `ckpt show <id|latest>`: a checkpoint's manifest in full. */
 export async function runShow(ctx: CommandContext, ref: string): Promise<number> {
@@ -10,7 +10,7 @@ export async function runShow(ctx: CommandContext, ref: string): Promise<number>
     return 0;
   }
   const slurm = m.writer.slurm ? `, SLURM job ${m.writer.slurm.jobId}` : '';
-  ctx.out(`Checkpoint #${m.seq} — step ${m.step}, ${m.time}`);
+  ctx.out(`Checkpoint #${m.seq} — step ${formatStep(m.step, m.meta)}, ${m.time}`);
   ctx.out(`Written by pid ${m.writer.pid} on ${m.writer.host}${slurm}`);
   ctx.out(
     `${formatBytes(m.stats.bytes)} in ${m.stats.chunks} chunks; ${formatBytes(m.stats.writtenBytes)} new in ${m.stats.newChunks} chunks; took ${m.stats.durationMs} ms`,

@@ -31,9 +31,15 @@ export async function runStatus(ctx: CommandContext): Promise<number> {
   ctx.out(`Segments: ${status.segments.length}, restarts: ${status.restarts}`);
   status.segments.forEach((s, i) => {
     const from = s.resumeFrom
-      ? `resumed from #${s.resumeFrom.seq} (step ${s.resumeFrom.step})`
+      ? `resumed from #${s.resumeFrom.seq} (step ${s.resumeFrom.stepKind === 'capture-counter' ? `capture ${s.resumeFrom.step}` : s.resumeFrom.step})`
       : 'fresh start';
-    const exit = s.exit ? (s.exit.signal ? `killed by ${s.exit.signal}` : `exit ${s.exit.code}`) : undefined;
+    const exit = s.exit
+      ? s.exit.startError
+        ? `could not start: ${s.exit.startError}`
+        : s.exit.signal
+          ? `killed by ${s.exit.signal}`
+          : `exit ${s.exit.code}`
+      : undefined;
     const end = exit ?? (s.ended ? 'ended' : '…');
     const why = s.endReason ? ` (${s.endReason})` : '';
     const lost = s.lostMs > 0 ? `, lost ${formatDuration(s.lostMs)}` : '';
@@ -44,7 +50,7 @@ export async function runStatus(ctx: CommandContext): Promise<number> {
   const last = status.lastCheckpoint;
   ctx.out(
     last
-      ? `Last checkpoint: #${last.seq} (step ${last.step}), ${formatDuration(last.ageMs)} ago`
+      ? `Last checkpoint: #${last.seq} (step ${last.stepKind === 'capture-counter' ? `capture ${last.step}` : last.step}), ${formatDuration(last.ageMs)} ago`
       : 'Last checkpoint: none',
   );
   ctx.out(`Work lost so far: ${formatDuration(status.workLostMs)}`);
