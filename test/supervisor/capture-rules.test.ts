@@ -170,4 +170,30 @@ describe('ckpt run capture rules', () => {
       stepKind: 'program',
     });
   }, 60_000);
+
+  it('status: work lost runs from the resumed checkpoint to the interruption, also when ckpt itself was SIGKILLed; a command that cannot start says so', async () => {
+    const l = lab();
+    const child = run(l, 'hold', ['--capture', 'state.json']);
+    await waitFor(async () => (await readJournal(l.store).catch(() => ({ events: [] }))).events.some((e) => e.type === 'commit'), 'the capture', 30_000, 20);
+    const commitAt = Date.parse((await readJournal(l.store)).events.find((e) => e.type === 'commit')!.time);
+    await new Promise((r) => setTimeout(r, 2000));
+    const killedAt = Date.now();
+    child.child.kill('SIGKILL');
+    await child.exited;
+    expect((await run(l, 'report', ['--capture', 'state.json']).exited).code).toBe(0);
+    const status = ckptJson<{ segments: Array<{ lostMs: number; resumeFrom: unknown }> }>(l.store, ['status'], l.work);
+    expect(status.segments).toHaveLength(2);
+    // The lease was touched up to about a second before the kill: lost is known to that second.
+    const lost = status.segments[0]!.lostMs;
+    expect(lost).toBeGreaterThanOrEqual(killedAt - commitAt - 1500);
+    expect(lost).toBeLessThanOrEqual(killedAt - commitAt + 500);
+    expect(status.segments[1]!.resumeFrom).toMatchObject({ seq: 1 });
+
+    const m = lab();
+    const none = await startCkpt(['--store', m.store, 'run', '--', '/nonexistent/program'], { cwd: m.work }).exited;
+    expect(none.code).toBe(127);
+    const text = runCkpt(['--store', m.store, 'status'], { cwd: m.work }).stdout;
+    expect(text).toMatch(/could not start: .*ENOENT/);
+    expect(text).not.toMatch(/exit null/);
+  }, 90_000);
 });
