@@ -30,11 +30,17 @@ const timeCli = (args) => {
   return now() - t;
 };
 const cols = { first: [], fresh: [], trusted: [], copy: [] };
-console.log(`dedup trust benchmark: ${(bytes / GiB).toFixed(2)} GiB file of random bytes, ${rounds} rounds, in ${base}`);
+console.log(
+  `dedup trust benchmark: ${(bytes / GiB).toFixed(2)} GiB file of random bytes, ${rounds} rounds, in ${base}`,
+);
 for (let i = 0; i < rounds; i++) {
   const store = join(base, `store-${i}`);
-  cols.first.push(timeCli(['commit', '--store', store, '--step', '1', '--compress', 'off', '--cwd', base, 'state.bin']));
-  cols.fresh.push(timeCli(['commit', '--store', store, '--step', '2', '--compress', 'off', '--cwd', base, 'state.bin']));
+  cols.first.push(
+    timeCli(['commit', '--store', store, '--step', '1', '--compress', 'off', '--cwd', base, 'state.bin']),
+  );
+  cols.fresh.push(
+    timeCli(['commit', '--store', store, '--step', '2', '--compress', 'off', '--cwd', base, 'state.bin']),
+  );
   // In one process: the first commit vouches for its chunks, the second reuses them unread.
   const inproc = join(base, `inproc-${i}`);
   const s = await Store.open(inproc, { create: true });
@@ -70,7 +76,12 @@ printTable(
       fmtRate(bytes, m('trusted')),
       `${(m('trusted') / m('first')).toFixed(2)}x`,
     ],
-    ['cp + sync of the file', fmtMs(m('copy')), fmtRate(bytes, m('copy')), `${(m('copy') / m('first')).toFixed(2)}x`],
+    [
+      'cp + sync of the file',
+      fmtMs(m('copy')),
+      fmtRate(bytes, m('copy')),
+      `${(m('copy') / m('first')).toFixed(2)}x`,
+    ],
   ],
 );
 rmSync(base, { recursive: true, force: true });

@@ -76,7 +76,10 @@ describe('ckpt run capture rules', () => {
     const times = commits.map((c) => Date.parse(c.time));
     for (let i = 1; i < saves.length; i++) {
       const until = (saves[i + 1]?.t ?? Number.POSITIVE_INFINITY) + 500;
-      expect(times.some((t) => t >= saves[i]!.t && t < until), `save ${i + 1}`).toBe(true);
+      expect(
+        times.some((t) => t >= saves[i]!.t && t < until),
+        `save ${i + 1}`,
+      ).toBe(true);
     }
   }, 60_000);
 
@@ -190,14 +193,24 @@ describe('ckpt run capture rules', () => {
   it('status: work lost runs from the resumed checkpoint to the interruption, also when ckpt itself was SIGKILLed; a command that cannot start says so', async () => {
     const l = lab();
     const child = run(l, 'hold', ['--capture', 'state.json']);
-    await waitFor(async () => (await readJournal(l.store).catch(() => ({ events: [] }))).events.some((e) => e.type === 'commit'), 'the capture', 30_000, 20);
+    await waitFor(
+      async () =>
+        (await readJournal(l.store).catch(() => ({ events: [] }))).events.some((e) => e.type === 'commit'),
+      'the capture',
+      30_000,
+      20,
+    );
     const commitAt = Date.parse((await readJournal(l.store)).events.find((e) => e.type === 'commit')!.time);
     await new Promise((r) => setTimeout(r, 2000));
     const killedAt = Date.now();
     child.child.kill('SIGKILL');
     await child.exited;
     expect((await run(l, 'report', ['--capture', 'state.json']).exited).code).toBe(0);
-    const status = ckptJson<{ segments: Array<{ lostMs: number; resumeFrom: unknown }> }>(l.store, ['status'], l.work);
+    const status = ckptJson<{ segments: Array<{ lostMs: number; resumeFrom: unknown }> }>(
+      l.store,
+      ['status'],
+      l.work,
+    );
     expect(status.segments).toHaveLength(2);
     // The lease is touched about every second while the program runs: lost is known to that second.
     const lost = status.segments[0]!.lostMs;
@@ -206,7 +219,8 @@ describe('ckpt run capture rules', () => {
     expect(status.segments[1]!.resumeFrom).toMatchObject({ seq: 1 });
 
     const m = lab();
-    const none = await startCkpt(['--store', m.store, 'run', '--', '/nonexistent/program'], { cwd: m.work }).exited;
+    const none = await startCkpt(['--store', m.store, 'run', '--', '/nonexistent/program'], { cwd: m.work })
+      .exited;
     expect(none.code).toBe(127);
     const text = runCkpt(['--store', m.store, 'status'], { cwd: m.work }).stdout;
     expect(text).toMatch(/could not start: .*ENOENT/);
