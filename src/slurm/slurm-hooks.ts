@@ -150,5 +150,5 @@ async function noteLostSegment(store: Store, job: SlurmJob): Promise<void> {
   const lastStart = events.findLastIndex((e) => e.type === 'start');
   if (lastStart < 0) return;
   if (events.slice(lastStart).some((e) => e.type === 'exit' || e.type === 'run-end')) return;
-  await appendJournal(store.root, 'interruption', { kind: 'node-failure', slurm: job });
+  await appendJournal(store.root, 'interruption', { kind: 'node-failure', slurm: job, pid: process.pid });
 }

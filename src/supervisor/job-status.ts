@@ -114,9 +114,20 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
         break;
       case 'interruption':
         // A node failure is noted by the next run, about the segment before it.
+        // NOTE: the stale copy of the job keeps running and may journal its own `stop` (fenced) or
+        // `exit` before or after this line: the reasons are merged, whatever the order.
         if (event.kind === 'node-failure') {
-          const previous = segments.at(-1);
-          if (previous && !previous.ended) previous.endReason = 'node failure (no exit was recorded)';
+          const previous = segments.findLast((s) => pid === undefined || pids.get(s) !== pid);
+          if (previous) {
+            const other = previous.endReason;
+            previous.endReason = other
+              ? other.startsWith('node failure')
+                ? other
+                : `node failure; ${other}`
+              : previous.ended
+                ? 'node failure'
+                : 'node failure (no exit was recorded)';
+          }
         } else if (current) current.endReason = String(event.kind).replace('-', ' ');
         break;
       case 'restart':

@@ -1,0 +1,54 @@
+/**
+ * `ckpt status` from a journal, without running anything: the story must not depend on the order
+ * in which two copies of a job (one of them stale after a node failure) happen to write.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { appendJournal, Store } from '../../src/store/index.js';
+import { readJobStatus } from '../../src/supervisor/job-status.js';
+import { useTempDirs } from '../helpers/tmp.js';
+
+const tempDir = useTempDirs('ckpt-job-status-');
+const OLD = 1111;
+const NEW = 2222;
+
+async function story(
+  order: 'interruption-first' | 'stop-first',
+): Promise<Awaited<ReturnType<typeof readJobStatus>>> {
+  const store = await Store.open(join(tempDir(), 'store'), { create: true });
+  const start = (pid: number) =>
+    appendJournal(store.root, 'start', {
+      writer: { host: 'n1', pid },
+      command: ['x'],
+      restarts: 0,
+      resumeFrom: null,
+    });
+  const interruption = () => appendJournal(store.root, 'interruption', { kind: 'node-failure', pid: NEW });
+  const fenced = () =>
+    appendJournal(store.root, 'stop', { reason: { kind: 'fenced', detail: 'taken over' }, pid: OLD });
+  await start(OLD);
+  if (order === 'interruption-first') {
+    await interruption();
+    await start(NEW);
+    await fenced();
+  } else {
+    await fenced();
+    await interruption();
+    await start(NEW);
+  }
+  await appendJournal(store.root, 'exit', { code: 0, signal: null, meaning: 'finished', pid: NEW });
+  await appendJournal(store.root, 'run-end', { outcome: 'finished', pid: NEW });
+  return readJobStatus(store);
+}
+
+describe('readJobStatus', () => {
+  for (const order of ['interruption-first', 'stop-first'] as const) {
+    it(`a node failure and the stale copy's fencing are both told, ${order}`, async () => {
+      const status = await story(order);
+      expect(status.state).toBe('finished');
+      expect(status.segments).toHaveLength(2);
+      expect(status.segments[0]!.endReason).toMatch(/node failure.*fenced/);
+      expect(status.segments[1]!.endReason).toBeUndefined();
+    });
+  }
+});
