@@ -131,7 +131,7 @@ export class Supervisor {
     if (restore.setAside.length > 0) {
       const names = restore.setAside.slice(0, 5).join(', ') + (restore.setAside.length > 5 ? ', …' : '');
       log(
-        `ckpt: set aside ${restore.setAside.length} file(s) into .ckpt-aside/ (${names}): they changed after checkpoint #${restore.manifest?.seq} and could not be shown complete (not renamed into place; --check CMD can vouch for such files)`,
+        `ckpt: set aside ${restore.setAside.length} newer file(s) into .ckpt-aside/ (${names}): changed after ${restore.manifest ? `checkpoint #${restore.manifest.seq}` : 'the program failed on them'} and not shown complete (not renamed into place; --check CMD can vouch for such files)`,
       );
     }
     this.step = restore.manifest?.step ?? 0;
