@@ -83,8 +83,13 @@ function buildProgram(io: Io, result: RunExit): Command {
     .command('ls')
     .addOption(storeOption())
     .description('list the checkpoints in the store, oldest first')
+    .option('--deep', 're-hash every chunk for the status column instead of checking sizes only', false)
     .addOption(json())
-    .action(action(async (cmd) => (await import('./commands/ls.js')).runLs(ctx(cmd))));
+    .action(
+      action(async (cmd) =>
+        (await import('./commands/ls.js')).runLs(ctx(cmd), cmd.opts<{ deep: boolean }>()),
+      ),
+    );
   program
     .command('show')
     .addOption(storeOption())

@@ -534,6 +534,7 @@ describe('why agrees with restore', () => {
     expect(JSON.parse(why.out).resumeFrom.seq).toBe(1);
     expect(await restoredStep(l)).toBe('step 1');
     expect((await ckpt(l.store, 'ls')).out).toMatch(/#2 .* ok/); // ls is the cheap check: sizes only
+    expect((await ckpt(l.store, 'ls', '--deep')).out).toMatch(/#2 .*DAMAGED: Chunk \S+ is corrupt/);
     expect((await ckpt(l.store, 'verify', '--deep')).code).toBe(3);
     // gc --deep removes the rotten chunk; the checkpoint it belonged to is then plainly damaged.
     expect((await ckpt(l.store, 'gc', '--deep')).out).toMatch(/rotten/);

@@ -1,11 +1,16 @@
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 import { formatAge, formatBytes, formatStep, formatTable } from '../format.js';
 
-/** `ckpt ls`: one line per checkpoint, newest last; damaged ones say why. */
-export async function runLs(ctx: CommandContext): Promise<number> {
+/** `ckpt ls [--deep]`: one line per checkpoint, newest last; damaged ones say why. */
+export async function runLs(ctx: CommandContext, flags: { deep?: boolean } = {}): Promise<number> {
   const store = await openExistingStore(ctx);
-  // Shallow health: manifests verified, chunks present with their sizes (`verify --deep` re-hashes).
+  // Shallow health: manifests verified, chunks present with their sizes; --deep re-hashes them.
   const health = await store.health();
+  if (flags.deep) {
+    for (const item of health) {
+      if (item.manifest && !item.problem) item.problem = await store.checkChunksDeep(item.manifest);
+    }
+  }
   const rows = await Promise.all(
     health.map(async (item) => {
       const m = item.manifest;
