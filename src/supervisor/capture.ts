@@ -185,10 +185,10 @@ export class FileCapturer {
     // Settled: last written at least the settle time ago (its mtime), so not in the middle of a
     // save; while the program runs, "not open for writing" is checked on top.
     if (mode === 'running' && now - seen.mtimeMs >= this.options.settleMs) return true;
-    // After a crash an in-place writer may have been killed mid-write: only --check or the
-    // app's own check (run on the whole set by the caller) can vouch for such a file.
+    // After a crash an in-place writer may have been killed mid-write: only --check can vouch
+    // for such a file. (An app's own check is not enough alone: OpenFOAM's looks at file names.)
     if (this.options.check !== undefined) return this.runCheck(path, seen.signature);
-    return mode === 'after-crash' && this.plan.isComplete !== undefined;
+    return false;
   }
 
   private async runCheck(path: string, signature: string): Promise<boolean> {
