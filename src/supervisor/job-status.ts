@@ -42,6 +42,8 @@ export interface JobStatus {
   restarts: number;
   lastCheckpoint: { seq: number; step: number; stepKind: string; time: string; ageMs: number } | undefined;
   workLostMs: number;
+  /** Checkpoints the restart loop gave up (the program failed on them right after starting). */
+  markedFailing: Array<{ seq: number; why: string; time: string }>;
   journal: { events: number; damagedLines: number[]; tornTail: boolean };
 }
 
@@ -187,6 +189,9 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
         }
       : undefined,
     workLostMs: segments.reduce((sum, s) => sum + s.lostMs, 0),
+    markedFailing: journal.events
+      .filter((e) => e.type === 'checkpoint-failing' && typeof e.seq === 'number')
+      .map((e) => ({ seq: e.seq as number, why: String(e.why), time: e.time })),
     journal: {
       events: journal.events.length,
       damagedLines: journal.damagedLines,

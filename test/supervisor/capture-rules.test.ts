@@ -132,6 +132,8 @@ describe('ckpt run capture rules', () => {
     expect(events.filter((e) => e.type === 'checkpoint-failing')).toMatchObject([{ seq: 2 }]);
     const why = runCkpt(['--store', l.store, 'why'], { cwd: l.work });
     expect(why.stdout).toMatch(/marked #2 failing/);
+    const status = runCkpt(['--store', l.store, 'status'], { cwd: l.work });
+    expect(status.stdout).toMatch(/Checkpoint #2 was given up at .*: the program exited 1 2 times in a row/);
   }, 120_000);
 
   it('a store whose every checkpoint fails at start ends with a message naming them, not a loop', async () => {

@@ -54,5 +54,6 @@ export async function runStatus(ctx: CommandContext): Promise<number> {
       : 'Last checkpoint: none',
   );
   ctx.out(`Work lost so far: ${formatDuration(status.workLostMs)}`);
+  for (const f of status.markedFailing) ctx.out(`Checkpoint #${f.seq} was given up at ${f.time}: ${f.why}.`);
   return 0;
 }
