@@ -31,6 +31,7 @@ import {
   startCkpt,
   waitFor,
 } from '../helpers/ckpt-process.js';
+import { seeded } from '../helpers/random.js';
 import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
@@ -44,18 +45,6 @@ const CASE_TIMEOUT = 150_000;
 const MISSING =
   'icoFoam/blockMesh are not installed: install the Debian package `openfoam` to run the OpenFOAM adapter tests';
 const hasFoam = spawnSync('sh', ['-c', 'command -v icoFoam && command -v blockMesh']).status === 0;
-
-/** mulberry32: a small seeded generator, so failing moments can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs a program to its end without blocking the event loop. */
 function run(

@@ -16,6 +16,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { materializeFiles, Store } from '../../src/store/index.js';
 import { cleanEnv, killLeftoverCkpts, runCkpt, sleep, startCkpt, waitFor } from '../helpers/ckpt-process.js';
 import { isAlive } from '../helpers/procfs.js';
+import { seeded } from '../helpers/random.js';
 import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
@@ -26,17 +27,6 @@ const EVERY = 50;
 const TOTAL = 12_000;
 const hasPython = spawnSync('python3', ['--version']).status === 0;
 const tempDir = useTempDirs('ckpt-capture-torture-');
-
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Segment {
   pid: number;

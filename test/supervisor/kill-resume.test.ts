@@ -20,6 +20,7 @@ import {
   waitFor,
 } from '../helpers/ckpt-process.js';
 import { isAlive } from '../helpers/procfs.js';
+import { seeded } from '../helpers/random.js';
 import { CLI_BIN, REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
@@ -30,18 +31,6 @@ const EVERY = 50;
 const TOTAL = 1000;
 const MISSING = 'python3 is not installed: install python3 to run the kill-and-resume test of `ckpt run`';
 const hasPython = spawnSync('python3', ['--version']).status === 0;
-
-/** mulberry32: a small seeded generator, so a failing sequence of kill moments can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface ProgramSegment {
   pid: number;
