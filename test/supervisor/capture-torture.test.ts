@@ -24,7 +24,8 @@ const FIXTURE = join(REPO_ROOT, 'test', 'fixtures', 'supervisor', 'diy_loop.py')
 const KILLS = Number(process.env.CKPT_CAPTURE_KILLS ?? (process.env.CI ? 200 : 30));
 const SEED = Number(process.env.CKPT_TEST_SEED ?? Date.now() % 1_000_000);
 const EVERY = 50;
-const TOTAL = 12_000;
+/** Steps to the end: enough that the kills land before it (in-place segments run longer). */
+const TOTAL = { atomic: 12_000, inplace: 40_000 } as const;
 const hasPython = spawnSync('python3', ['--version']).status === 0;
 const tempDir = useTempDirs('ckpt-capture-torture-');
 
@@ -140,10 +141,14 @@ async function checkAllLoad(storeDir: string, checked: Set<number>): Promise<voi
   }
 }
 
-function env(work: string, writer: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+function env(
+  work: string,
+  writer: keyof typeof TOTAL,
+  extra: Record<string, string> = {},
+): NodeJS.ProcessEnv {
   return cleanEnv({
     DIY_WRITER: writer,
-    DIY_TOTAL: String(TOTAL),
+    DIY_TOTAL: String(TOTAL[writer]),
     DIY_EVERY: String(EVERY),
     DIY_STEP_S: '0.001',
     DIY_PROGRESS: join(work, 'progress.log'),
@@ -153,7 +158,7 @@ function env(work: string, writer: string, extra: Record<string, string> = {}): 
   });
 }
 
-function reference(writer: string): string {
+function reference(writer: keyof typeof TOTAL): string {
   const work = tempDir();
   const r = spawnSync('python3', [FIXTURE], {
     cwd: work,
@@ -168,7 +173,7 @@ function reference(writer: string): string {
  * The same kill schedule without ckpt: the program alone, started again by hand after each kill
  * (it SIGKILLs itself at the schedule's steps, so both runs are killed at exactly the same points).
  */
-async function withoutCkpt(writer: string, plan: Schedule): Promise<number> {
+async function withoutCkpt(writer: keyof typeof TOTAL, plan: Schedule): Promise<number> {
   const work = tempDir();
   const envNow = env(work, writer, { DIY_KILL_OFFSETS: plan.offsets.join(',') });
   for (let i = 0; i <= plan.offsets.length + 2; i++) {
@@ -210,7 +215,7 @@ describe.runIf(hasPython || process.env.CI)(
         ];
         // The in-place writer changes its file every few tens of ms: a short settle lets ckpt take
         // the quiet moments between its saves (it is never taken while open for writing).
-        if (writer === 'inplace') args.push('--settle', '0.1s');
+        if (writer === 'inplace') args.push('--settle', '0.05s');
         const run = startCkpt(
           [...args, '--backoff', '0.05s', '--max-backoff', '0.2s', '--', 'python3', FIXTURE],
           {
@@ -252,7 +257,8 @@ describe.runIf(hasPython || process.env.CI)(
               join(work, 'program.pid'),
               join(work, 'progress.log'),
               seen,
-              plan.offsets[i % plan.offsets.length]!,
+              // Longer segments than the atomic writer's: time for quiet moments between saves.
+              3 * plan.offsets[i % plan.offsets.length]!,
               () => ended,
             ).catch((error: Error) => {
               throw new Error(
