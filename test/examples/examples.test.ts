@@ -108,7 +108,8 @@ interface KilledRun extends Finished {
 /**
  * Runs `ckpt run ARGS -- COMMAND` and SIGKILLs the program twice: each time after the current
  * program (its pid comes from its own "pid N" line) has shown progress (`progress` on stdout or
- * stderr), at a random moment up to 400 ms later. Only a direct child of ckpt is ever killed.
+ * stderr), at a random moment up to 400 ms later (at most as long as it took to that progress).
+ * Only a direct child of ckpt is ever killed.
  */
 async function runUnderCkptWithKills(
   ckptArgs: readonly string[],
@@ -125,17 +126,21 @@ async function runUnderCkptWithKills(
   const kills: Kill[] = [];
   let program: number | undefined;
   let armed = false;
+  let startedAt = 0;
   const onLine = (line: string): void => {
     const pid = /\bpid (\d+)\b/.exec(line);
     if (pid) {
       program = Number(pid[1]);
       armed = kills.length < wanted;
+      startedAt = Date.now();
       return;
     }
     if (!armed || program === undefined || !opts.progress.test(line)) return;
     armed = false;
     const target = program;
-    const delayMs = Math.floor(Math.random() * 400);
+    // Within the time this start took to its first progress: a fast machine must not let the
+    // program finish before the kill lands.
+    const delayMs = Math.floor(Math.random() * Math.min(400, Math.max(20, Date.now() - startedAt)));
     setTimeout(() => {
       if (parentOf(target) !== child.pid) return; // finished meanwhile (the test then fails below)
       process.kill(target, 'SIGKILL');
