@@ -1,8 +1,10 @@
-"""Times Python's usual ways to save one array durably, for bench/store.mjs.
+"""Python's usual durable saves of one array, timed on request, for bench/store.mjs.
 
 usage: python_save.py RAW_FILE OUT_DIR
-RAW_FILE holds little-endian float64 values. Prints one JSON object: method -> ms, or a note.
-Each save is followed by fsync, like ckpt's, so the comparison is of durable saves.
+Loads RAW_FILE (little-endian float64) once, prints "ready" and the methods it can run, then reads
+one method name per line from stdin, saves the array that way (followed by fsync, like ckpt's saves),
+deletes the file and prints the milliseconds. The benchmark interleaves these with ckpt's own saves,
+so both sides see the same disk at the same time.
 """
 import json
 import os
@@ -17,40 +19,40 @@ def durable(path, write):
         write(f)
         f.flush()
         os.fsync(f.fileno())
-    return (time.perf_counter() - start) * 1000
+    ms = (time.perf_counter() - start) * 1000
+    os.remove(path)
+    return ms
 
 
 def main():
     raw, out = sys.argv[1], sys.argv[2]
-    result = {}
+    methods = {}
+    notes = {}
     try:
         import numpy as np
-    except ImportError:
-        np = None
-        result["note_numpy"] = "python3-numpy not installed"
-    if np is not None:
         arr = np.fromfile(raw, dtype="<f8")
-        result["pickle"] = durable(os.path.join(out, "a.pkl"),
-                                   lambda f: pickle.dump(arr, f, protocol=pickle.HIGHEST_PROTOCOL))
-        os.remove(os.path.join(out, "a.pkl"))
-        result["numpy.save"] = durable(os.path.join(out, "a.npy"), lambda f: np.save(f, arr))
-        os.remove(os.path.join(out, "a.npy"))
+        methods["numpy.save"] = lambda f: np.save(f, arr)
+        methods["pickle"] = lambda f: pickle.dump(arr, f, protocol=5)
         try:
             import torch
             t = torch.from_numpy(arr)
-            result["torch.save"] = durable(os.path.join(out, "a.pt"), lambda f: torch.save(t, f))
-            os.remove(os.path.join(out, "a.pt"))
+            methods["torch.save"] = lambda f: torch.save(t, f)
         except ImportError:
-            result["note_torch"] = "python3-torch not installed"
-    else:
+            notes["torch.save"] = "python3-torch not installed"
+    except ImportError:
+        notes["numpy.save"] = notes["torch.save"] = "python3-numpy not installed"
         import array
         arr = array.array("d")
         with open(raw, "rb") as f:
             arr.frombytes(f.read())
-        result["pickle"] = durable(os.path.join(out, "a.pkl"),
-                                   lambda f: pickle.dump(arr, f, protocol=pickle.HIGHEST_PROTOCOL))
-        os.remove(os.path.join(out, "a.pkl"))
-    print(json.dumps(result))
+        methods["pickle"] = lambda f: pickle.dump(arr, f, protocol=5)
+    print(json.dumps({"ready": sorted(methods), "notes": notes}), flush=True)
+    for line in sys.stdin:
+        name = line.strip()
+        if not name:
+            continue
+        ms = durable(os.path.join(out, "py-save.bin"), methods[name])
+        print(json.dumps({"method": name, "ms": ms}), flush=True)
 
 
 if __name__ == "__main__":

@@ -208,8 +208,10 @@ export class Checkpointer {
 
   private async commitParts(parts: ValueParts, options: SaveOptions, startedAt: number): Promise<SaveResult> {
     let manifest: Manifest;
+    const writer = new ChunkWriter(this.store.root, this.options.compression, {
+      trust: await this.store.chunkTrust(),
+    });
     try {
-      const writer = new ChunkWriter(this.store.root, this.options.compression);
       const entries = await writeValueParts(writer, parts, this.cache);
       const stats = await writer.finish();
       manifest = await this.store.commit(this.lease(), {
@@ -221,6 +223,8 @@ export class Checkpointer {
       });
     } catch (error) {
       this.cache.abandon();
+      // Lets the writes still in flight end before the error goes up.
+      await writer.finish().catch(() => {});
       throw error;
     }
     this.cache.commit();

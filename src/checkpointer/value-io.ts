@@ -3,7 +3,6 @@ import { decodeValue, encodeValue } from '../state/index.js';
 import {
   allocateEntry,
   type BlobEntry,
-  type ChunkRef,
   type ChunkWriter,
   entryHash,
   fixedChunks,
@@ -32,18 +31,22 @@ export async function writeValueParts(
   parts: ValueParts,
   cache: ChangeCache,
 ): Promise<BlobEntry[]> {
-  const entries: BlobEntry[] = [];
   const all = [{ key: VALUE_DOC_KEY, bytes: parts.doc }, ...parts.blobs];
-  for (const { key, bytes } of all) {
-    const chunks: ChunkRef[] = [];
-    for (const [offset, length] of fixedChunks(bytes.byteLength)) {
+  // Every chunk is queued at once: the writer hashes and writes several in parallel.
+  const pending = all.map(({ key, bytes }) =>
+    fixedChunks(bytes.byteLength).map(([offset, length]) => {
       const data = bytes.subarray(offset, offset + length);
       const position = `${key}@${offset}:${length}`;
       const { knownHash, fast } = cache.lookup(position, data);
-      const ref = await writer.put(data, knownHash);
-      cache.record(position, fast, ref.h);
-      chunks.push(ref);
-    }
+      return writer.add(data, knownHash).then((ref) => {
+        cache.record(position, fast, ref.h);
+        return ref;
+      });
+    }),
+  );
+  const entries: BlobEntry[] = [];
+  for (const [i, { key, bytes }] of all.entries()) {
+    const chunks = await Promise.all(pending[i]!);
     entries.push({
       type: 'blob',
       key,

@@ -20,6 +20,30 @@ export interface FileIdentity {
 }
 
 /**
+ * The file entries of the newest checkpoint and when it was committed: a file whose size, mtime,
+ * inode and ctime are all unchanged since is taken from it without being read again (as git's
+ * index and restic's parent snapshot do), if its chunks are still intact.
+ */
+export interface PreviousFiles {
+  entries: ReadonlyMap<string, FileEntry>;
+  committedMs: number;
+}
+
+/**
+ * A file whose ctime was this close to the previous commit may have changed again within the same
+ * clock tick after it was read ("racily clean" in git's terms): it is read again.
+ */
+export const RACY_MARGIN_MS = 2000;
+
+export interface CaptureOptions {
+  /** Paths of files that may keep growing (logs): captured up to their size when opened. */
+  growing?: ReadonlySet<string> | undefined;
+  /** What a completeness check saw of each file: a file that differs now fails the commit. */
+  expected?: ReadonlyMap<string, FileIdentity> | undefined;
+  previous?: PreviousFiles | undefined;
+}
+
+/**
  * Thrown when a file is no longer what the completeness check saw (rewritten, truncated or
  * replaced since): the capture commits nothing, and tries again later.
  */
@@ -35,10 +59,16 @@ export async function captureFiles(
   writer: ChunkWriter,
   base: string,
   paths: readonly string[],
-  growing: ReadonlySet<string> = new Set(),
-  expected: ReadonlyMap<string, FileIdentity> = new Map(),
+  options: CaptureOptions = {},
 ): Promise<Entry[]> {
   const root = resolve(base);
+  const context: Context = {
+    writer,
+    root,
+    growing: options.growing ?? new Set(),
+    expected: options.expected ?? new Map(),
+    previous: options.previous,
+  };
   const entries = new Map<string, Entry>();
   for (const given of paths) {
     const abs = resolve(root, given);
@@ -48,7 +78,7 @@ export async function captureFiles(
         hint: 'Commit paths below the working directory (or the directory given with --cwd).',
       });
     }
-    await captureTree(writer, root, stored, entries, growing, expected);
+    await captureTree(context, stored, entries);
   }
   return [...entries.values()].sort((a, b) => entryName(a).localeCompare(entryName(b)));
 }
@@ -78,14 +108,16 @@ function entryName(entry: Entry): string {
   return entry.type === 'blob' ? entry.key : entry.path;
 }
 
-async function captureTree(
-  writer: ChunkWriter,
-  root: string,
-  stored: string,
-  out: Map<string, Entry>,
-  growing: ReadonlySet<string>,
-  expected: ReadonlyMap<string, FileIdentity>,
-): Promise<void> {
+interface Context {
+  writer: ChunkWriter;
+  root: string;
+  growing: ReadonlySet<string>;
+  expected: ReadonlyMap<string, FileIdentity>;
+  previous: PreviousFiles | undefined;
+}
+
+async function captureTree(context: Context, stored: string, out: Map<string, Entry>): Promise<void> {
+  const { writer, root, growing, expected } = context;
   if (out.has(stored)) return;
   const abs = join(root, stored);
   let stat: Awaited<ReturnType<typeof fsp.lstat>>;
@@ -104,7 +136,7 @@ async function captureTree(
     for (const name of await listNames(abs)) {
       // ckpt's own working files (set-aside copies, restore staging) are never state.
       if (name.startsWith(RESERVED_PREFIX)) continue;
-      await captureTree(writer, root, `${stored}/${name}`, out, growing, expected);
+      await captureTree(context, `${stored}/${name}`, out);
     }
   } else if (stat.isSymbolicLink()) {
     const target = await fsp.readlink(abs);
@@ -118,7 +150,11 @@ async function captureTree(
     }
     out.set(stored, { type: 'symlink', path: stored, target });
   } else if (stat.isFile()) {
-    out.set(stored, await captureFile(writer, abs, stored, growing.has(stored), expected.get(stored)));
+    const unchanged = await unchangedSince(context, stored, stat);
+    out.set(
+      stored,
+      unchanged ?? (await captureFile(writer, abs, stored, growing.has(stored), expected.get(stored))),
+    );
   }
   // Sockets, FIFOs and devices are not state: skipped.
 }
@@ -154,6 +190,8 @@ export async function captureFile(
           mode: before.mode & 0o7777,
           size,
           mtimeMs: before.mtimeMs,
+          ino: before.ino,
+          ctimeMs: before.ctimeMs,
           hash: entryHash(chunks.map((c) => c.h)),
           chunks,
         };
@@ -172,6 +210,30 @@ export async function captureFile(
   }
 }
 
+/**
+ * The previous checkpoint's entry for `stored` when the file is provably unchanged since it was
+ * read for it (same size, mtime, inode and ctime, the ctime older than that commit by
+ * {@link RACY_MARGIN_MS}) and its chunks are still intact; otherwise undefined (read it).
+ */
+async function unchangedSince(
+  context: Context,
+  stored: string,
+  stat: { size: number; mtimeMs: number; ino: number; ctimeMs: number; mode: number },
+): Promise<FileEntry | undefined> {
+  const before = context.previous?.entries.get(stored);
+  if (!before || before.ino === undefined || before.ctimeMs === undefined) return undefined;
+  const expected = context.expected.get(stored);
+  if (expected && !sameIdentity(stat, expected)) return undefined;
+  const same =
+    stat.size === before.size &&
+    stat.mtimeMs === before.mtimeMs &&
+    stat.ino === before.ino &&
+    stat.ctimeMs === before.ctimeMs &&
+    before.ctimeMs < context.previous!.committedMs - RACY_MARGIN_MS;
+  if (!same || !(await context.writer.reuse(before.chunks))) return undefined;
+  return { ...before, mode: stat.mode & 0o7777 };
+}
+
 function sameIdentity(stat: { size: number; mtimeMs: number; ino: number }, id: FileIdentity): boolean {
   return stat.size === id.size && stat.mtimeMs === id.mtimeMs && stat.ino === id.ino;
 }
@@ -187,7 +249,7 @@ function changedSinceCheck(abs: string): FileChangedError {
  * the next one), because ChunkWriter keeps a reference until its write completes.
  */
 async function chunkStream(writer: ChunkWriter, handle: fsp.FileHandle, limit: number): Promise<ChunkRef[]> {
-  const refs: ChunkRef[] = [];
+  const refs: Array<Promise<ChunkRef>> = [];
   let carry = Buffer.alloc(0);
   let position = 0;
   let eof = false;
@@ -212,12 +274,13 @@ async function chunkStream(writer: ChunkWriter, handle: fsp.FileHandle, limit: n
     for (;;) {
       const cut = cdcCut(carry, start, carry.byteLength, eof);
       if (cut === 0) break;
-      refs.push(await writer.put(carry.subarray(start, start + cut)));
+      await writer.ready();
+      refs.push(writer.add(carry.subarray(start, start + cut)));
       start += cut;
       if (start === carry.byteLength) break;
     }
     carry = carry.subarray(start);
     if (eof && carry.byteLength === 0) break;
   }
-  return refs;
+  return Promise.all(refs);
 }

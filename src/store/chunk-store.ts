@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { errnoCode, FormatError, IntegrityError, UnsafePathError, wrapIoError } from '../errors.js';
 import { DIR_MODE, FILE_MODE, fsyncDir, tmpPathFor, writeAll } from './atomic-write.js';
 import { type CompressionMode, compressIfWorthIt, decompressInto, maxPackedSize } from './compress.js';
-import { sha256Hex } from './hash.js';
+import { sha256HexAsync } from './hash.js';
 import { CHUNKS_DIR, chunkDir, chunkPath } from './layout.js';
 import { assertRealDir, describeKind, openStoreFile } from './safe-fs.js';
 
@@ -32,12 +32,25 @@ export interface ChunkWriterStats {
 }
 
 /**
- * Writes the chunks of one save. `put()` hashes on the calling thread and queues the write, so
- * hashing the next chunk overlaps the I/O of the previous ones. Writing a chunk that already
- * exists is a no-op. `finish()` waits for every write and fsyncs the chunk directories: after
- * it resolves, every chunk is durable and a manifest may name them.
+ * When each chunk was last vouched for by a committed checkpoint: chunk hash → the newest
+ * modification time of a manifest naming it (see {@link Store.chunkTrust}). A chunk file whose
+ * ctime is older than that has not changed since a checkpoint verified it, so a new process
+ * reuses it without reading it again.
+ */
+export type ChunkTrust = ReadonlyMap<string, number>;
+
+export interface ChunkWriterOptions {
+  concurrency?: number;
+  trust?: ChunkTrust;
+}
+
+/**
+ * Writes the chunks of one save. `add()` queues a chunk: it is hashed on the thread pool (several
+ * at once, on every core) and written while the caller goes on cutting the next ones. Writing a
+ * chunk that already exists is a no-op. `finish()` waits for every write and fsyncs the chunk
+ * directories: after it resolves, every chunk is durable and a manifest may name them.
  *
- * The bytes passed to `put()` must not change until `finish()` resolves (no copy is made).
+ * The bytes passed to `add()` must not change until `finish()` resolves (no copy is made).
  */
 export class ChunkWriter {
   readonly stats: ChunkWriterStats = {
@@ -47,7 +60,10 @@ export class ChunkWriter {
     writtenBytes: 0,
     repairedChunks: 0,
   };
-  private readonly inflight = new Set<Promise<void>>();
+  private readonly jobs = new Set<Promise<void>>();
+  private readonly queue: Array<() => void> = [];
+  private readonly waiting: Array<() => void> = [];
+  private active = 0;
   private readonly pending = new Map<string, ChunkRef>();
   /** Shard directories this save created or checked, each as the promise of its mkdir. */
   private readonly dirs = new Map<string, Promise<void>>();
@@ -57,43 +73,107 @@ export class ChunkWriter {
   constructor(
     private readonly root: string,
     private readonly compression: CompressionMode,
-    private readonly concurrency = DEFAULT_IO_CONCURRENCY,
+    private readonly options: ChunkWriterOptions = {},
   ) {}
 
-  /** Stores `data` (hashing it unless `knownHash` is given) and returns its reference. */
-  async put(data: Uint8Array, knownHash?: string): Promise<ChunkRef> {
-    while (this.inflight.size >= this.concurrency) {
-      await Promise.race(this.inflight);
-    }
-    if (this.failure !== undefined) throw this.failure;
-    const h = knownHash ?? sha256Hex(data);
+  private get concurrency(): number {
+    return this.options.concurrency ?? DEFAULT_IO_CONCURRENCY;
+  }
+
+  /**
+   * Queues `data` for storing (hashing it unless `knownHash` is given). Resolves to its reference
+   * as soon as its hash is known; the write goes on until {@link finish}.
+   */
+  add(data: Uint8Array, knownHash?: string): Promise<ChunkRef> {
     this.stats.chunks++;
     this.stats.bytes += data.byteLength;
-    const same = this.pending.get(h);
-    if (same) return same;
-    const ref: ChunkRef = { h, n: data.byteLength };
-    this.pending.set(h, ref);
-    const job = this.store(ref, data).then(
-      () => {
-        this.inflight.delete(job);
-      },
-      (error: unknown) => {
-        this.inflight.delete(job);
-        this.failure ??= error;
-      },
-    );
-    this.inflight.add(job);
+    const ref = new Promise<ChunkRef>((resolve, reject) => {
+      const run = (): void => {
+        this.active++;
+        const job: Promise<void> = this.run(data, knownHash, resolve).then(
+          () => this.release(job),
+          (error: unknown) => {
+            this.failure ??= error;
+            reject(error);
+            this.release(job);
+          },
+        );
+        this.jobs.add(job);
+      };
+      if (this.active < this.concurrency) run();
+      else this.queue.push(run);
+    });
+    // A failure also reaches finish(); a caller that stopped listening must not crash the process.
+    ref.catch(() => {});
     return ref;
+  }
+
+  /** {@link add} one chunk after waiting for a free slot ({@link ready}): for callers going one by one. */
+  async put(data: Uint8Array, knownHash?: string): Promise<ChunkRef> {
+    await this.ready();
+    return this.add(data, knownHash);
+  }
+
+  /**
+   * Counts `refs` into this save without their bytes if every one is stored intact (its file
+   * present with the right size, and written or verified by this process or vouched for by a
+   * committed checkpoint since it last changed). False when any is not: then read the data.
+   */
+  async reuse(refs: readonly ChunkRef[]): Promise<boolean> {
+    for (const ref of refs) {
+      const found = await inspectChunk(this.root, ref.h, ref.n).catch(() => undefined);
+      if (found?.state !== 'present' || found.compressed !== (ref.z === 1)) return false;
+      if (!isTrusted(found.path, found.stat) && !vouchedFor(this.options.trust, ref.h, found.stat))
+        return false;
+    }
+    for (const ref of refs) {
+      this.stats.chunks++;
+      this.stats.bytes += ref.n;
+    }
+    return true;
+  }
+
+  /** Resolves once no chunk waits for a slot: lets a reader of a file keep pace without piling up. */
+  async ready(): Promise<void> {
+    while (this.failure === undefined && (this.queue.length > 0 || this.active >= this.concurrency)) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    if (this.failure !== undefined) throw this.failure;
   }
 
   /** Waits for all writes, fsyncs the touched chunk directories, and rethrows the first failure. */
   async finish(): Promise<ChunkWriterStats> {
-    await Promise.all(this.inflight);
+    while (this.jobs.size > 0) await Promise.allSettled([...this.jobs]);
     if (this.failure !== undefined) throw this.failure;
     await Promise.all([...this.dirs.keys()].map((dir) => fsyncDir(dir)));
     // A new shard directory is itself an entry of chunks/: make that durable too.
     if (this.newDirs) await fsyncDir(join(this.root, CHUNKS_DIR));
     return this.stats;
+  }
+
+  private release(job: Promise<void>): void {
+    this.jobs.delete(job);
+    this.active--;
+    this.queue.shift()?.();
+    for (const wake of this.waiting.splice(0)) wake();
+  }
+
+  private async run(
+    data: Uint8Array,
+    knownHash: string | undefined,
+    resolve: (ref: ChunkRef) => void,
+  ): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    const h = knownHash ?? (await sha256HexAsync(data));
+    const same = this.pending.get(h);
+    if (same) {
+      resolve(same);
+      return;
+    }
+    const ref: ChunkRef = { h, n: data.byteLength };
+    this.pending.set(h, ref);
+    resolve(ref);
+    await this.store(ref, data);
   }
 
   private async store(ref: ChunkRef, data: Uint8Array): Promise<void> {
@@ -106,6 +186,7 @@ export class ChunkWriter {
     if (existing.state === 'present') {
       if (
         isTrusted(existing.path, existing.stat) ||
+        vouchedFor(this.options.trust, ref.h, existing.stat) ||
         (await existingMatches(this.root, existing.compressed, ref))
       ) {
         if (existing.compressed) ref.z = 1;
@@ -265,7 +346,7 @@ export async function readChunkInto(root: string, ref: ChunkRef, target: Uint8Ar
   } finally {
     await handle?.close().catch(() => {});
   }
-  const actual = sha256Hex(target);
+  const actual = await sha256HexAsync(target);
   if (actual !== ref.h) {
     forget(path);
     throw new IntegrityError(`Chunk ${ref.h} is corrupt: its content hashes to ${actual} (\`${path}\`).`);
@@ -312,6 +393,13 @@ async function trustFile(path: string): Promise<void> {
   if (stat?.isFile()) trust(path, stat);
 }
 
+/** Whether a committed checkpoint vouched for this chunk after its file last changed. */
+function vouchedFor(trust: ChunkTrust | undefined, hash: string, stat: Stats): boolean {
+  const since = trust?.get(hash);
+  // Strictly older: a chunk changed in the same clock tick as the manifest was written is read.
+  return since !== undefined && stat.ctimeMs < since;
+}
+
 function forget(path: string): void {
   trusted.delete(path);
 }
@@ -351,7 +439,29 @@ export async function verifyChunk(root: string, ref: ChunkRef, scratch?: Uint8Ar
   await readChunkInto(root, ref, target);
 }
 
-/** Reads and verifies a whole chunk list into one new buffer of `size` bytes. */
+/** Runs `work` over `items` with at most `concurrency` at once; the first failure stops the rest. */
+export async function forEachConcurrently<T>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T, index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        await work(items[i]!, i);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}
+
+/** Reads and verifies a whole chunk list into `target`, several chunks at once. */
 export async function readChunks(
   root: string,
   chunks: readonly ChunkRef[],
@@ -362,22 +472,15 @@ export async function readChunks(
   if (expected !== target.byteLength) {
     throw new IntegrityError(`Chunk list adds up to ${expected} bytes, expected ${target.byteLength}.`);
   }
-  let next = 0;
   let offset = 0;
   const offsets = chunks.map((c) => {
     const at = offset;
     offset += c.n;
     return at;
   });
-  const worker = async (): Promise<void> => {
-    while (next < chunks.length) {
-      const i = next++;
-      const ref = chunks[i]!;
-      const at = offsets[i]!;
-      await readChunkInto(root, ref, target.subarray(at, at + ref.n));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, chunks.length) }, worker));
+  await forEachConcurrently(chunks, concurrency, (ref, i) =>
+    readChunkInto(root, ref, target.subarray(offsets[i]!, offsets[i]! + ref.n)),
+  );
 }
 
 /**

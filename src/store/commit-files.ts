@@ -1,8 +1,8 @@
-import { captureFiles, type FileIdentity } from './capture-files.js';
+import { captureFiles, type FileIdentity, type PreviousFiles } from './capture-files.js';
 import { ChunkWriter } from './chunk-store.js';
 import type { CompressionMode } from './compress.js';
 import type { Lease } from './lease.js';
-import type { Manifest } from './manifest.js';
+import type { FileEntry, Manifest } from './manifest.js';
 import type { Store } from './store.js';
 
 export interface CommitFilesOptions {
@@ -27,8 +27,19 @@ export async function commitFiles(
   options: CommitFilesOptions,
 ): Promise<Manifest> {
   const startedAt = performance.now();
-  const writer = new ChunkWriter(store.root, options.compression);
-  const entries = await captureFiles(writer, base, paths, options.growing, options.expected);
+  const writer = new ChunkWriter(store.root, options.compression, { trust: await store.chunkTrust() });
+  let entries: Awaited<ReturnType<typeof captureFiles>>;
+  try {
+    entries = await captureFiles(writer, base, paths, {
+      growing: options.growing,
+      expected: options.expected,
+      previous: await previousFiles(store),
+    });
+  } catch (error) {
+    // Lets the writes still in flight end before the error goes up.
+    await writer.finish().catch(() => {});
+    throw error;
+  }
   const stats = await writer.finish();
   return store.commit(lease, {
     step: options.step,
@@ -37,4 +48,15 @@ export async function commitFiles(
     stats,
     startedAt,
   });
+}
+
+/** The file entries of the store's newest readable checkpoint, for unchanged files to be reused. */
+async function previousFiles(store: Store): Promise<PreviousFiles | undefined> {
+  const newest = (await store.listSeqs()).at(-1);
+  if (newest === undefined) return undefined;
+  const manifest = await store.readManifest(newest).catch(() => undefined);
+  if (!manifest) return undefined;
+  const entries = new Map<string, FileEntry>();
+  for (const entry of manifest.entries) if (entry.type === 'file') entries.set(entry.path, entry);
+  return { entries, committedMs: Date.parse(manifest.time) };
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 
 /** Hex SHA-256 of `data`: the name of a chunk, and the check on everything ckpt reads back. */
 export function sha256Hex(data: Uint8Array | string): string {
@@ -17,3 +17,14 @@ export function entryHash(chunkHashes: readonly string[]): string {
 }
 
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * Hex SHA-256 of `data`, computed on libuv's thread pool (WebCrypto), so that several chunks hash
+ * at once on every core while the main thread goes on. WebCrypto copies its input first, so `data`
+ * may change as soon as this returns.
+ */
+export async function sha256HexAsync(data: Uint8Array): Promise<string> {
+  // WebCrypto refuses views of a SharedArrayBuffer; hash those on this thread.
+  if (!(data.buffer instanceof ArrayBuffer)) return sha256Hex(data);
+  return Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
+}

@@ -25,6 +25,9 @@ export interface FileEntry {
   mode: number;
   size: number;
   mtimeMs: number;
+  /** Inode and ctime when read (since 0.2): a later commit skips reading a file unchanged since. */
+  ino?: number;
+  ctimeMs?: number;
   hash: string;
   chunks: ChunkRef[];
 }
@@ -196,6 +199,13 @@ function entryProblem(entry: unknown): string | undefined {
         if (!isMode(entry.mode)) return '`mode` is not a file mode';
         if (typeof entry.mtimeMs !== 'number' || !Number.isFinite(entry.mtimeMs))
           return '`mtimeMs` is not a number';
+        if (entry.ino !== undefined && !Number.isSafeInteger(entry.ino))
+          return '`ino` is not an inode number';
+        if (
+          entry.ctimeMs !== undefined &&
+          (typeof entry.ctimeMs !== 'number' || !Number.isFinite(entry.ctimeMs))
+        )
+          return '`ctimeMs` is not a number';
       }
       return undefined;
     }

@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { errnoCode, TargetPathError, UnsafePathError, UsageError, wrapIoError } from '../errors.js';
 import { DIR_MODE, FILE_MODE, fsyncDir, writeAll } from './atomic-write.js';
-import { readChunkInto } from './chunk-store.js';
+import { type ChunkRef, DEFAULT_IO_CONCURRENCY, forEachConcurrently, readChunkInto } from './chunk-store.js';
 import { MAX_CHUNK_BYTES } from './layout.js';
 import type { Entry, Manifest } from './manifest.js';
 import { safeRelativePath, symlinkStaysInside } from './paths.js';
@@ -61,11 +61,12 @@ export async function materializeFiles(
   const result: MaterializeResult = { files: 0, bytes: 0 };
   try {
     const staged = new Map<string, string>();
-    const buffer = Buffer.allocUnsafe(Math.min(MAX_CHUNK_BYTES, largestChunk(plan)));
+    const lane = Math.min(MAX_CHUNK_BYTES, largestChunk(plan));
+    const buffers = Array.from({ length: DEFAULT_IO_CONCURRENCY }, () => Buffer.allocUnsafe(lane));
     for (const [i, entry] of plan.entries()) {
       if (entry.type !== 'file') continue;
       const tmp = join(staging, String(i));
-      await stageFile(root, entry.chunks, tmp, buffer);
+      await stageFile(root, entry.chunks, tmp, buffers);
       staged.set(entry.path, tmp);
     }
     await fsyncDir(staging);
@@ -110,21 +111,35 @@ function largestChunk(entries: readonly Entry[]): number {
   return max;
 }
 
-/** Writes a file's chunks, each verified, into `tmp` and makes it durable. */
+/**
+ * Writes a file's chunks, each verified, into `tmp` and makes it durable. Several chunks are read,
+ * verified and written at once (each at its own offset), one buffer per lane.
+ */
 async function stageFile(
   root: string,
-  chunks: readonly { h: string; n: number; z?: 1 }[],
+  chunks: readonly ChunkRef[],
   tmp: string,
-  buffer: Buffer,
+  buffers: Buffer[],
 ): Promise<void> {
   const handle = await fsp.open(tmp, 'wx', FILE_MODE);
   try {
-    let position = 0;
+    const offsets: number[] = [];
+    let end = 0;
     for (const ref of chunks) {
-      const view = buffer.subarray(0, ref.n);
-      await readChunkInto(root, ref, view);
-      position = await writeAll(handle, view, position);
+      offsets.push(end);
+      end += ref.n;
     }
+    const free = [...buffers];
+    await forEachConcurrently(chunks, buffers.length, async (ref, i) => {
+      const buffer = free.pop()!;
+      try {
+        const view = buffer.subarray(0, ref.n);
+        await readChunkInto(root, ref, view);
+        await writeAll(handle, view, offsets[i]!);
+      } finally {
+        free.push(buffer);
+      }
+    });
     await handle.datasync();
   } finally {
     await handle.close();

@@ -11,7 +11,13 @@ import {
   wrapIoError,
 } from '../errors.js';
 import { DIR_MODE, fsyncDir, writeFileAtomic } from './atomic-write.js';
-import { type ChunkRef, verifyChunk } from './chunk-store.js';
+import {
+  type ChunkRef,
+  type ChunkTrust,
+  DEFAULT_IO_CONCURRENCY,
+  forEachConcurrently,
+  verifyChunk,
+} from './chunk-store.js';
 import { maxPackedSize } from './compress.js';
 import { appendJournal } from './journal.js';
 import {
@@ -96,6 +102,8 @@ export interface CommitDraft {
  */
 export class Store {
   private readonly warnings: StoreWarning[] = [];
+  /** The chunk hashes and file mtime of each manifest read by {@link chunkTrust} (manifests never change). */
+  private readonly vouched = new Map<number, { mtimeMs: number; hashes: string[] }>();
 
   private constructor(readonly root: string) {}
 
@@ -229,17 +237,19 @@ export class Store {
       return `entry \`${huge.key}\` declares ${huge.size} bytes, more than one buffer can hold`;
     const unique = new Map<string, ChunkRef>();
     for (const ref of manifestChunks(manifest)) unique.set(ref.h, ref);
-    let scratch: Buffer | undefined;
-    for (const ref of unique.values()) {
+    let problem: string | undefined;
+    await forEachConcurrently([...unique.values()], DEFAULT_IO_CONCURRENCY, async (ref) => {
       try {
-        if (!scratch || scratch.byteLength < ref.n) scratch = Buffer.allocUnsafe(ref.n);
-        await verifyChunk(this.root, ref, scratch);
+        await verifyChunk(this.root, ref);
       } catch (error) {
-        if (error instanceof CkptError) return error.message;
+        if (!(error instanceof CkptError)) throw error;
+        problem ??= error.message;
         throw error;
       }
-    }
-    return undefined;
+    }).catch((error: unknown) => {
+      if (!(error instanceof CkptError)) throw error;
+    });
+    return problem;
   }
 
   /**
@@ -312,6 +322,38 @@ export class Store {
       });
     }
     return this.readManifest(seq);
+  }
+
+  /**
+   * When each chunk was last vouched for by a committed checkpoint (see {@link ChunkTrust}): chunk
+   * hash → the newest mtime of a manifest file naming it. Each manifest is read once per Store;
+   * damaged or unreadable ones vouch for nothing.
+   */
+  async chunkTrust(): Promise<ChunkTrust> {
+    const seqs = await this.listSeqs();
+    const live = new Set(seqs);
+    for (const seq of this.vouched.keys()) if (!live.has(seq)) this.vouched.delete(seq);
+    await Promise.all(
+      seqs
+        .filter((seq) => !this.vouched.has(seq))
+        .map(async (seq) => {
+          try {
+            const manifest = await this.readManifest(seq);
+            const stat = await fsp.lstat(manifestPath(this.root, seq));
+            this.vouched.set(seq, {
+              mtimeMs: stat.mtimeMs,
+              hashes: manifestChunks(manifest).map((c) => c.h),
+            });
+          } catch (error) {
+            if (!(error instanceof CkptError) && errnoCode(error) !== 'ENOENT') throw error;
+          }
+        }),
+    );
+    const trust = new Map<string, number>();
+    for (const { mtimeMs, hashes } of this.vouched.values()) {
+      for (const h of hashes) trust.set(h, Math.max(mtimeMs, trust.get(h) ?? 0));
+    }
+    return trust;
   }
 
   /**

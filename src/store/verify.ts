@@ -1,5 +1,5 @@
 import { CkptError } from '../errors.js';
-import { type ChunkRef, verifyChunk } from './chunk-store.js';
+import { type ChunkRef, DEFAULT_IO_CONCURRENCY, verifyChunk } from './chunk-store.js';
 import { type GcPlan, planGc } from './gc.js';
 import { readJournal } from './journal.js';
 import { manifestChunks } from './manifest.js';
@@ -130,6 +130,6 @@ async function deepCheckChunks(
       onProgress?.(done, total);
     }
   };
-  await Promise.all([worker(), worker(), worker(), worker()]);
+  await Promise.all(Array.from({ length: DEFAULT_IO_CONCURRENCY }, worker));
   return bad;
 }
