@@ -187,7 +187,13 @@ const blocking = await sideBySide({
     return now() - t;
   },
 });
-row('saveAsync blocking time (steady state)', blocking.saveAsync, 'memcpy into a reused buffer', blocking.memcpy, 2.0);
+row(
+  'saveAsync blocking time (steady state)',
+  blocking.saveAsync,
+  'memcpy into a reused buffer',
+  blocking.memcpy,
+  2.0,
+);
 await ck.close();
 fraction('library save, 1 % changed in 10 places: bytes written', incrBytes, bytes, 0.02, fmtBytes);
 fraction('library save, 1 % changed in 10 places: time', median(incrMs), save['ckpt save'], 0.1, fmtMs);

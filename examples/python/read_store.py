@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Read a ckpt store (format v1, docs/format.md) with the Python standard library only.
+"""Read a ckpt store (format v2 or v1, docs/format.md) with the Python standard library only.
 
 Usage:
   read_store.py STORE ls                          list checkpoints, oldest first
@@ -10,7 +10,7 @@ Usage:
 `latest` is the newest checkpoint whose manifest verifies (newer damaged ones are named on
 stderr). `extract` and `value` check the entry hash and every chunk's size and SHA-256; OUT
 appears only once all of them verified, so a damaged chunk is an error, never output.
-zstd-compressed chunks (`.zst`) need the `zstd` command on PATH.
+zstd-compressed chunks need the `zstd` command on PATH.
 
 Exit codes: 0 ok, 1 error (including damage), 2 usage.
 """
@@ -29,10 +29,11 @@ import subprocess
 import sys
 import tempfile
 
-FORMAT_VERSION = 1  # the newest store / manifest format this reader understands
+FORMAT_VERSION = 2  # the newest store / manifest format this reader understands
 VALUE_ENCODING = "ckpt-value/1"
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 MANIFEST_NAME = re.compile(r"^(\d{10})\.json$")
+PACK_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class Damaged(Exception):
@@ -146,22 +147,31 @@ def read_manifest(root: str, seq: int) -> dict:
     return m
 
 
+def stored_size(c: dict) -> int:
+    """Bytes a chunk occupies in its pack (format v2)."""
+    return c["s"] if c.get("z") == 1 else c["n"]
+
+
 def chunks_problem(root: str, m: dict) -> str | None:
-    """Whether every chunk is present as a regular file of a possible size (no bytes read)."""
+    """Whether every chunk is present in a regular file of a possible size (no bytes read)."""
     for e in m["entries"]:
         for c in e.get("chunks", []) if e["type"] in ("file", "blob") else []:
             path = chunk_path(root, c)
+            what = f"pack {c['p']} of chunk {c['h']}" if "p" in c else f"chunk {c['h']}"
             try:
                 if not stat.S_ISDIR(os.lstat(os.path.dirname(path)).st_mode):
-                    return f"chunk directory of {c['h']} is not a directory"
+                    return f"the directory of {what} is not a directory"
                 st = os.lstat(path)
             except FileNotFoundError:
-                return f"chunk {c['h']} is missing"
+                return f"{what} is missing"
             except OSError as err:
-                return f"chunk {c['h']} cannot be checked: {err.strerror}"
+                return f"{what} cannot be checked: {err.strerror}"
             if not stat.S_ISREG(st.st_mode):
-                return f"chunk {c['h']} is not a regular file"
-            if c.get("z") == 1:
+                return f"{what} is not a regular file"
+            if "p" in c:
+                if st.st_size < c["o"] + stored_size(c):
+                    return f"{what} is {st.st_size} bytes, too short (truncated)"
+            elif c.get("z") == 1:
                 if st.st_size == 0 or st.st_size > max_packed(c["n"]):
                     return f"compressed chunk {c['h']} is {st.st_size} bytes, impossible for {c['n']}"
             elif st.st_size != c["n"]:
@@ -174,7 +184,21 @@ def max_packed(n: int) -> int:
 
 
 def chunk_path(root: str, c: dict) -> str:
+    """The file holding a chunk: its pack (format v2) or a file of its own (format v1)."""
+    if "p" in c:
+        return os.path.join(root, "packs", c["p"] + ".pack")
     return os.path.join(root, "chunks", c["h"][:2], c["h"] + (".zst" if c.get("z") == 1 else ""))
+
+
+def pack_ref_ok(c: dict) -> bool:
+    """A v2 reference names a pack id and an offset, and a stored size exactly when compressed."""
+    if "p" not in c:
+        return "o" not in c and "s" not in c
+    if not isinstance(c["p"], str) or not PACK_ID.match(c["p"]) or not is_int(c.get("o")) or c["o"] < 0:
+        return False
+    if c.get("z") == 1:
+        return is_int(c.get("s")) and 1 <= c["s"] <= max_packed(c["n"])
+    return "s" not in c
 
 
 def entry_problem(e: object) -> str | None:
@@ -208,6 +232,7 @@ def entry_problem(e: object) -> str | None:
         if not isinstance(chunks, list) or not all(
             isinstance(c, dict) and isinstance(c.get("h"), str) and SHA256_HEX.match(c["h"])
             and is_int(c.get("n")) and 1 <= c["n"] <= MAX_CHUNK_BYTES and c.get("z", 1) == 1
+            and pack_ref_ok(c)
             for c in chunks
         ):
             return "a chunk reference is malformed"
@@ -252,10 +277,13 @@ def read_chunk(root: str, ref: dict) -> bytes:
     path = chunk_path(root, ref)
     try:
         if not stat.S_ISDIR(os.lstat(os.path.dirname(path)).st_mode):
-            raise Damaged(f"chunk directory of {h} is not a directory")
-        data = read_regular(path, "chunk", max_packed(n) if packed else n)
+            raise Damaged(f"the directory of chunk {h} is not a directory")
+        if "p" in ref:
+            data = read_range(path, ref["o"], stored_size(ref))
+        else:
+            data = read_regular(path, "chunk", max_packed(n) if packed else n)
     except FileNotFoundError:
-        raise Damaged(f"chunk {h} is missing ({path})") from None
+        raise Damaged(f"the file of chunk {h} is missing ({path})") from None
     if packed:
         data = zstd_decompress(data, h, n)
     if len(data) != n:
@@ -263,6 +291,25 @@ def read_chunk(root: str, ref: dict) -> bytes:
     actual = hashlib.sha256(data).hexdigest()
     if actual != h:
         raise Damaged(f"chunk {h} is corrupt: its content hashes to {actual} ({path})")
+    return data
+
+
+def read_range(path: str, offset: int, length: int) -> bytes:
+    """`length` bytes at `offset` of a pack, which must be a regular file (never a symlink)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise Damaged(f"pack {path} cannot be opened: {e.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Damaged(f"pack {path} is not a regular file")
+        data = os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
+    if len(data) != length:
+        raise Damaged(f"pack {path} ends before the chunk at {offset} (truncated)")
     return data
 
 

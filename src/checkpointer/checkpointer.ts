@@ -209,7 +209,7 @@ export class Checkpointer {
   private async commitParts(parts: ValueParts, options: SaveOptions, startedAt: number): Promise<SaveResult> {
     let manifest: Manifest;
     const writer = new ChunkWriter(this.store.root, this.options.compression, {
-      trust: await this.store.chunkTrust(),
+      index: await this.store.chunkIndex(),
     });
     try {
       const entries = await writeValueParts(writer, parts, this.cache);

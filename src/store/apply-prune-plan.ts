@@ -1,3 +1,4 @@
+import { chunkHome } from './chunk-read.js';
 import { removeChunkFile } from './chunk-store.js';
 import { noteJournal } from './journal.js';
 import type { Lease } from './lease.js';
@@ -29,7 +30,7 @@ export async function applyPrunePlan(
   for (const item of scanned) {
     if (!item.manifest) continue;
     if (removedSeqs.has(item.seq)) dropped.push(item.manifest);
-    else for (const ref of manifestChunks(item.manifest)) kept.add(ref.h);
+    else for (const ref of manifestChunks(item.manifest)) kept.add(chunkHome(ref));
   }
   for (const seq of removedSeqs) await store.removeManifest(seq);
   await store.syncManifests();
@@ -42,8 +43,10 @@ export async function applyPrunePlan(
   const freed = new Set<string>();
   for (const manifest of dropped) {
     for (const ref of manifestChunks(manifest)) {
-      if (kept.has(ref.h) || freed.has(ref.h)) continue;
-      freed.add(ref.h);
+      // A pack goes only when no kept checkpoint names any chunk in it.
+      const home = chunkHome(ref);
+      if (kept.has(home) || freed.has(home)) continue;
+      freed.add(home);
       // Inside a shard that is a real directory; rm removes a planted link, never its target.
       await removeChunkFile(store.root, ref);
       freedChunks++;

@@ -27,7 +27,7 @@ export async function commitFiles(
   options: CommitFilesOptions,
 ): Promise<Manifest> {
   const startedAt = performance.now();
-  const writer = new ChunkWriter(store.root, options.compression, { trust: await store.chunkTrust() });
+  const writer = new ChunkWriter(store.root, options.compression, { index: await store.chunkIndex() });
   let entries: Awaited<ReturnType<typeof captureFiles>>;
   try {
     entries = await captureFiles(writer, base, paths, {

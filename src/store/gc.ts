@@ -2,10 +2,16 @@ import { promises as fsp, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { CkptError, errnoCode, wrapIoError } from '../errors.js';
 import { fsyncDir } from './atomic-write.js';
-import { type ChunkRef, verifyChunk } from './chunk-store.js';
+import {
+  type ChunkRef,
+  DEFAULT_IO_CONCURRENCY,
+  forEachConcurrently,
+  storedSizeProblem,
+  verifyChunk,
+} from './chunk-read.js';
 import { maxPackedSize } from './compress.js';
 import { noteJournal } from './journal.js';
-import { CHUNKS_DIR, MANIFESTS_DIR } from './layout.js';
+import { CHUNKS_DIR, MANIFESTS_DIR, PACKS_DIR } from './layout.js';
 import type { Lease } from './lease.js';
 import { manifestChunks } from './manifest.js';
 import { describeKind } from './safe-fs.js';
@@ -19,6 +25,11 @@ export interface GcPlan {
   tmpFiles: Array<{ path: string; size: number }>;
   /** Chunk files that cannot be the chunk they are named for: removed so the next save writes them again. */
   rotten: Array<{ path: string; size: number; why: string }>;
+  /**
+   * Packs holding a damaged chunk: kept (their other chunks are good) but marked, so the next save
+   * reads such a chunk before reusing it and writes it again.
+   */
+  damagedPacks: Array<{ path: string; why: string }>;
   /** Symlinks, FIFOs and other things ckpt never writes, where its files belong: unlinked, never followed. */
   foreign: Array<{ path: string; kind: string }>;
   /** Why unreferenced chunks are left alone (a manifest this version cannot read), if they are. */
@@ -37,6 +48,7 @@ export interface GcOptions {
 const TMP_NAME = /^\.(?:(.+)\.(\d+)\.[0-9a-f]{8}\.tmp|lease\.stale\.(\d+)\.[0-9a-f]{8})$/;
 const CHUNK_NAME = /^([0-9a-f]{64})(\.zst)?$/;
 const SHARD_NAME = /^[0-9a-f]{2}$/;
+const PACK_NAME = /^([0-9a-f]{32})\.pack$/;
 
 /**
  * Lists what garbage collection would delete: chunks that no manifest references, temp files
@@ -48,10 +60,19 @@ const SHARD_NAME = /^[0-9a-f]{2}$/;
  */
 export async function planGc(store: Store, options: GcOptions = {}): Promise<GcPlan> {
   const referenced = new Map<string, ChunkRef>();
+  const packRefs = new Map<string, Map<string, ChunkRef>>();
   let blockedBy: string | undefined;
   for (const item of await store.scan()) {
-    if ('manifest' in item) for (const ref of manifestChunks(item.manifest)) referenced.set(ref.h, ref);
-    else if (item.newer) {
+    if ('manifest' in item) {
+      for (const ref of manifestChunks(item.manifest)) {
+        if (ref.p === undefined) referenced.set(ref.h, ref);
+        else {
+          const refs = packRefs.get(ref.p) ?? new Map<string, ChunkRef>();
+          packRefs.set(ref.p, refs);
+          refs.set(`${ref.h}@${ref.o}`, ref);
+        }
+      }
+    } else if (item.newer) {
       blockedBy ??= `checkpoint #${item.seq} was written by a newer ckpt, so which chunks it uses is unknown`;
     }
   }
@@ -59,10 +80,11 @@ export async function planGc(store: Store, options: GcOptions = {}): Promise<GcP
     chunks: [],
     tmpFiles: [],
     rotten: [],
+    damagedPacks: [],
     foreign: [],
     blockedBy,
     bytes: 0,
-    referenced: referenced.size,
+    referenced: referenced.size + [...packRefs.values()].reduce((sum, refs) => sum + refs.size, 0),
   };
   const now = Date.now();
   const considerTmp = (path: string, name: string, stat: Stats): boolean => {
@@ -113,6 +135,30 @@ export async function planGc(store: Store, options: GcOptions = {}): Promise<GcP
       }
     }
   }
+  const packsRoot = join(store.root, PACKS_DIR);
+  const packsStat = await fsp.lstat(packsRoot).catch(() => undefined);
+  if (packsStat && !packsStat.isDirectory())
+    plan.foreign.push({ path: packsRoot, kind: describeKind(packsStat) });
+  for (const [name, stat] of packsStat?.isDirectory() ? await listDir(packsRoot) : []) {
+    const path = join(packsRoot, name);
+    if (considerTmp(path, name, stat)) continue;
+    const match = PACK_NAME.exec(name);
+    if (!match) continue;
+    if (!stat.isFile()) {
+      plan.foreign.push({ path, kind: describeKind(stat) });
+      continue;
+    }
+    const refs = packRefs.get(match[1]!);
+    if (!refs) {
+      if (blockedBy === undefined) {
+        plan.chunks.push({ path, size: stat.size });
+        plan.bytes += stat.size;
+      }
+      continue;
+    }
+    const why = await packProblem(store.root, [...refs.values()], stat, options.deep ?? false);
+    if (why) plan.damagedPacks.push({ path, why });
+  }
   for (const dir of [join(store.root, MANIFESTS_DIR), store.root]) {
     for (const [name, stat] of await listDir(dir)) considerTmp(join(dir, name), name, stat);
   }
@@ -139,6 +185,30 @@ async function chunkFileProblem(
   }
 }
 
+/** The first damaged chunk of a pack, judged by size, and with `deep` by reading every chunk. */
+async function packProblem(
+  root: string,
+  refs: readonly ChunkRef[],
+  stat: Stats,
+  deep: boolean,
+): Promise<string | undefined> {
+  for (const ref of refs) {
+    const problem = storedSizeProblem(ref, stat);
+    if (problem) return problem;
+  }
+  if (!deep) return undefined;
+  let problem: string | undefined;
+  await forEachConcurrently(refs, DEFAULT_IO_CONCURRENCY, async (ref) => {
+    try {
+      await verifyChunk(root, ref);
+    } catch (error) {
+      if (!(error instanceof CkptError)) throw error;
+      problem ??= error.message;
+    }
+  });
+  return problem;
+}
+
 /** Deletes what {@link planGc} listed. Checks the lease first. */
 export async function applyGcPlan(store: Store, lease: Lease, plan: GcPlan): Promise<void> {
   await lease.assertHeld();
@@ -155,6 +225,12 @@ export async function applyGcPlan(store: Store, lease: Lease, plan: GcPlan): Pro
     dirs.add(join(path, '..'));
   }
   await Promise.all([...dirs].map((dir) => fsyncDir(dir)));
+  // chmod to the same mode changes only the ctime: the pack is no longer vouched for, so the next
+  // save reads a chunk from it before reusing it (trust.ts), and writes a damaged one again.
+  for (const { path } of plan.damagedPacks) {
+    const stat = await fsp.lstat(path).catch(() => undefined);
+    if (stat?.isFile()) await fsp.chmod(path, stat.mode & 0o7777).catch(() => {});
+  }
   const removed = plan.chunks.length + plan.tmpFiles.length + plan.rotten.length + plan.foreign.length;
   if (removed > 0) {
     await noteJournal(store, 'gc', {

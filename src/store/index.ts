@@ -1,13 +1,8 @@
 export { applyPrunePlan, type PruneResult, pruneStore } from './apply-prune-plan.js';
 export { DIR_MODE, FILE_MODE, fsyncDir, writeFileAtomic } from './atomic-write.js';
 export { FileChangedError, type FileIdentity } from './capture-files.js';
-export {
-  allocateEntry,
-  type ChunkRef,
-  ChunkWriter,
-  DEFAULT_IO_CONCURRENCY,
-  readChunks,
-} from './chunk-store.js';
+export { allocateEntry, type ChunkRef, DEFAULT_IO_CONCURRENCY, readChunks } from './chunk-read.js';
+export { ChunkWriter } from './chunk-store.js';
 export { FIXED_CHUNK_SIZE, fixedChunkSizeFor, fixedChunks } from './chunker.js';
 export { type CommitFilesOptions, commitFiles } from './commit-files.js';
 export { type CompressionMode, DEFAULT_COMPRESSION, zstdAvailable } from './compress.js';

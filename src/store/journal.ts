@@ -113,7 +113,9 @@ export async function readJournal(root: string): Promise<JournalReadResult> {
     if (line === '') return;
     const json = line.slice(CHECK_HEX + 1);
     const ok =
-      line.length > CHECK_HEX + 1 && sha256Hex(json).slice(0, CHECK_HEX) === line.slice(0, CHECK_HEX);
+      line.length > CHECK_HEX + 1 &&
+      line[CHECK_HEX] === ' ' &&
+      sha256Hex(json).slice(0, CHECK_HEX) === line.slice(0, CHECK_HEX);
     const event = ok ? parseEvent(json) : undefined;
     if (event) {
       result.events.push(event);

@@ -1,11 +1,22 @@
 import { join } from 'node:path';
 
-/** Store format version this build writes and the newest it reads. */
-export const STORE_FORMAT_VERSION = 1;
+/**
+ * Store format version this build writes and the newest it reads. Version 2 stores chunks in pack
+ * files; version 1 (one file per chunk) is still read, and a version 1 store takes version 2
+ * packs from its first new checkpoint on.
+ */
+export const STORE_FORMAT_VERSION = 2;
 /** The identity file that marks a directory as a ckpt store. */
 export const STORE_ID_FILE = 'ckpt-store.json';
 export const CHUNKS_DIR = 'chunks';
 export const MANIFESTS_DIR = 'manifests';
+export const PACKS_DIR = 'packs';
+/** Suffix of a pack file: the stored bytes of many chunks, back to back (format v2). */
+export const PACK_SUFFIX = '.pack';
+/** A pack's name: 32 random hex digits (it is never rewritten, so its name need not be its hash). */
+export const PACK_ID = /^[0-9a-f]{32}$/;
+/** A save starts a new pack file once its current one holds this many bytes. */
+export const PACK_TARGET_BYTES = 64 << 20;
 export const LEASE_FILE = 'lease.json';
 export const JOURNAL_FILE = 'journal.log';
 /** Suffix of a chunk stored zstd-compressed. */
@@ -19,6 +30,11 @@ export function chunkDir(root: string, hash: string): string {
 
 export function chunkPath(root: string, hash: string, compressed: boolean): string {
   return join(chunkDir(root, hash), compressed ? `${hash}${COMPRESSED_SUFFIX}` : hash);
+}
+
+/** Packs sit side by side in `packs/` (a store holds few of them: 16 per GiB of new data). */
+export function packPath(root: string, id: string): string {
+  return join(root, PACKS_DIR, `${id}${PACK_SUFFIX}`);
 }
 
 export function manifestName(seq: number): string {

@@ -1,7 +1,8 @@
 import { CkptError, FormatError, IntegrityError } from '../errors.js';
-import type { ChunkRef } from './chunk-store.js';
+import type { ChunkRef } from './chunk-read.js';
+import { maxPackedSize } from './compress.js';
 import { entryHash, SHA256_HEX, sha256Hex } from './hash.js';
-import { MAX_CHUNK_BYTES, MAX_JSON_DEPTH, STORE_FORMAT_VERSION } from './layout.js';
+import { MAX_CHUNK_BYTES, MAX_JSON_DEPTH, PACK_ID, STORE_FORMAT_VERSION } from './layout.js';
 import { RESERVED_PREFIX, safeRelativePath, symlinkStaysInside } from './paths.js';
 
 /** Who wrote a checkpoint. */
@@ -66,7 +67,7 @@ export interface SaveStats {
   durationMs: number;
 }
 
-/** The manifest of one committed checkpoint (format v1; see docs/format.md). */
+/** The manifest of one committed checkpoint (format v2, or v1 when read; see docs/format.md). */
 export interface Manifest {
   format: 'ckpt-manifest';
   version: number;
@@ -190,6 +191,8 @@ function entryProblem(entry: unknown): string | undefined {
           return `a chunk declares ${String(c.n)} bytes (a chunk holds 1 to ${MAX_CHUNK_BYTES})`;
         }
         if (c.z !== undefined && c.z !== 1) return 'a chunk reference has a bad `z`';
+        const where = packRefProblem(c);
+        if (where) return where;
         total += c.n as number;
       }
       if (total !== entry.size) return `chunks add up to ${total} bytes, size says ${String(entry.size)}`;
@@ -220,6 +223,20 @@ function entryProblem(entry: unknown): string | undefined {
     default:
       return `unknown type ${JSON.stringify(entry.type)}`;
   }
+}
+
+/** Why a chunk's place in a pack (format v2: `p`, `o`, `s`) cannot be right, or undefined. */
+function packRefProblem(c: Record<string, unknown>): string | undefined {
+  if (c.p === undefined) {
+    return c.o === undefined && c.s === undefined ? undefined : 'a chunk has an offset but no pack';
+  }
+  if (typeof c.p !== 'string' || !PACK_ID.test(c.p)) return 'a chunk names a pack that is not a pack id';
+  if (!Number.isSafeInteger(c.o) || (c.o as number) < 0) return 'a chunk has a bad pack offset `o`';
+  if (c.z === 1) {
+    if (!Number.isSafeInteger(c.s) || (c.s as number) < 1 || (c.s as number) > maxPackedSize(c.n as number))
+      return `a compressed chunk declares ${String(c.s)} stored bytes for ${String(c.n)}`;
+  } else if (c.s !== undefined) return 'an uncompressed chunk declares a stored size';
+  return undefined;
 }
 
 /** Why a stored path cannot be restored safely, or undefined when it can. */

@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { errnoCode, TargetPathError, UnsafePathError, UsageError, wrapIoError } from '../errors.js';
 import { DIR_MODE, FILE_MODE, fsyncDir, writeAll } from './atomic-write.js';
-import { type ChunkRef, DEFAULT_IO_CONCURRENCY, forEachConcurrently, readChunkInto } from './chunk-store.js';
+import { type ChunkRef, DEFAULT_IO_CONCURRENCY, forEachConcurrently, readChunkInto } from './chunk-read.js';
 import { MAX_CHUNK_BYTES } from './layout.js';
 import type { Entry, Manifest } from './manifest.js';
 import { safeRelativePath, symlinkStaysInside } from './paths.js';

@@ -1,5 +1,5 @@
 import { constants } from 'node:buffer';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   CkptError,
@@ -12,18 +12,17 @@ import {
 } from '../errors.js';
 import { DIR_MODE, fsyncDir, writeFileAtomic } from './atomic-write.js';
 import {
+  assertChunkDir,
   type ChunkRef,
-  type ChunkTrust,
+  chunkFilePath,
   DEFAULT_IO_CONCURRENCY,
   forEachConcurrently,
+  storedSizeProblem,
   verifyChunk,
-} from './chunk-store.js';
-import { maxPackedSize } from './compress.js';
+} from './chunk-read.js';
 import { appendJournal } from './journal.js';
 import {
   CHUNKS_DIR,
-  chunkDir,
-  chunkPath,
   MANIFESTS_DIR,
   MAX_MANIFEST_BYTES,
   MAX_SMALL_FILE_BYTES,
@@ -42,7 +41,8 @@ import {
   type SaveStats,
   serializeManifest,
 } from './manifest.js';
-import { assertRealDir, describeKind, readStoreFile } from './safe-fs.js';
+import { assertRealDir, readStoreFile } from './safe-fs.js';
+import type { ChunkIndex } from './trust.js';
 import { currentWriter } from './writer-info.js';
 
 /** A value's arrays are loaded whole: larger blobs cannot be restored in this process. */
@@ -102,10 +102,13 @@ export interface CommitDraft {
  */
 export class Store {
   private readonly warnings: StoreWarning[] = [];
-  /** The chunk hashes and file mtime of each manifest read by {@link chunkTrust} (manifests never change). */
-  private readonly vouched = new Map<number, { mtimeMs: number; hashes: string[] }>();
+  /** The chunk list and file mtime of each manifest read by {@link chunkIndex} (manifests never change). */
+  private readonly indexed = new Map<number, { mtimeMs: number; refs: ChunkRef[] }>();
 
-  private constructor(readonly root: string) {}
+  private constructor(
+    readonly root: string,
+    private formatVersion: number,
+  ) {}
 
   /**
    * Opens the store at `dir`. Throws {@link NoStoreError} if there is none (and `create` is not
@@ -118,6 +121,7 @@ export class Store {
     const root = await fsp.realpath(given).catch(() => given);
     const idPath = join(root, STORE_ID_FILE);
     let id: string | undefined;
+    let version = STORE_FORMAT_VERSION;
     try {
       id = (await readStoreFile(idPath, 'store identity file', MAX_SMALL_FILE_BYTES)).toString('utf8');
     } catch (error) {
@@ -128,11 +132,11 @@ export class Store {
       if (!options.create) throw await missingStore(root);
       await createSkeleton(root);
     } else {
-      checkStoreId(id, idPath);
+      version = checkStoreId(id, idPath);
     }
     await assertRealDir(join(root, CHUNKS_DIR), 'chunks directory');
     await assertRealDir(join(root, MANIFESTS_DIR), 'manifests directory');
-    return new Store(root);
+    return new Store(root, version);
   }
 
   /** Records a warning for the caller (see {@link takeWarnings}). */
@@ -218,10 +222,11 @@ export class Store {
    */
   async checkChunksPresent(manifest: Manifest): Promise<string | undefined> {
     const seen = new Set<string>();
+    const stats = new Map<string, Promise<Stats>>();
     for (const ref of manifestChunks(manifest)) {
       if (seen.has(ref.h)) continue;
       seen.add(ref.h);
-      const problem = await chunkProblem(this.root, ref);
+      const problem = await chunkProblem(this.root, ref, stats);
       if (problem) return problem;
     }
     return undefined;
@@ -325,35 +330,49 @@ export class Store {
   }
 
   /**
-   * When each chunk was last vouched for by a committed checkpoint (see {@link ChunkTrust}): chunk
-   * hash → the newest mtime of a manifest file naming it. Each manifest is read once per Store;
-   * damaged or unreadable ones vouch for nothing.
+   * Where the committed checkpoints keep each chunk, for a save to reuse: the newest manifest's
+   * place for each hash, and that manifest file's mtime (see {@link ChunkIndex}). Manifests are
+   * read once per Store; damaged or unreadable ones contribute nothing.
    */
-  async chunkTrust(): Promise<ChunkTrust> {
+  async chunkIndex(): Promise<ChunkIndex> {
     const seqs = await this.listSeqs();
     const live = new Set(seqs);
-    for (const seq of this.vouched.keys()) if (!live.has(seq)) this.vouched.delete(seq);
+    for (const seq of this.indexed.keys()) if (!live.has(seq)) this.indexed.delete(seq);
     await Promise.all(
       seqs
-        .filter((seq) => !this.vouched.has(seq))
+        .filter((seq) => !this.indexed.has(seq))
         .map(async (seq) => {
           try {
             const manifest = await this.readManifest(seq);
             const stat = await fsp.lstat(manifestPath(this.root, seq));
-            this.vouched.set(seq, {
-              mtimeMs: stat.mtimeMs,
-              hashes: manifestChunks(manifest).map((c) => c.h),
-            });
+            this.indexed.set(seq, { mtimeMs: stat.mtimeMs, refs: manifestChunks(manifest) });
           } catch (error) {
             if (!(error instanceof CkptError) && errnoCode(error) !== 'ENOENT') throw error;
           }
         }),
     );
-    const trust = new Map<string, number>();
-    for (const { mtimeMs, hashes } of this.vouched.values()) {
-      for (const h of hashes) trust.set(h, Math.max(mtimeMs, trust.get(h) ?? 0));
+    const index = new Map<string, { ref: ChunkRef; since: number }>();
+    for (const seq of seqs) {
+      const item = this.indexed.get(seq);
+      if (!item) continue;
+      for (const ref of item.refs) {
+        const before = index.get(ref.h);
+        index.set(ref.h, { ref, since: Math.max(item.mtimeMs, before?.since ?? 0) });
+      }
     }
-    return trust;
+    return index;
+  }
+
+  /** Marks a version 1 store as version 2 before its first v2 checkpoint (older ckpt then refuses it). */
+  private async upgradeFormat(): Promise<void> {
+    if (this.formatVersion >= STORE_FORMAT_VERSION) return;
+    const path = join(this.root, STORE_ID_FILE);
+    const old = JSON.parse(
+      (await readStoreFile(path, 'store identity file', MAX_SMALL_FILE_BYTES)).toString('utf8'),
+    );
+    const id = { ...old, version: STORE_FORMAT_VERSION, upgraded: new Date().toISOString() };
+    await writeFileAtomic(path, Buffer.from(`${JSON.stringify(id)}\n`));
+    this.formatVersion = STORE_FORMAT_VERSION;
   }
 
   /**
@@ -362,6 +381,7 @@ export class Store {
    */
   async commit(lease: Lease, draft: CommitDraft): Promise<Manifest> {
     await lease.assertHeld();
+    await this.upgradeFormat();
     // Under `ckpt run` the supervisor and its program may commit at once: link() refuses an
     // existing name, so the loser takes the next number.
     for (let attempt = 0; ; attempt++) {
@@ -448,28 +468,33 @@ async function createSkeleton(root: string): Promise<void> {
   await fsyncDir(join(root, '..')).catch(() => {});
 }
 
-/** Why one chunk reference cannot be read, judged from lstat alone; undefined when it looks right. */
-async function chunkProblem(root: string, ref: ChunkRef): Promise<string | undefined> {
-  const path = chunkPath(root, ref.h, ref.z === 1);
+/**
+ * Why one chunk reference cannot be read, judged from lstat alone; undefined when it looks right.
+ * `stats` caches the lstat of each pack for one manifest.
+ */
+async function chunkProblem(
+  root: string,
+  ref: ChunkRef,
+  stats: Map<string, Promise<Stats>>,
+): Promise<string | undefined> {
+  const path = chunkFilePath(root, ref);
   try {
-    await assertRealDir(chunkDir(root, ref.h), 'chunk directory');
-    const stat = await fsp.lstat(path);
-    if (!stat.isFile()) return `chunk ${ref.h} is ${describeKind(stat)}, not a regular file`;
-    if (ref.z === 1) {
-      if (stat.size === 0 || stat.size > maxPackedSize(ref.n))
-        return `compressed chunk ${ref.h} is ${stat.size} bytes, impossible for ${ref.n} raw bytes`;
-    } else if (stat.size !== ref.n) {
-      return `chunk ${ref.h} is ${stat.size} bytes, expected ${ref.n} (truncated)`;
+    await assertChunkDir(root, ref);
+    let stat = stats.get(path);
+    if (!stat) {
+      stat = fsp.lstat(path);
+      stats.set(path, stat);
     }
-    return undefined;
+    return storedSizeProblem(ref, await stat);
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return `chunk ${ref.h} is missing`;
+    if (errnoCode(error) === 'ENOENT')
+      return ref.p !== undefined ? `pack ${ref.p} of chunk ${ref.h} is missing` : `chunk ${ref.h} is missing`;
     if (error instanceof CkptError) return error.message;
     return wrapIoError(error, 'checking chunk', path).message;
   }
 }
 
-function checkStoreId(text: string, path: string): void {
+function checkStoreId(text: string, path: string): number {
   let id: { format?: unknown; version?: unknown };
   try {
     id = JSON.parse(text) as typeof id;
@@ -487,6 +512,7 @@ function checkStoreId(text: string, path: string): void {
       { hint: 'Upgrade ckpt (npm install -g ckpt@latest) to read this store.' },
     );
   }
+  return id.version;
 }
 
 async function missingStore(root: string): Promise<NoStoreError> {

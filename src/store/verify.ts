@@ -1,5 +1,5 @@
 import { CkptError } from '../errors.js';
-import { type ChunkRef, DEFAULT_IO_CONCURRENCY, verifyChunk } from './chunk-store.js';
+import { type ChunkRef, chunkHome, DEFAULT_IO_CONCURRENCY, verifyChunk } from './chunk-read.js';
 import { type GcPlan, planGc } from './gc.js';
 import { readJournal } from './journal.js';
 import { manifestChunks } from './manifest.js';
@@ -53,8 +53,8 @@ export async function verifyStore(store: Store, options: VerifyOptions = {}): Pr
     }
     let problem: string | undefined;
     if (deep) {
-      const bad = manifestChunks(item.manifest).find((ref) => badChunks.has(ref.h));
-      problem = bad ? badChunks.get(bad.h) : undefined;
+      const bad = manifestChunks(item.manifest).find((ref) => badChunks.has(placeOf(ref)));
+      problem = bad ? badChunks.get(placeOf(bad)) : undefined;
     } else {
       problem = await store.checkChunksPresent(item.manifest);
     }
@@ -110,7 +110,7 @@ async function deepCheckChunks(
 ): Promise<Map<string, string>> {
   const unique = new Map<string, ChunkRef>();
   for (const item of scanned) {
-    if ('manifest' in item) for (const ref of manifestChunks(item.manifest)) unique.set(ref.h, ref);
+    if ('manifest' in item) for (const ref of manifestChunks(item.manifest)) unique.set(placeOf(ref), ref);
   }
   const refs = [...unique.values()];
   const total = refs.reduce((sum, r) => sum + r.n, 0);
@@ -124,7 +124,7 @@ async function deepCheckChunks(
         await verifyChunk(store.root, ref);
       } catch (error) {
         if (!(error instanceof CkptError)) throw error;
-        bad.set(ref.h, error.message);
+        bad.set(placeOf(ref), error.message);
       }
       done += ref.n;
       onProgress?.(done, total);
@@ -132,4 +132,9 @@ async function deepCheckChunks(
   };
   await Promise.all(Array.from({ length: DEFAULT_IO_CONCURRENCY }, worker));
   return bad;
+}
+
+/** One stored copy of a chunk: the same hash may sit in an old damaged copy and a new good one. */
+function placeOf(ref: ChunkRef): string {
+  return `${chunkHome(ref)}@${ref.o ?? 0}:${ref.h}`;
 }

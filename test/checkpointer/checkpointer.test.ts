@@ -1,8 +1,9 @@
-import { promises as fsp, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClosedError, LockedError, openCheckpointer, Store, UsageError } from '../../src/index.js';
+import { corruptChunk } from '../helpers/store.js';
 
 let dir: string;
 beforeEach(() => {
@@ -63,11 +64,7 @@ describe('openCheckpointer', () => {
     const newest = await store.readManifest(2);
     const blob = newest.entries.find((e) => e.type === 'blob' && e.key !== 'value');
     if (blob?.type !== 'blob') throw new Error('expected a blob entry');
-    const chunk = blob.chunks[0]!;
-    const path = join(dir, 'chunks', chunk.h.slice(0, 2), chunk.h);
-    const bytes = await fsp.readFile(path);
-    bytes[100] = (bytes[100] ?? 0) ^ 1;
-    await fsp.writeFile(path, bytes);
+    corruptChunk(store.root, blob.chunks[0]!, 100);
     const again = await openCheckpointer({ dir });
     expect(await again.restore()).toStrictEqual(state(1));
     expect(again.lastRestore?.skipped).toHaveLength(1);

@@ -66,15 +66,15 @@ describe('ckpt CLI: bad input', () => {
     expect(runCli(cwd, ['show', 'latest~5']).code).toBe(1);
   });
 
-  it('a manifest of format version 2 gets a clear message that mentions upgrading', () => {
+  it('a manifest of a newer format version gets a clear message that mentions upgrading', () => {
     const cwd = oneCommit();
-    const newer = sampleManifest({ seq: 2, version: 2, entries: [] });
+    const newer = sampleManifest({ seq: 2, version: 3, entries: [] });
     writeFileSync(join(cwd, '.ckpt', 'manifests', '0000000002.json'), serializeManifest(newer));
     const show = runCli(cwd, ['show', '2']);
     expect(show.code).toBe(1);
-    expect(show.stderr).toMatch(/Manifest #2 has format version 2; this ckpt reads up to version 1/);
+    expect(show.stderr).toMatch(/Manifest #2 has format version 3; this ckpt reads up to version 2/);
     expect(show.stderr).toMatch(/Upgrade ckpt \(npm install -g ckpt@latest\)/);
-    expect(runCli(cwd, ['ls']).stdout).toMatch(/#2 .*DAMAGED: Manifest #2 has format version 2/);
+    expect(runCli(cwd, ['ls']).stdout).toMatch(/#2 .*DAMAGED: Manifest #2 has format version 3/);
     // gc still removes dead writers' temp files, but collects no chunk it cannot account for.
     const gc = runCli(cwd, ['gc']);
     expect(gc.code).toBe(0);

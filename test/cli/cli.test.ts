@@ -7,6 +7,7 @@ import { corruptByte, seededBytes, writeFileDeep } from '../helpers/bytes.js';
 import { runCli, runCliJson } from '../helpers/cli.js';
 import { deadPid } from '../helpers/proc.js';
 import { requireBuild } from '../helpers/repo.js';
+import { chunkSpot } from '../helpers/store.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const tempDir = useTempDirs();
@@ -52,12 +53,11 @@ function twoCommits(): string {
   return cwd;
 }
 
-/** The chunk file of data.bin in checkpoint `seq`. */
-function dataChunk(cwd: string, seq: number): string {
+/** Where the first chunk of data.bin in checkpoint `seq` is stored (its pack and offset). */
+function dataChunk(cwd: string, seq: number): { path: string; at: number; length: number } {
   const m = runCliJson<Manifest>(cwd, ['show', String(seq)]);
   const entry = m.entries.find((e): e is FileEntry => e.type === 'file' && e.path === 'data.bin')!;
-  const { h, z } = entry.chunks[0]!;
-  return join(cwd, '.ckpt', 'chunks', h.slice(0, 2), z ? `${h}.zst` : h);
+  return chunkSpot(join(cwd, '.ckpt'), entry.chunks[0]!);
 }
 
 describe('ckpt CLI', () => {
@@ -97,7 +97,7 @@ describe('ckpt CLI', () => {
       code: 0,
       stdout: expect.stringContaining('2 of 2 checkpoints OK'),
     });
-    corruptByte(dataChunk(cwd, 2), 1234);
+    corruptByte(dataChunk(cwd, 2).path, dataChunk(cwd, 2).at + 1234);
     expect(runCli(cwd, ['verify']).code).toBe(0); // sizes still match
     const deep = runCli(cwd, ['verify', '--deep']);
     expect(deep.code).toBe(3);
@@ -119,7 +119,7 @@ describe('ckpt CLI', () => {
     expect(readFileSync(join(cwd, 'r1/out/log.txt'), 'utf8')).toBe('epoch 1\n'.repeat(1000));
     expect(readdirSync(join(cwd, 'r1')).sort()).toEqual(['data.bin', 'new.txt', 'out']);
 
-    corruptByte(dataChunk(cwd, 2), 99_999);
+    corruptByte(dataChunk(cwd, 2).path, dataChunk(cwd, 2).at + 99_999);
     const fallback = runCli(cwd, ['restore', 'latest', '--to', 'r2']);
     expect(fallback.code).toBe(0);
     expect(fallback.stderr).toMatch(/^Skipped #2: Chunk [0-9a-f]{64} is corrupt/m);
@@ -162,7 +162,7 @@ describe('ckpt CLI', () => {
     const prune = runCli(cwd, ['prune', '--keep', '1']);
     expect(prune).toMatchObject({
       code: 0,
-      stdout: expect.stringMatching(/^Removed #1 .*\nKeeping #2\. Freed 2 chunks\./),
+      stdout: expect.stringMatching(/^Removed #1 .*\nKeeping #2\. Freed \d+ packs or chunk files\./),
     });
     expect(runCliJson<{ checkpoints: unknown[] }>(cwd, ['ls']).checkpoints).toMatchObject([{ seq: 2 }]);
 
@@ -179,7 +179,7 @@ describe('ckpt CLI', () => {
     expect(existsSync(stray) && existsSync(tmp)).toBe(true);
     expect(runCli(cwd, ['gc'])).toMatchObject({
       code: 0,
-      stdout: expect.stringMatching(/^Freed 7 B: 1 unreferenced chunks, 1 temp files/),
+      stdout: expect.stringMatching(/^Freed 7 B: 1 unreferenced chunk files or packs, 1 temp files/),
     });
     expect(existsSync(stray) || existsSync(tmp)).toBe(false);
     expect(runCli(cwd, ['verify', '--deep']).code).toBe(0);
@@ -192,11 +192,11 @@ describe('ckpt CLI', () => {
     expect(runCli(cwd, ['why']).stdout).toMatch(
       /resumes from #2 \(step 200,[\s\S]*No newer checkpoint was skipped/,
     );
-    rmSync(dataChunk(cwd, 2));
+    rmSync(dataChunk(cwd, 2).path);
     const why = runCli(cwd, ['why']);
     expect(why.code).toBe(0);
     expect(why.stdout).toMatch(/resumes from #1 \(step 100/);
-    expect(why.stdout).toMatch(/skipped #2: chunk [0-9a-f]{64} is missing/);
+    expect(why.stdout).toMatch(/skipped #2: pack [0-9a-f]{32} of chunk [0-9a-f]{64} is missing/);
     expect(runCliJson(cwd, ['why'])).toMatchObject({
       resumeFrom: { seq: 1, step: 100 },
       skipped: [{ seq: 2 }],

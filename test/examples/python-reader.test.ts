@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FileEntry, Manifest } from '../../src/store/index.js';
-import { compressibleBytes, corruptByte, seededBytes, writeFileDeep } from '../helpers/bytes.js';
+import { compressibleBytes, seededBytes, writeFileDeep } from '../helpers/bytes.js';
+import { corruptChunk } from '../helpers/store.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -139,7 +140,7 @@ describe.runIf(hasPython)('examples/python/read_store.py', () => {
   it('fails with exit 1 on a corrupted chunk and writes nothing', () => {
     const { store, out } = twoCheckpoints();
     const [ref] = fileEntry(readManifest(store, 2), 'sub/file.bin').chunks;
-    corruptByte(join(store, 'chunks', ref!.h.slice(0, 2), `${ref!.h}${ref!.z === 1 ? '.zst' : ''}`), 1000);
+    corruptChunk(store, ref!, 1000);
     const run = python(store, 'extract', 'latest', 'sub/file.bin', join(out, 'file.bin'));
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(new RegExp(`chunk ${ref!.h} is corrupt`));

@@ -1,6 +1,7 @@
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { type ChunkRef, chunkFilePath } from '../../src/store/chunk-read.js';
 import { ChunkWriter } from '../../src/store/chunk-store.js';
 import { entryHash } from '../../src/store/hash.js';
 import {
@@ -11,8 +12,9 @@ import {
   type Manifest,
   Store,
 } from '../../src/store/index.js';
-import { CHUNKS_DIR, manifestPath } from '../../src/store/layout.js';
+import { CHUNKS_DIR, manifestPath, PACKS_DIR } from '../../src/store/layout.js';
 import { serializeManifest } from '../../src/store/manifest.js';
+import { corruptByte } from './bytes.js';
 
 /** A complete, valid manifest with the given fields overridden. */
 export function sampleManifest(overrides: Partial<Manifest> = {}): Manifest {
@@ -96,7 +98,7 @@ export function writeCraftedManifest(
   return writeRawManifest(store, (seq) => sampleManifest({ seq, entries, ...overrides }));
 }
 
-/** Every chunk file in a store (absolute paths), temp files excluded. */
+/** Every file that holds chunk bytes in a store (v1 chunk files and v2 packs; absolute paths), temp files excluded. */
 export function chunkFiles(root: string): string[] {
   const out: string[] = [];
   const base = join(root, CHUNKS_DIR);
@@ -105,7 +107,29 @@ export function chunkFiles(root: string): string[] {
       if (!name.startsWith('.')) out.push(join(base, shard, name));
     }
   }
+  const packs = join(root, PACKS_DIR);
+  if (existsSync(packs))
+    for (const name of readdirSync(packs)) if (!name.startsWith('.')) out.push(join(packs, name));
   return out.sort();
+}
+
+/** Where a chunk's stored bytes are: the file, the offset of its first byte there, and their length. */
+export function chunkSpot(root: string, ref: ChunkRef): { path: string; at: number; length: number } {
+  const path = chunkFilePath(root, ref);
+  if (ref.p === undefined) return { path, at: 0, length: statSync(path).size };
+  return { path, at: ref.o!, length: ref.z === 1 ? ref.s! : ref.n };
+}
+
+/** Flips a bit `offset` bytes into a chunk's stored bytes (in its pack or its own file). */
+export function corruptChunk(root: string, ref: ChunkRef, offset = 0): void {
+  const spot = chunkSpot(root, ref);
+  corruptByte(spot.path, spot.at + Math.min(offset, spot.length - 1));
+}
+
+/** Cuts a chunk's stored bytes short by `bytes` (its pack is truncated there, or its own file). */
+export function truncateChunk(root: string, ref: ChunkRef, bytes = 1): void {
+  const spot = chunkSpot(root, ref);
+  truncateSync(spot.path, spot.at + spot.length - bytes);
 }
 
 /** Every file and directory under `dir` (absolute paths, `dir` itself included), with its mode. */

@@ -1,11 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { createWasmScanner } from '../../src/store/cdc-wasm.js';
 import {
   CDC_MAX_SIZE,
   CDC_MIN_SIZE,
+  CutChain,
   cdcCut,
   FIXED_CHUNK_SIZE,
   fixedChunks,
+  scanCandidates,
 } from '../../src/store/chunker.js';
 import { sha256Hex } from '../../src/store/hash.js';
 import { seededBytes } from '../helpers/bytes.js';
@@ -39,6 +42,37 @@ function cdcStreaming(data: Uint8Array, blocks: readonly number[]): number[] {
     }
   }
   return sizes;
+}
+
+const wasmScan = createWasmScanner();
+
+/** Cuts `data` the way a file commit does: blocks scanned separately, candidates chained. */
+function cdcByCandidates(
+  data: Uint8Array,
+  blocks: readonly number[],
+  scan: typeof scanCandidates = scanCandidates,
+): number[] {
+  const chain = new CutChain();
+  const sizes: number[] = [];
+  let end = 0;
+  let b = 0;
+  for (;;) {
+    const next = Math.min(data.byteLength, end + (blocks[b++ % blocks.length] ?? 1));
+    const from = Math.min(end, 31);
+    // Each block is a buffer of its own, with up to 31 bytes of the previous one in front.
+    const block = data.slice(end - from, next);
+    chain.add(scan(block, from, block.byteLength), end - from);
+    end = next;
+    const final = end === data.byteLength;
+    for (;;) {
+      const n = chain.next(end, final);
+      if (n === 0) break;
+      sizes.push(n);
+      chain.start += n;
+      if (chain.start === end) break;
+    }
+    if (final) return sizes;
+  }
 }
 
 function chunkHashes(data: Uint8Array, sizes: readonly number[]): string[] {
@@ -129,6 +163,49 @@ describe('cdcCut', () => {
         },
       ),
       { numRuns: 15 },
+    );
+  });
+
+  it('blocks scanned on their own and chained give exactly the cuts of one sequential pass', () => {
+    fc.assert(
+      fc.property(
+        dataArb,
+        fc.array(fc.integer({ min: 1, max: 9 << 20 }), { minLength: 1, maxLength: 4 }),
+        (data, blocks) => {
+          expect(cdcByCandidates(data, blocks)).toEqual(cdcAll(data));
+        },
+      ),
+      { numRuns: 15 },
+    );
+  });
+
+  it('the WebAssembly scan finds exactly the candidates of the JavaScript one', () => {
+    expect(wasmScan).toBeDefined();
+    fc.assert(
+      fc.property(dataArb, fc.integer({ min: 0, max: 31 }), (data, from) => {
+        const start = Math.min(from, data.byteLength);
+        expect([...wasmScan!(data, start, data.byteLength)]).toEqual([
+          ...scanCandidates(data, start, data.byteLength),
+        ]);
+      }),
+      { numRuns: 20 },
+    );
+    // With room for one candidate per call, the scan stops, is drained and resumes at each one.
+    const one = createWasmScanner(1)!;
+    const data = seededBytes(77, 6 << 20);
+    expect([...one(data, 5, data.byteLength)]).toEqual([...scanCandidates(data, 5, data.byteLength)]);
+  });
+
+  it('blocks scanned with WebAssembly and chained give the cuts of one sequential pass', () => {
+    fc.assert(
+      fc.property(
+        dataArb,
+        fc.array(fc.integer({ min: 1 << 10, max: 9 << 20 }), { minLength: 1, maxLength: 4 }),
+        (data, blocks) => {
+          expect(cdcByCandidates(data, blocks, wasmScan)).toEqual(cdcAll(data));
+        },
+      ),
+      { numRuns: 10 },
     );
   });
 

@@ -18,9 +18,10 @@ import { join, relative } from 'node:path';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { manifestChunks, Store } from '../../src/store/index.js';
-import { chunkPath, manifestPath } from '../../src/store/layout.js';
+import { manifestPath } from '../../src/store/layout.js';
 import { seededBytes, writeFileDeep } from '../helpers/bytes.js';
 import { ckpt, fingerprint } from '../helpers/hostile.js';
+import { chunkSpot } from '../helpers/store.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const tempDir = useTempDirs('ckpt-fuzz-');
@@ -40,8 +41,8 @@ interface Base {
   store: string;
   /** Every file of the undamaged store, by path relative to it. */
   originals: Map<string, Buffer>;
-  /** Each checkpoint's manifest file and the chunk files it references (relative paths). */
-  references: Map<string, string[]>;
+  /** Each checkpoint's manifest file and where the chunks it references are (relative file, byte range). */
+  references: Map<string, Array<{ rel: string; at: number; length: number }>>;
   victim: string;
   victimPrint: Record<string, string>;
   /** Each checkpoint's files as committed, by seq. */
@@ -81,13 +82,16 @@ beforeAll(async () => {
   }
   const originals = new Map<string, Buffer>();
   for (const { path } of storeFiles(store)) originals.set(relative(store, path), readFileSync(path));
-  const references = new Map<string, string[]>();
+  const references = new Map<string, Array<{ rel: string; at: number; length: number }>>();
   const opened = await Store.open(store);
   for (const seq of await opened.listSeqs()) {
     const m = await opened.readManifest(seq);
     references.set(
       relative(store, manifestPath(store, seq)),
-      manifestChunks(m).map((c) => relative(store, chunkPath(store, c.h, c.z === 1))),
+      manifestChunks(m).map((c) => {
+        const spot = chunkSpot(store, c);
+        return { rel: relative(store, spot.path), at: spot.at, length: spot.length };
+      }),
     );
   }
   base = { store, originals, references, victim, victimPrint: fingerprint(victim), contents };
@@ -106,9 +110,11 @@ function storeFiles(store: string): Array<{ path: string; kind: Kind }> {
           ? 'manifest'
           : rel.startsWith('chunks/')
             ? 'chunk'
-            : rel === 'journal.log'
-              ? 'journal'
-              : 'identity';
+            : rel.startsWith('packs/')
+              ? 'chunk'
+              : rel === 'journal.log'
+                ? 'journal'
+                : 'identity';
         out.push({ path, kind });
       }
     }
@@ -138,6 +144,15 @@ function intact(store: string, rel: string): boolean {
   return stat?.isFile() === true && readFileSync(path).equals(base.originals.get(rel)!);
 }
 
+/** Whether bytes [at, at + length) of `rel` are still what they were, in a regular file. */
+function intactRange(store: string, rel: string, at: number, length: number): boolean {
+  const path = join(store, rel);
+  const stat = lstatSync(path, { throwIfNoEntry: false });
+  if (stat?.isFile() !== true || stat.size < at + length) return false;
+  const now = readFileSync(path).subarray(at, at + length);
+  return now.equals(base.originals.get(rel)!.subarray(at, at + length));
+}
+
 /**
  * What `verify --deep` must say of the damaged store: true (exit 3) when a non-regular file sits
  * where a store file was, when a checkpoint whose
@@ -160,7 +175,8 @@ function expectedDamage(
   for (const [manifest, chunks] of base.references) {
     const stat = lstatSync(join(store, manifest), { throwIfNoEntry: false });
     if (!stat) continue; // deleted: that checkpoint is gone, not damaged
-    if (!intact(store, manifest) || chunks.some((c) => !intact(store, c))) return true;
+    if (!intact(store, manifest) || chunks.some((c) => !intactRange(store, c.rel, c.at, c.length)))
+      return true;
   }
   const journal = lstatSync(join(store, 'journal.log'), { throwIfNoEntry: false });
   if (journal && !journal.isFile()) return true;

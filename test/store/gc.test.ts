@@ -12,10 +12,9 @@ import {
   type Store,
   verifyStore,
 } from '../../src/store/index.js';
-import { chunkPath } from '../../src/store/layout.js';
 import { seededBytes, writeFileDeep } from '../helpers/bytes.js';
 import { deadPid } from '../helpers/proc.js';
-import { chunkFiles, commitPaths, openNewStore, writeCraftedManifest } from '../helpers/store.js';
+import { chunkFiles, chunkSpot, commitPaths, openNewStore, writeCraftedManifest } from '../helpers/store.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const tempDir = useTempDirs();
@@ -33,10 +32,11 @@ async function twoCheckpoints(): Promise<{ base: string; store: Store; manifests
   return { base, store, manifests };
 }
 
+/** The file (pack) holding the first chunk of `path` in a checkpoint. */
 function chunkOf(store: Store, m: Manifest, path: string): string {
   const e = m.entries.find((x) => x.type === 'file' && x.path === path);
   if (e?.type !== 'file') throw new Error(path);
-  return chunkPath(store.root, e.chunks[0]!.h, e.chunks[0]!.z === 1);
+  return chunkSpot(store.root, e.chunks[0]!).path;
 }
 
 function touch(path: string, content = 'leftover', ageMs = 0): string {
@@ -49,8 +49,25 @@ function touch(path: string, content = 'leftover', ageMs = 0): string {
 }
 
 describe('planGc / applyGcPlan', () => {
-  it('collects unreferenced chunks and temp files of dead writers, and keeps the rest', async () => {
-    const { base, store, manifests } = await twoCheckpoints();
+  it('keeps a pack while any checkpoint names a chunk in it', async () => {
+    const { store, manifests } = await twoCheckpoints();
+    await store.removeManifest(1);
+    // #2 reuses shared.bin from #1's pack, so that pack stays whole.
+    expect(chunkOf(store, manifests[1]!, 'shared.bin')).toBe(chunkOf(store, manifests[0]!, 'own.bin'));
+    const plan = await planGc(store);
+    expect(plan.chunks).toEqual([]);
+    expect(plan.referenced).toBe(2);
+  });
+
+  it('collects unreferenced packs and temp files of dead writers, and keeps the rest', async () => {
+    const base = tempDir();
+    const store = await openNewStore(join(base, 'store'));
+    const manifests: Manifest[] = [];
+    writeFileDeep(join(base, 'work/own.bin'), seededBytes(1, 30_000));
+    manifests.push(await commitPaths(store, join(base, 'work'), ['own.bin'], 1));
+    writeFileDeep(join(base, 'work/own.bin'), seededBytes(2, 30_000));
+    writeFileDeep(join(base, 'work/shared.bin'), seededBytes(50, 20_000));
+    manifests.push(await commitPaths(store, join(base, 'work'), ['own.bin', 'shared.bin'], 2));
     await store.removeManifest(1);
     const orphan = chunkOf(store, manifests[0]!, 'own.bin');
     const kept = [chunkOf(store, manifests[1]!, 'own.bin'), chunkOf(store, manifests[1]!, 'shared.bin')];
@@ -106,7 +123,7 @@ describe('planGc / applyGcPlan', () => {
   it('collects no chunk while a checkpoint of a newer format version is present, and says why', async () => {
     const { store } = await twoCheckpoints();
     await store.removeManifest(1);
-    const seq = await writeCraftedManifest(store, [], { version: 2 });
+    const seq = await writeCraftedManifest(store, [], { version: 3 });
     const plan = await planGc(store);
     expect(plan.chunks).toEqual([]);
     expect(plan.blockedBy).toContain(`#${seq} was written by a newer ckpt`);
@@ -115,6 +132,7 @@ describe('planGc / applyGcPlan', () => {
   it('deletes nothing with a lease that was taken over', async () => {
     const { store } = await twoCheckpoints();
     await store.removeManifest(1);
+    await store.removeManifest(2);
     const plan = await planGc(store);
     const stale = await acquireLease(store.root);
     await stale.release();

@@ -18,13 +18,19 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openCheckpointer } from '../../src/checkpointer/index.js';
 import { UnsafePathError } from '../../src/errors.js';
-import { acquireLease, type Manifest, Store, sha256Hex } from '../../src/store/index.js';
+import { acquireLease, type ChunkRef, type Manifest, Store, sha256Hex } from '../../src/store/index.js';
 import { chunkPath, JOURNAL_FILE, manifestPath } from '../../src/store/layout.js';
 import { prepareRestore } from '../../src/supervisor/prepare-restore.js';
-import { corruptByte, seededBytes, truncateBy, writeFileDeep } from '../helpers/bytes.js';
+import { seededBytes, writeFileDeep } from '../helpers/bytes.js';
 import { ckpt, fingerprint } from '../helpers/hostile.js';
 import { CLI_BIN } from '../helpers/repo.js';
-import { fileEntryFor, writeCraftedManifest } from '../helpers/store.js';
+import {
+  chunkSpot,
+  corruptChunk,
+  fileEntryFor,
+  truncateChunk,
+  writeCraftedManifest,
+} from '../helpers/store.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const tempDir = useTempDirs('ckpt-hostile-');
@@ -67,10 +73,15 @@ async function manifests(l: Lab): Promise<Manifest[]> {
   return Promise.all((await store.listSeqs()).map((seq) => store.readManifest(seq)));
 }
 
-function firstChunk(l: Lab, m: Manifest, path = 'a.bin'): string {
+function firstRef(m: Manifest, path = 'a.bin'): ChunkRef {
   const e = m.entries.find((x) => x.type === 'file' && x.path === path);
   if (e?.type !== 'file') throw new Error(`${path} not in #${m.seq}`);
-  return chunkPath(l.store, e.chunks[0]!.h, e.chunks[0]!.z === 1);
+  return e.chunks[0]!;
+}
+
+/** The file (a pack) that holds the first chunk of `path` in a checkpoint. */
+function firstChunk(l: Lab, m: Manifest, path = 'a.bin'): string {
+  return chunkSpot(l.store, firstRef(m, path)).path;
 }
 
 async function restoredStep(l: Lab): Promise<string> {
@@ -87,28 +98,33 @@ describe('a store cannot make ckpt touch files outside it', () => {
     const l = await lab();
     symlinkSync(l.victim, join(l.store, 'chunks/aa'));
     symlinkSync(join(l.victim, 'results'), join(l.store, 'chunks/ab'));
+    const planted = join(l.store, 'packs', `${'e'.repeat(32)}.pack`);
+    symlinkSync(join(l.victim, 'notes.txt'), planted);
     const verify = await ckpt(l.store, 'verify');
     expect(verify.code).toBe(3);
     expect(verify.out).toContain('FOREIGN');
     const gc = await ckpt(l.store, 'gc');
     expect(gc.code, gc.err).toBe(0);
     expect(gc.out).toMatch(/foreign .*chunks\/aa/);
+    expect(gc.out).toMatch(/foreign .*packs\/e{32}\.pack/);
     expectVictimUnchanged(l);
     expect(existsSync(join(l.store, 'chunks/aa'))).toBe(false);
+    expect(existsSync(planted)).toBe(false);
     expect(await restoredStep(l)).toBe('step 2');
   });
 
-  it('1b: a commit never writes chunk data through a symlinked shard', { timeout: CASE_MS }, async () => {
+  it('1b: a commit never writes chunk data through a symlinked packs directory', {
+    timeout: CASE_MS,
+  }, async () => {
     const l = await lab();
     const data = seededBytes(99, 100_000);
-    const shard = sha256Hex(data).slice(0, 2);
-    rmSync(join(l.store, 'chunks', shard), { recursive: true, force: true });
-    symlinkSync(l.victim, join(l.store, 'chunks', shard));
+    rmSync(join(l.store, 'packs'), { recursive: true, force: true });
+    symlinkSync(l.victim, join(l.store, 'packs'));
     writeFileDeep(join(l.work, 'new.bin'), data);
     const r = await ckpt(l.store, 'commit', '--step', '3', '--cwd', l.work, 'new.bin');
     expect(r.code, r.err).toBe(0);
     expectVictimUnchanged(l);
-    expect(lstatSync(join(l.store, 'chunks', shard)).isDirectory()).toBe(true);
+    expect(lstatSync(join(l.store, 'packs')).isDirectory()).toBe(true);
     const out = join(tempDir(), 'out');
     expect((await ckpt(l.store, 'restore', 'latest', '--to', out)).code).toBe(0);
     expect(readFileSync(join(out, 'new.bin')).equals(data)).toBe(true);
@@ -175,9 +191,9 @@ describe('a damaged chunk is never inherited by a new checkpoint', () => {
     }, async () => {
       const l = await lab();
       const [, second] = await manifests(l);
-      const chunk = firstChunk(l, second!);
-      if (damage === 'bit-flipped') corruptByte(chunk, 1000);
-      else truncateBy(chunk, 10);
+      const ref = firstRef(second!);
+      if (damage === 'bit-flipped') corruptChunk(l.store, ref, 1000);
+      else truncateChunk(l.store, ref, 10);
       // The same bytes again, by a fresh process (nothing it remembers vouches for the file).
       const r = spawnSync(
         process.execPath,
@@ -189,9 +205,11 @@ describe('a damaged chunk is never inherited by a new checkpoint', () => {
       const report = JSON.parse(verify.out) as { checkpoints: Array<{ seq: number; ok: boolean }> };
       expect(report.checkpoints.map((c) => [c.seq, c.ok])).toEqual([
         [1, true],
-        [2, true], // healed too: it names the same chunk
+        [2, false], // still names the damaged copy; packs are never rewritten
         [3, true],
       ]);
+      const third = (await manifests(l))[2]!;
+      expect(firstRef(third).p).not.toBe(ref.p);
       expect(await restoredStep(l)).toBe('step 2');
     });
   }
@@ -207,7 +225,7 @@ describe('a damaged chunk is never inherited by a new checkpoint', () => {
     const m = await (await Store.open(dir)).readManifest(first.seq);
     const blob = m.entries.find((e) => e.type === 'blob' && e.key !== 'value');
     if (blob?.type !== 'blob') throw new Error('no array blob');
-    corruptByte(chunkPath(dir, blob.chunks[0]!.h, blob.chunks[0]!.z === 1), 10);
+    corruptChunk(dir, blob.chunks[0]!, 10);
     ck = await openCheckpointer({ dir, signal: false });
     await ck.save({ field }, { step: 2 });
     await ck.close();
@@ -227,7 +245,7 @@ describe('retention keeps the newest checkpoint that restores', () => {
     writeFileDeep(join(l.work, 'a.bin'), seededBytes(3, 300_000));
     await ckpt(l.store, 'commit', '--step', '3', '--cwd', l.work, 'a.bin', 'notes.txt');
     const third = (await manifests(l))[2]!;
-    corruptByte(firstChunk(l, third), 4242); // same size: only hashing finds it
+    corruptChunk(l.store, firstRef(third), 4242); // same size: only hashing finds it
     const prune = await ckpt(l.store, 'prune', '--keep', '1', '--json');
     expect(prune.code, prune.err).toBe(0);
     const plan = JSON.parse(prune.out) as { keep: number[] };
@@ -529,16 +547,16 @@ describe('why agrees with restore', () => {
   }, async () => {
     const l = await lab();
     const [, second] = await manifests(l);
-    corruptByte(firstChunk(l, second!), 77);
+    corruptChunk(l.store, firstRef(second!), 77);
     const why = await ckpt(l.store, 'why', '--json');
     expect(JSON.parse(why.out).resumeFrom.seq).toBe(1);
     expect(await restoredStep(l)).toBe('step 1');
     expect((await ckpt(l.store, 'ls')).out).toMatch(/#2 .* ok/); // ls is the cheap check: sizes only
     expect((await ckpt(l.store, 'ls', '--deep')).out).toMatch(/#2 .*DAMAGED: Chunk \S+ is corrupt/);
     expect((await ckpt(l.store, 'verify', '--deep')).code).toBe(3);
-    // gc --deep removes the rotten chunk; the checkpoint it belonged to is then plainly damaged.
-    expect((await ckpt(l.store, 'gc', '--deep')).out).toMatch(/rotten/);
-    expect((await ckpt(l.store, 'ls')).out).toMatch(/#2 .*DAMAGED: chunk \S+ is missing/);
+    // gc --deep marks the pack (its other chunks are good): the next save reads before reusing.
+    expect((await ckpt(l.store, 'gc', '--deep')).out).toMatch(/damaged pack .*kept for its other chunks/);
+    expect((await ckpt(l.store, 'ls', '--deep')).out).toMatch(/#2 .*DAMAGED: Chunk \S+ is corrupt/);
     appendFileSync(join(l.store, JOURNAL_FILE), '');
     expect(readdirSync(join(l.store, 'manifests')).length).toBe(2);
   });

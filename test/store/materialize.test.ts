@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FormatError, IntegrityError, UnsafePathError } from '../../src/errors.js';
 import { type Entry, materializeFiles, type Store, sha256Hex } from '../../src/store/index.js';
-import { chunkPath } from '../../src/store/layout.js';
-import { corruptByte, seededBytes, writeFileDeep } from '../helpers/bytes.js';
+import { seededBytes, writeFileDeep } from '../helpers/bytes.js';
 import {
   commitPaths,
+  corruptChunk,
   fileEntryFor,
   openNewStore,
   readRawManifest,
@@ -119,7 +119,7 @@ describe('materializeFiles restores a committed tree', () => {
     const manifest = await commitPaths(store, join(base, 'src'), ['a-new.txt', 'b.bin', 'c.txt'], 1);
     const b = manifest.entries.find((e) => e.type === 'file' && e.path === 'b.bin');
     if (b?.type !== 'file') throw new Error('b.bin not committed');
-    corruptByte(chunkPath(store.root, b.chunks[0]!.h, false), 500);
+    corruptChunk(store.root, b.chunks[0]!, 500);
     writeFileDeep(join(base, 'out/c.txt'), 'old c');
     const before = snapshot(join(base, 'out'));
 

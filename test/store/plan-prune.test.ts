@@ -14,10 +14,10 @@ import {
   type ScannedCheckpoint,
   verifyStore,
 } from '../../src/store/index.js';
-import { chunkPath } from '../../src/store/layout.js';
 import { seededBytes, writeFileDeep } from '../helpers/bytes.js';
 import {
   chunkFiles,
+  chunkSpot,
   commitPaths,
   openNewStore,
   sampleManifest,
@@ -145,7 +145,7 @@ describe('applyPrunePlan', () => {
     const chunkOf = (m: Manifest, path: string): string => {
       const e = m.entries.find((x) => x.type === 'file' && x.path === path);
       if (e?.type !== 'file') throw new Error(path);
-      return chunkPath(store.root, e.chunks[0]!.h, e.chunks[0]!.z === 1);
+      return chunkSpot(store.root, e.chunks[0]!).path;
     };
 
     const scanned = await store.scan();
@@ -155,14 +155,16 @@ describe('applyPrunePlan', () => {
     const result = await applyPrunePlan(store, lease, scanned, plan);
     await lease.release();
 
-    expect(result).toEqual({ removed: [1, 2], freedChunks: 2 });
+    // #2's pack held only its own.bin: freed. #1's pack also holds shared.bin, which #3 and #4
+    // still name, so it stays whole.
+    expect(result).toEqual({ removed: [1, 2], freedChunks: 1 });
     expect(await store.listSeqs()).toEqual([3, 4]);
-    expect(existsSync(chunkOf(manifests[0]!, 'own.bin'))).toBe(false);
+    expect(chunkOf(manifests[0]!, 'own.bin')).toBe(chunkOf(manifests[0]!, 'shared.bin'));
     expect(existsSync(chunkOf(manifests[1]!, 'own.bin'))).toBe(false);
     expect(existsSync(chunkOf(manifests[2]!, 'own.bin'))).toBe(true);
     expect(existsSync(chunkOf(manifests[0]!, 'shared.bin'))).toBe(true);
     expect((await readJournal(store.root)).events.filter((e) => e.type === 'prune')).toMatchObject([
-      { removed: [1, 2], freedChunks: 2 },
+      { removed: [1, 2], freedChunks: 1 },
     ]);
 
     const report = await verifyStore(store, { deep: true });
@@ -182,7 +184,7 @@ describe('applyPrunePlan', () => {
       writeFileDeep(join(base, 'work/f.bin'), seededBytes(i, 10_000));
       await commitPaths(store, join(base, 'work'), ['f.bin'], i);
     }
-    await writeCraftedManifest(store, [], { version: 2 });
+    await writeCraftedManifest(store, [], { version: 3 });
     const chunks = chunkFiles(store.root);
     const scanned = await store.scan();
     const plan = planPrune(scanned, { keepLast: 1 });

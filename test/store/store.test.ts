@@ -10,10 +10,10 @@ import {
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FormatError, IntegrityError, NoStoreError, NotFoundError } from '../../src/errors.js';
-import { acquireLease, appendJournal, type Manifest, Store } from '../../src/store/index.js';
-import { chunkPath, manifestPath } from '../../src/store/layout.js';
-import { corruptByte, seededBytes, truncateBy, writeFileDeep } from '../helpers/bytes.js';
-import { commitPaths, openNewStore, walk } from '../helpers/store.js';
+import { acquireLease, appendJournal, type ChunkRef, type Manifest, Store } from '../../src/store/index.js';
+import { manifestPath } from '../../src/store/layout.js';
+import { corruptByte, seededBytes, writeFileDeep } from '../helpers/bytes.js';
+import { chunkSpot, commitPaths, openNewStore, truncateChunk, walk } from '../helpers/store.js';
 import { useTempDirs, withUmask } from '../helpers/tmp.js';
 
 const tempDir = useTempDirs();
@@ -41,11 +41,11 @@ async function threeCheckpoints(): Promise<{ store: Store; work: string; manifes
   return { store, work, manifests };
 }
 
-/** The (raw) chunk file holding `data.bin` of a checkpoint. */
-function dataChunk(store: Store, m: Manifest): string {
+/** The first chunk of `data.bin` in a checkpoint. */
+function dataChunk(m: Manifest): ChunkRef {
   const entry = m.entries.find((e) => e.type === 'file' && e.path === 'data.bin');
   if (entry?.type !== 'file') throw new Error('no data.bin');
-  return chunkPath(store.root, entry.chunks[0]!.h, false);
+  return entry.chunks[0]!;
 }
 
 describe('Store.open', () => {
@@ -73,7 +73,7 @@ describe('Store.open', () => {
     writeFileSync(join(dir, 'ckpt-store.json'), '{"format":"ckpt-store","version":99}\n');
     const error = await errorOf(Store.open(dir));
     expect(error).toBeInstanceOf(FormatError);
-    expect(error.message).toMatch(/format version 99; this ckpt reads up to version 1/);
+    expect(error.message).toMatch(/format version 99; this ckpt reads up to version 2/);
     expect((error as FormatError).hint).toMatch(/Upgrade ckpt/);
     await expect(Store.open(dir, { create: true })).rejects.toThrow(FormatError);
 
@@ -89,10 +89,28 @@ describe('Store.open', () => {
     expect(store.root).toBe(dir);
     expect(readdirSync(dir).sort()).toEqual(['chunks', 'ckpt-store.json', 'manifests']);
     const id = readFileSync(join(dir, 'ckpt-store.json'), 'utf8');
-    expect(JSON.parse(id)).toMatchObject({ format: 'ckpt-store', version: 1 });
+    expect(JSON.parse(id)).toMatchObject({ format: 'ckpt-store', version: 2 });
     await Store.open(dir, { create: true });
     await Store.open(dir);
     expect(readFileSync(join(dir, 'ckpt-store.json'), 'utf8')).toBe(id);
+  });
+
+  it('marks a version 1 store as version 2 at its first new checkpoint, keeping what it held', async () => {
+    const dir = tempDir();
+    const store = await openNewStore(dir);
+    const work = tempDir();
+    writeFileSync(join(work, 'a.txt'), 'one');
+    await commitPaths(store, work, ['a.txt'], 1);
+    writeFileSync(
+      join(dir, 'ckpt-store.json'),
+      '{"format":"ckpt-store","version":1,"created":"2026-01-01T00:00:00.000Z"}\n',
+    );
+    const old = await Store.open(dir);
+    writeFileSync(join(work, 'a.txt'), 'two');
+    await commitPaths(old, work, ['a.txt'], 2);
+    const id = JSON.parse(readFileSync(join(dir, 'ckpt-store.json'), 'utf8'));
+    expect(id).toMatchObject({ format: 'ckpt-store', version: 2, created: '2026-01-01T00:00:00.000Z' });
+    expect((await old.candidates()).usable.map((m) => m.seq)).toEqual([2, 1]);
   });
 
   it('creates files 0600 and directories 0700 whatever the umask allows', async () => {
@@ -118,13 +136,13 @@ describe('Store reading', () => {
   it('candidates() skips a corrupt newest manifest and one with a deleted chunk, with reasons', async () => {
     const { store, manifests } = await threeCheckpoints();
     corruptByte(manifestPath(store.root, 3), 30);
-    rmSync(dataChunk(store, manifests[1]!));
+    rmSync(chunkSpot(store.root, dataChunk(manifests[1]!)).path);
 
     const { usable, skipped } = await store.candidates();
     expect(usable.map((m) => m.seq)).toEqual([1]);
     expect(skipped).toEqual([
       { seq: 3, reason: 'Manifest #3 does not match its checksum (corrupt or torn).' },
-      { seq: 2, reason: expect.stringMatching(/^chunk [0-9a-f]{64} is missing$/) },
+      { seq: 2, reason: expect.stringMatching(/^pack [0-9a-f]{32} of chunk [0-9a-f]{64} is missing$/) },
     ]);
     expect((await store.resolve('latest')).seq).toBe(1);
     await expect(store.resolve('latest~1')).rejects.toThrow(NotFoundError);
@@ -135,11 +153,16 @@ describe('Store reading', () => {
 
   it('candidates() skips a checkpoint with a truncated raw chunk', async () => {
     const { store, manifests } = await threeCheckpoints();
-    truncateBy(dataChunk(store, manifests[2]!), 1);
+    truncateChunk(store.root, dataChunk(manifests[2]!), 1);
     const { usable, skipped } = await store.candidates();
     expect(usable.map((m) => m.seq)).toEqual([2, 1]);
     expect(skipped).toEqual([
-      { seq: 3, reason: expect.stringMatching(/is 49999 bytes, expected 50000 \(truncated\)/) },
+      {
+        seq: 3,
+        reason: expect.stringMatching(
+          /^pack [0-9a-f]{32} is \d+ bytes, chunk [0-9a-f]{64} needs \d+ \(truncated\)$/,
+        ),
+      },
     ]);
   });
 

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RACY_MARGIN_MS } from '../../src/store/capture-files.js';
 import type { FileEntry } from '../../src/store/index.js';
 import { seededBytes } from '../helpers/bytes.js';
-import { commitPaths, openNewStore } from '../helpers/store.js';
+import { chunkSpot, commitPaths, openNewStore } from '../helpers/store.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const tempDir = useTempDirs();
@@ -90,10 +90,14 @@ describe('a commit skips reading files unchanged since the previous checkpoint',
     await sleep(RACY_MARGIN_MS + 100);
     const first = await commitPaths(store, work, ['data.bin'], 1);
     const ref = (first.entries[0] as FileEntry).chunks[0]!;
-    const chunk = join(store.root, 'chunks', ref.h.slice(0, 2), ref.z ? `${ref.h}.zst` : ref.h);
-    await fsp.rm(chunk);
-    const opened = await openedDuring(() => commitPaths(store, work, ['data.bin'], 2));
+    const pack = chunkSpot(store.root, ref).path;
+    await fsp.rm(pack);
+    let second: Awaited<ReturnType<typeof commitPaths>> | undefined;
+    const opened = await openedDuring(async () => {
+      second = await commitPaths(store, work, ['data.bin'], 2);
+    });
     expect(opened).toContain(join(work, 'data.bin'));
-    await fsp.access(chunk);
+    expect(second!.stats.newChunks).toBe((first.entries[0] as FileEntry).chunks.length);
+    await fsp.access(chunkSpot(store.root, (second!.entries[0] as FileEntry).chunks[0]!).path);
   });
 });

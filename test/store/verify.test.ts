@@ -1,10 +1,10 @@
 import { appendFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type Manifest, readJournal, type Store, verifyStore } from '../../src/store/index.js';
-import { chunkPath, manifestPath } from '../../src/store/layout.js';
-import { compressibleBytes, corruptByte, seededBytes, truncateBy, writeFileDeep } from '../helpers/bytes.js';
-import { commitPaths, openNewStore } from '../helpers/store.js';
+import { type ChunkRef, type Manifest, readJournal, type Store, verifyStore } from '../../src/store/index.js';
+import { manifestPath } from '../../src/store/layout.js';
+import { compressibleBytes, corruptByte, seededBytes, writeFileDeep } from '../helpers/bytes.js';
+import { chunkSpot, commitPaths, corruptChunk, openNewStore, truncateChunk } from '../helpers/store.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const tempDir = useTempDirs();
@@ -24,10 +24,10 @@ async function storeOfThree(): Promise<{ store: Store; manifests: Manifest[] }> 
   return { store, manifests };
 }
 
-function onlyChunk(store: Store, m: Manifest): string {
+function onlyChunk(m: Manifest): ChunkRef {
   const e = m.entries.find((x) => x.type === 'file');
   if (e?.type !== 'file' || e.chunks.length !== 1) throw new Error('expected one file of one chunk');
-  return chunkPath(store.root, e.chunks[0]!.h, e.chunks[0]!.z === 1);
+  return e.chunks[0]!;
 }
 
 const verdicts = (report: Awaited<ReturnType<typeof verifyStore>>): string[] =>
@@ -60,7 +60,7 @@ describe('verifyStore', () => {
 
   it('a flipped bit in a raw chunk passes the shallow check; the deep check finds it', async () => {
     const { store, manifests } = await storeOfThree();
-    corruptByte(onlyChunk(store, manifests[1]!), 40_000, 0x08);
+    corruptChunk(store.root, onlyChunk(manifests[1]!), 40_000);
     const shallow = await verifyStore(store);
     expect(shallow.damaged).toBe(false);
     const deep = await verifyStore(store, { deep: true });
@@ -71,23 +71,25 @@ describe('verifyStore', () => {
 
   it('a flipped bit in a compressed chunk is found by the deep check', async () => {
     const { store, manifests } = await storeOfThree();
-    corruptByte(onlyChunk(store, manifests[2]!), -30, 0x40);
+    corruptChunk(store.root, onlyChunk(manifests[2]!), onlyChunk(manifests[2]!).s! - 30);
     const deep = await verifyStore(store, { deep: true });
     expect(verdicts(deep)).toEqual(['#1:ok', '#2:ok', '#3:DAMAGED']);
   });
 
   it('a truncated chunk is reported by the shallow check', async () => {
     const { store, manifests } = await storeOfThree();
-    truncateBy(onlyChunk(store, manifests[0]!), 100);
+    truncateChunk(store.root, onlyChunk(manifests[0]!), 100);
     const shallow = await verifyStore(store);
     expect(shallow.damaged).toBe(true);
     expect(verdicts(shallow)).toEqual(['#1:DAMAGED', '#2:ok', '#3:ok']);
-    expect(shallow.checkpoints[0]!.problem).toMatch(/is 69900 bytes, expected 70000 \(truncated\)/);
+    expect(shallow.checkpoints[0]!.problem).toMatch(
+      /is 69900 bytes, chunk [0-9a-f]{64} needs 70000 \(truncated\)/,
+    );
   });
 
   it('a missing chunk and a corrupt manifest are reported by the shallow check', async () => {
     const { store, manifests } = await storeOfThree();
-    rmSync(onlyChunk(store, manifests[2]!));
+    rmSync(chunkSpot(store.root, onlyChunk(manifests[2]!)).path);
     corruptByte(manifestPath(store.root, 1), 10);
     const shallow = await verifyStore(store);
     expect(verdicts(shallow)).toEqual(['#1:DAMAGED', '#2:ok', '#3:DAMAGED']);

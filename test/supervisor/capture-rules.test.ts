@@ -92,8 +92,13 @@ describe('ckpt run capture rules', () => {
       30_000,
       5,
     );
-    // The capture has begun once its first chunk is being written.
-    await waitFor(() => readdirSync(join(l.store, 'chunks')).length > 0, 'the capture to begin', 10_000, 2);
+    // The capture has begun once its first pack is being written.
+    await waitFor(
+      () => existsSync(join(l.store, 'packs')) && readdirSync(join(l.store, 'packs')).length > 0,
+      'the capture to begin',
+      10_000,
+      2,
+    );
     child.child.kill('SIGTERM');
     const end = await child.exited;
     expect(end.code, end.stderr).toBe(75);

@@ -19,6 +19,7 @@ export async function runGc(
         chunks: plan.chunks.length,
         tmpFiles: plan.tmpFiles.length,
         rotten: plan.rotten,
+        damagedPacks: plan.damagedPacks,
         foreign: plan.foreign,
         blockedBy: plan.blockedBy ?? null,
         bytes: plan.bytes,
@@ -27,11 +28,15 @@ export async function runGc(
     } else {
       const verb = flags.dryRun ? 'Would free' : 'Freed';
       ctx.out(
-        `${verb} ${formatBytes(plan.bytes)}: ${plan.chunks.length} unreferenced chunks, ${plan.tmpFiles.length} temp files, ${plan.rotten.length} rotten chunks (${plan.referenced} chunks in use).`,
+        `${verb} ${formatBytes(plan.bytes)}: ${plan.chunks.length} unreferenced chunk files or packs, ${plan.tmpFiles.length} temp files, ${plan.rotten.length} rotten chunks (${plan.referenced} chunks in use).`,
       );
       const removed = flags.dryRun ? 'would remove' : 'removed';
       for (const r of plan.rotten)
         ctx.out(`  rotten \`${r.path}\`: ${r.why} (${removed}; the next save writes it again)`);
+      for (const d of plan.damagedPacks)
+        ctx.out(
+          `  damaged pack \`${d.path}\`: ${d.why} (kept for its other chunks; the next save writes the damaged one again)`,
+        );
       for (const f of plan.foreign)
         ctx.out(`  foreign \`${f.path}\`: ${f.kind} (${removed}, never followed)`);
       if (plan.blockedBy)

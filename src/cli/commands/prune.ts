@@ -37,7 +37,7 @@ export async function runPrune(ctx: CommandContext, flags: PruneFlags): Promise<
   for (const r of plan.remove) ctx.out(`${verb} #${r.seq} (${r.why})`);
   if (plan.remove.length > 0) {
     ctx.out(
-      `Keeping ${plan.keep.map((s) => `#${s}`).join(', ')}.${flags.dryRun ? '' : ` Freed ${freedChunks} chunks.`}`,
+      `Keeping ${plan.keep.map((s) => `#${s}`).join(', ')}.${flags.dryRun ? '' : ` Freed ${freedChunks} packs or chunk files.`}`,
     );
   }
   return 0;
