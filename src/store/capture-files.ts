@@ -1,10 +1,8 @@
 import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { errnoCode, IoError, UsageError, wrapIoError } from '../errors.js';
-import { SCAN_IN_WORKERS_FROM, scanBlock, WARM_BYTES } from './cdc-scan.js';
-import type { ChunkRef } from './chunk-read.js';
 import type { ChunkWriter } from './chunk-store.js';
-import { CutChain } from './chunker.js';
+import { chunkStream } from './file-chunks.js';
 import { entryHash } from './hash.js';
 import type { Entry, FileEntry } from './manifest.js';
 import { RESERVED_PREFIX, storedPathUnder, symlinkStaysInside } from './paths.js';
@@ -242,114 +240,4 @@ function changedSinceCheck(abs: string): FileChangedError {
   return new FileChangedError(`\`${abs}\` changed after it was checked complete; nothing was committed.`, {
     hint: 'The capture is tried again once the file is complete.',
   });
-}
-
-/** Bytes read from a file per block; each block is scanned for cut points on its own. */
-const SCAN_BLOCK = 16 << 20;
-/** Blocks read and being scanned ahead of the one being cut. */
-const BLOCKS_AHEAD = 3;
-
-interface Block {
-  /** File offset of `bytes[0]`. */
-  start: number;
-  bytes: Uint8Array;
-}
-
-/**
- * Cuts a file into content-defined chunks and queues them: blocks are read ahead and scanned for
- * cut candidates in worker threads (cdc-scan.ts) while the chunks of earlier blocks are hashed and
- * written. A chunk inside one block is a view of it; one that spans two is copied.
- */
-async function chunkStream(writer: ChunkWriter, handle: fsp.FileHandle, limit: number): Promise<ChunkRef[]> {
-  const size = Math.min(limit, (await handle.stat()).size);
-  const inWorker = size >= SCAN_IN_WORKERS_FROM;
-  const refs: Array<Promise<ChunkRef>> = [];
-  const chain = new CutChain();
-  const ahead: Array<Promise<Reading | undefined>> = [];
-  let position = 0;
-  let tail = new Uint8Array(0);
-  let eof = false;
-  let reading: Promise<unknown> = Promise.resolve();
-  // Reads run one after the other, each block's scan starts as soon as it is read.
-  const readNext = (): Promise<Reading | undefined> => {
-    const read = reading.then(async (): Promise<Reading | undefined> => {
-      if (eof) return undefined;
-      const buffer = new ArrayBuffer(WARM_BYTES + SCAN_BLOCK);
-      const view = new Uint8Array(buffer);
-      view.set(tail, 0);
-      const from = tail.byteLength;
-      let filled = from;
-      while (filled < view.byteLength) {
-        const want = Math.min(view.byteLength - filled, limit - position);
-        const { bytesRead } = want > 0 ? await handle.read(view, filled, want, position) : { bytesRead: 0 };
-        if (bytesRead === 0) {
-          eof = true;
-          break;
-        }
-        filled += bytesRead;
-        position += bytesRead;
-      }
-      if (filled === from) return undefined;
-      tail = view.slice(Math.max(from, filled - WARM_BYTES), filled);
-      const scan = scanBlock(buffer, filled, from, inWorker);
-      scan.catch(() => {});
-      return { start: position - (filled - from), from, filled, scan };
-    });
-    read.catch(() => {});
-    reading = read;
-    return read;
-  };
-  const blocks: Block[] = [];
-  for (;;) {
-    while (ahead.length < BLOCKS_AHEAD) ahead.push(readNext());
-    const next = await ahead.shift()!;
-    if (next) {
-      // Candidates go into the chain in file order, whichever worker finished first.
-      const scanned = await next.scan;
-      chain.add(scanned.found, next.start - next.from);
-      blocks.push({
-        start: next.start,
-        bytes: new Uint8Array(scanned.buffer, next.from, next.filled - next.from),
-      });
-    }
-    const last = blocks.at(-1);
-    const end = last ? last.start + last.bytes.byteLength : 0;
-    const final = !next;
-    for (;;) {
-      const cut = chain.next(end, final);
-      if (cut === 0) break;
-      await writer.ready();
-      refs.push(writer.add(sliceOf(blocks, chain.start, cut)));
-      chain.start += cut;
-      while (blocks.length > 0 && blocks[0]!.start + blocks[0]!.bytes.byteLength <= chain.start)
-        blocks.shift();
-      if (chain.start === end) break;
-    }
-    if (!next) break;
-  }
-  return Promise.all(refs);
-}
-
-interface Reading {
-  start: number;
-  from: number;
-  filled: number;
-  scan: Promise<{ buffer: ArrayBuffer; found: Int32Array }>;
-}
-
-/** Bytes [at, at + length) of the file from the blocks held: a view when one block holds them all. */
-function sliceOf(blocks: readonly Block[], at: number, length: number): Uint8Array {
-  const first = blocks.find((b) => b.start + b.bytes.byteLength > at)!;
-  const offset = at - first.start;
-  if (offset + length <= first.bytes.byteLength) return first.bytes.subarray(offset, offset + length);
-  const out = new Uint8Array(length);
-  let done = 0;
-  for (const block of blocks) {
-    if (block.start + block.bytes.byteLength <= at || done === length) continue;
-    const from = Math.max(0, at + done - block.start);
-    const piece = block.bytes.subarray(from, Math.min(block.bytes.byteLength, from + length - done));
-    out.set(piece, done);
-    done += piece.byteLength;
-  }
-  return out;
 }

@@ -13,7 +13,7 @@ const MAX_WORKERS = 2;
 export const SCAN_IN_WORKERS_FROM = 32 << 20;
 
 interface Pending {
-  resolve: (value: { buffer: ArrayBuffer; found: Int32Array }) => void;
+  resolve: (value: { buffer: ArrayBufferLike; found: Int32Array | string[] }) => void;
   reject: (error: unknown) => void;
 }
 
@@ -24,15 +24,25 @@ interface ScanWorker {
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
 const scanCandidates = ${scanCandidates.toString()};
 const createWasmScanner = ${createWasmScanner.toString()};
 const scan = createWasmScanner() ?? scanCandidates;
-parentPort.on('message', ({ id, buffer, length, from }) => {
+parentPort.on('message', ({ id, kind, buffer, length, from, ranges }) => {
+  const shared = typeof SharedArrayBuffer === 'function' && buffer instanceof SharedArrayBuffer;
   try {
+    if (kind === 'hash') {
+      const found = [];
+      for (let i = 0; i < ranges.length; i += 2) {
+        found.push(createHash('sha256').update(new Uint8Array(buffer, ranges[i], ranges[i + 1])).digest('hex'));
+      }
+      parentPort.postMessage({ id, found });
+      return;
+    }
     const found = scan(new Uint8Array(buffer, 0, length), from, length);
-    parentPort.postMessage({ id, buffer, found }, [buffer, found.buffer]);
+    parentPort.postMessage({ id, buffer, found }, shared ? [found.buffer] : [buffer, found.buffer]);
   } catch (error) {
-    parentPort.postMessage({ id, buffer, error: String(error) }, [buffer]);
+    parentPort.postMessage({ id, buffer, error: String(error) }, shared ? [] : [buffer]);
   }
 });
 `;
@@ -80,23 +90,39 @@ function failAll(scan: ScanWorker, error: unknown): void {
 
 /**
  * The cut candidates (see {@link scanCandidates}) of `block[from, length)`, whose first `from`
- * bytes (at most 31) are the end of the previous block. The block's buffer is lent out: it is
- * detached until the returned promise resolves with it. `inWorker` false scans here instead.
+ * bytes (at most 31) are the end of the previous block. An `ArrayBuffer` is lent out: it is
+ * detached until the returned promise resolves with it; a `SharedArrayBuffer` is shared. With
+ * `inWorker` false the scan runs on this thread.
  */
-export async function scanBlock(
-  buffer: ArrayBuffer,
+export async function scanBlock<B extends ArrayBuffer | SharedArrayBuffer>(
+  buffer: B,
   length: number,
   from: number,
   inWorker: boolean,
-): Promise<{ buffer: ArrayBuffer; found: Int32Array }> {
+): Promise<{ buffer: B; found: Int32Array }> {
   if (!inWorker) return { buffer, found: localScan()(new Uint8Array(buffer, 0, length), from, length) };
+  const shared = buffer instanceof SharedArrayBuffer;
+  const done = await ask({ kind: 'scan', buffer, length, from }, shared ? [] : [buffer as ArrayBuffer]);
+  return { buffer: done.buffer as B, found: done.found as Int32Array };
+}
+
+/**
+ * Hex SHA-256 of each range (offset, length pairs) of a shared block, computed in a worker: the
+ * chunks of a file are hashed there without a copy, leaving this thread to write them.
+ */
+export async function hashRanges(buffer: SharedArrayBuffer, ranges: readonly number[]): Promise<string[]> {
+  const done = await ask({ kind: 'hash', buffer, ranges }, []);
+  return done.found as string[];
+}
+
+function ask(message: Record<string, unknown>, transfer: ArrayBuffer[]) {
   const all = pool();
   const scan = all[nextWorker++ % all.length]!;
   const id = nextId++;
-  return new Promise((resolve, reject) => {
+  return new Promise<{ buffer: ArrayBufferLike; found: Int32Array | string[] }>((resolve, reject) => {
     scan.pending.set(id, { resolve, reject });
     scan.worker.ref();
-    scan.worker.postMessage({ id, buffer, length, from }, [buffer]);
+    scan.worker.postMessage({ id, ...message }, transfer);
   });
 }
 

@@ -135,6 +135,7 @@ export class CutChain {
   /** The length of the next chunk given data scanned up to `end`, or 0 when more is needed. */
   next(end: number, final: boolean): number {
     const available = end - this.start;
+    if (available <= 0) return 0;
     if (available <= CDC_MIN_SIZE) return final ? available : 0;
     const limit = Math.min(available, CDC_MAX_SIZE);
     const normal = Math.min(limit, CDC_AVG_SIZE);

@@ -561,3 +561,40 @@ describe('why agrees with restore', () => {
     expect(readdirSync(join(l.store, 'manifests')).length).toBe(2);
   });
 });
+
+describe('torn packs', () => {
+  it('15: a pack left half-written by a killed writer is named by nothing; gc removes it', {
+    timeout: CASE_MS,
+  }, async () => {
+    const l = await lab();
+    // What a writer killed mid-save leaves: a pack under its final name, cut anywhere.
+    const torn = join(l.store, 'packs', `${'7'.repeat(32)}.pack`);
+    writeFileSync(torn, seededBytes(15, 123_457));
+    const verify = await ckpt(l.store, 'verify', '--json');
+    expect(verify.code, verify.out).toBe(0);
+    expect(JSON.parse(verify.out).leftovers).toMatchObject({ orphanChunks: 1 });
+    expect(await restoredStep(l)).toBe('step 2');
+    const gc = await ckpt(l.store, 'gc', '--json');
+    expect(JSON.parse(gc.out)).toMatchObject({ chunks: 1 });
+    expect(existsSync(torn)).toBe(false);
+    expect(await restoredStep(l)).toBe('step 2');
+  });
+
+  it('15b: a pack cut short after its checkpoint committed: that checkpoint is damaged, restore falls back', {
+    timeout: CASE_MS,
+  }, async () => {
+    const l = await lab();
+    const [first, second] = await manifests(l);
+    expect(firstChunk(l, second!)).not.toBe(firstChunk(l, first!));
+    truncateChunk(l.store, firstRef(second!), 1000);
+    const why = await ckpt(l.store, 'why');
+    expect(why.out).toMatch(
+      /skipped #2: pack [0-9a-f]{32} is \d+ bytes, chunk [0-9a-f]{64} needs \d+ \(truncated\)/,
+    );
+    expect(await restoredStep(l)).toBe('step 1');
+    expect((await ckpt(l.store, 'verify')).code).toBe(3);
+    // gc keeps the pack (its checkpoint still names it) and reports it.
+    expect((await ckpt(l.store, 'gc')).out).toMatch(/damaged pack/);
+    expect(await restoredStep(l)).toBe('step 1');
+  });
+});
