@@ -217,7 +217,7 @@ async function queuePieces(writer: ChunkWriter, pieces: Piece[]): Promise<Array<
       [...shared].map(async ([buffer, indexes]) => {
         const ranges = indexes.flatMap((i) => [pieces[i]!.bytes.byteOffset, pieces[i]!.bytes.byteLength]);
         const digests = await hashRanges(buffer, ranges);
-        indexes.forEach((i, k) => known.set(i, digests[k]!));
+        for (const [k, i] of indexes.entries()) known.set(i, digests[k]!);
       }),
     );
   } catch (error) {

@@ -2,13 +2,7 @@ import { promises as fsp, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { CkptError, errnoCode, wrapIoError } from '../errors.js';
 import { fsyncDir } from './atomic-write.js';
-import {
-  type ChunkRef,
-  DEFAULT_IO_CONCURRENCY,
-  forEachConcurrently,
-  storedSizeProblem,
-  verifyChunk,
-} from './chunk-read.js';
+import { type ChunkRef, storedSizeProblem, verifyChunk, verifyChunks } from './chunk-read.js';
 import { maxPackedSize } from './compress.js';
 import { noteJournal } from './journal.js';
 import { CHUNKS_DIR, MANIFESTS_DIR, PACKS_DIR } from './layout.js';
@@ -136,6 +130,7 @@ export async function planGc(store: Store, options: GcOptions = {}): Promise<GcP
     }
   }
   const packsRoot = join(store.root, PACKS_DIR);
+  const deepPacks = new Map<string, { path: string; refs: ChunkRef[] }>();
   const packsStat = await fsp.lstat(packsRoot).catch(() => undefined);
   if (packsStat && !packsStat.isDirectory())
     plan.foreign.push({ path: packsRoot, kind: describeKind(packsStat) });
@@ -156,9 +151,21 @@ export async function planGc(store: Store, options: GcOptions = {}): Promise<GcP
       }
       continue;
     }
-    const why = await packProblem(store.root, [...refs.values()], stat, options.deep ?? false);
+    const why = [...refs.values()].map((ref) => storedSizeProblem(ref, stat)).find((p) => p !== undefined);
     if (why) plan.damagedPacks.push({ path, why });
+    else if (options.deep) deepPacks.set(match[1]!, { path, refs: [...refs.values()] });
   }
+  // With --deep, every chunk of the packs that passed the size check is read and hashed, all
+  // packs in one pass (several at once, each in large sequential reads).
+  const deepProblems = new Map<string, string>();
+  await verifyChunks(
+    store.root,
+    [...deepPacks.values()].flatMap((pack) => pack.refs),
+    (ref, problem) => {
+      if (problem && !deepProblems.has(ref.p!)) deepProblems.set(ref.p!, problem);
+    },
+  );
+  for (const [id, why] of deepProblems) plan.damagedPacks.push({ path: deepPacks.get(id)!.path, why });
   for (const dir of [join(store.root, MANIFESTS_DIR), store.root]) {
     for (const [name, stat] of await listDir(dir)) considerTmp(join(dir, name), name, stat);
   }
@@ -183,30 +190,6 @@ async function chunkFileProblem(
     if (error instanceof CkptError) return error.message;
     throw error;
   }
-}
-
-/** The first damaged chunk of a pack, judged by size, and with `deep` by reading every chunk. */
-async function packProblem(
-  root: string,
-  refs: readonly ChunkRef[],
-  stat: Stats,
-  deep: boolean,
-): Promise<string | undefined> {
-  for (const ref of refs) {
-    const problem = storedSizeProblem(ref, stat);
-    if (problem) return problem;
-  }
-  if (!deep) return undefined;
-  let problem: string | undefined;
-  await forEachConcurrently(refs, DEFAULT_IO_CONCURRENCY, async (ref) => {
-    try {
-      await verifyChunk(root, ref);
-    } catch (error) {
-      if (!(error instanceof CkptError)) throw error;
-      problem ??= error.message;
-    }
-  });
-  return problem;
 }
 
 /** Deletes what {@link planGc} listed. Checks the lease first. */

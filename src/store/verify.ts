@@ -1,5 +1,5 @@
 import { CkptError } from '../errors.js';
-import { type ChunkRef, chunkHome, DEFAULT_IO_CONCURRENCY, verifyChunk } from './chunk-read.js';
+import { type ChunkRef, chunkHome, verifyChunks } from './chunk-read.js';
 import { type GcPlan, planGc } from './gc.js';
 import { readJournal } from './journal.js';
 import { manifestChunks } from './manifest.js';
@@ -116,21 +116,11 @@ async function deepCheckChunks(
   const total = refs.reduce((sum, r) => sum + r.n, 0);
   const bad = new Map<string, string>();
   let done = 0;
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < refs.length) {
-      const ref = refs[next++]!;
-      try {
-        await verifyChunk(store.root, ref);
-      } catch (error) {
-        if (!(error instanceof CkptError)) throw error;
-        bad.set(placeOf(ref), error.message);
-      }
-      done += ref.n;
-      onProgress?.(done, total);
-    }
-  };
-  await Promise.all(Array.from({ length: DEFAULT_IO_CONCURRENCY }, worker));
+  await verifyChunks(store.root, refs, (ref, problem) => {
+    if (problem) bad.set(placeOf(ref), problem);
+    done += ref.n;
+    onProgress?.(done, total);
+  });
   return bad;
 }
 
