@@ -149,46 +149,71 @@ export async function verifyChunk(root: string, ref: ChunkRef, scratch?: Uint8Ar
 /** Adjacent chunks of one pack read with a single read, up to this many bytes. */
 const RUN_BYTES = 8 << 20;
 
+/** What to do with each verified chunk; `bytes` is valid only until the returned promise settles. */
+export type ChunkSink = (ref: ChunkRef, index: number, bytes: Uint8Array) => void | Promise<void>;
+
 /**
- * Verifies many chunks (`verify --deep`, `gc --deep`): each pack's chunks in offset order, in
- * reads of adjacent chunks up to {@link RUN_BYTES}, the next read under way while the last one is
- * hashed; format 1 chunk files one by one. Calls `onResult` once per reference, with the problem
- * or undefined. Chunks this process wrote or verified unchanged since are not read again.
+ * Reads and verifies many chunks the fast way, for restores and deep checks: each pack's chunks in
+ * offset order, in single reads of adjacent chunks up to {@link RUN_BYTES}, several packs at once
+ * and the next read under way while the last one is hashed; format 1 chunk files one by one.
+ * Every chunk's SHA-256 is checked before `sink` sees its bytes. `onResult` gets each reference's
+ * verdict (the problem, or undefined); without it, the first problem is thrown.
  */
-export async function verifyChunks(
+export async function readVerified(
+  root: string,
+  refs: readonly ChunkRef[],
+  sink: ChunkSink | undefined,
+  onResult?: (ref: ChunkRef, index: number, problem: string | undefined) => void,
+): Promise<void> {
+  const packs = new Map<string, number[]>();
+  const files: number[] = [];
+  for (const [i, ref] of refs.entries()) {
+    if (ref.p === undefined) files.push(i);
+    else {
+      const list = packs.get(ref.p) ?? [];
+      packs.set(ref.p, list);
+      list.push(i);
+    }
+  }
+  const judge = async (i: number, check: () => Promise<void>): Promise<void> => {
+    try {
+      await check();
+      onResult?.(refs[i]!, i, undefined);
+    } catch (error) {
+      if (!onResult || !(error instanceof CkptError)) throw error;
+      onResult(refs[i]!, i, error.message);
+    }
+  };
+  const one = (i: number) => async (): Promise<void> => {
+    const ref = refs[i]!;
+    const bytes = Buffer.allocUnsafe(ref.n);
+    await readChunkInto(root, ref, bytes);
+    await sink?.(ref, i, bytes);
+  };
+  await forEachConcurrently([...packs.values()], 4, (list) => readPack(root, refs, list, sink, judge, one));
+  await forEachConcurrently(files, DEFAULT_IO_CONCURRENCY, (i) =>
+    judge(i, sink ? one(i) : () => verifyChunk(root, refs[i]!)),
+  );
+}
+
+/** {@link readVerified} for deep checks: every verdict, nothing delivered. */
+export function verifyChunks(
   root: string,
   refs: readonly ChunkRef[],
   onResult: (ref: ChunkRef, problem: string | undefined) => void,
 ): Promise<void> {
-  const packs = new Map<string, ChunkRef[]>();
-  const files: ChunkRef[] = [];
-  for (const ref of refs) {
-    if (ref.p === undefined) files.push(ref);
-    else {
-      const list = packs.get(ref.p) ?? [];
-      packs.set(ref.p, list);
-      list.push(ref);
-    }
-  }
-  const judge = async (ref: ChunkRef, check: () => Promise<void>): Promise<void> => {
-    try {
-      await check();
-      onResult(ref, undefined);
-    } catch (error) {
-      if (!(error instanceof CkptError)) throw error;
-      onResult(ref, error.message);
-    }
-  };
-  await forEachConcurrently([...packs.values()], 4, (list) => verifyPack(root, list, judge));
-  await forEachConcurrently(files, DEFAULT_IO_CONCURRENCY, (ref) => judge(ref, () => verifyChunk(root, ref)));
+  return readVerified(root, refs, undefined, (ref, _i, problem) => onResult(ref, problem));
 }
 
-async function verifyPack(
+async function readPack(
   root: string,
-  refs: ChunkRef[],
-  judge: (ref: ChunkRef, check: () => Promise<void>) => Promise<void>,
+  refs: readonly ChunkRef[],
+  indexes: number[],
+  sink: ChunkSink | undefined,
+  judge: (i: number, check: () => Promise<void>) => Promise<void>,
+  one: (i: number) => () => Promise<void>,
 ): Promise<void> {
-  const first = refs[0]!;
+  const first = refs[indexes[0]!]!;
   const path = chunkFilePath(root, first);
   let handle: fsp.FileHandle | undefined;
   let stat: Stats;
@@ -196,70 +221,67 @@ async function verifyPack(
     await assertChunkDir(root, first);
     ({ handle, stat } = await openStoreFile(path, 'pack'));
   } catch {
-    // The pack cannot be read at all: every chunk in it is reported, each by itself.
+    // The pack cannot be read at all: each chunk in it fails (or is reported) on its own.
     await handle?.close().catch(() => {});
-    for (const ref of refs) await judge(ref, () => verifyChunk(root, ref));
+    for (const i of indexes) await judge(i, one(i));
     return;
   }
   try {
-    // Chunks this process already verified (an earlier pass) are not read again.
-    const sorted: ChunkRef[] = [];
-    for (const ref of refs) {
-      if (isTrusted(trustKey(path, ref), stat) || isTrusted(path, stat)) await judge(ref, async () => {});
-      else sorted.push(ref);
+    // Chunks this process already verified are not read again, unless their bytes are wanted.
+    const todo: number[] = [];
+    for (const i of indexes) {
+      const ref = refs[i]!;
+      if (!sink && (isTrusted(trustKey(path, ref), stat) || isTrusted(path, stat)))
+        await judge(i, async () => {});
+      else todo.push(i);
     }
-    sorted.sort((a, b) => a.o! - b.o!);
-    const pending: Array<Promise<void>> = [];
-    for (let i = 0; i < sorted.length; ) {
-      // One run: chunks that follow each other in the pack, all inside it.
-      const run = [sorted[i]!];
-      let end = run[0]!.o! + stored(run[0]!);
-      while (
-        ++i < sorted.length &&
-        sorted[i]!.o === end &&
-        end - run[0]!.o! + stored(sorted[i]!) <= RUN_BYTES &&
-        !storedSizeProblem(sorted[i]!, stat)
-      ) {
-        run.push(sorted[i]!);
-        end += stored(sorted[i]!);
+    todo.sort((a, b) => refs[a]!.o! - refs[b]!.o!);
+    const pending: Array<Promise<unknown>> = [];
+    for (let k = 0; k < todo.length; ) {
+      // One run: chunks that follow each other in the pack and fit in it.
+      const run = [todo[k]!];
+      const at = refs[run[0]!]!.o!;
+      let end = at + stored(refs[run[0]!]!);
+      while (++k < todo.length) {
+        const ref = refs[todo[k]!]!;
+        if (ref.o !== end || end - at + stored(ref) > RUN_BYTES || storedSizeProblem(ref, stat)) break;
+        run.push(todo[k]!);
+        end += stored(ref);
       }
-      const at = run[0]!.o!;
-      const fits = !storedSizeProblem(run.at(-1)!, stat) && !storedSizeProblem(run[0]!, stat);
-      // A run that cannot be read whole is checked chunk by chunk, so each gets its own verdict.
-      let bytes: Buffer | undefined = fits ? Buffer.allocUnsafe(end - at) : undefined;
+      // A run that cannot be read whole is read chunk by chunk, so each gets its own verdict.
+      const whole = !storedSizeProblem(refs[run[0]!]!, stat) && !storedSizeProblem(refs[run.at(-1)!]!, stat);
+      let bytes: Buffer | undefined = whole ? Buffer.allocUnsafe(end - at) : undefined;
       if (bytes)
         bytes = await readFully(handle, bytes, at).then(
           () => bytes,
           () => undefined,
         );
-      pending.push(
-        Promise.all(
-          run.map((ref) =>
-            judge(ref, async () => {
-              if (!bytes) {
-                await readChunkInto(root, ref, Buffer.allocUnsafe(ref.n));
-                return;
-              }
-              const from = ref.o! - at;
-              const raw = bytes.subarray(from, from + stored(ref));
-              let data: Uint8Array = raw;
-              if (ref.z === 1) {
-                data = Buffer.allocUnsafe(ref.n);
-                decompressInto(raw, data, ref.h);
-              }
-              const actual = await sha256HexAsync(data);
-              if (actual !== ref.h) {
-                forget(trustKey(path, ref));
-                throw new IntegrityError(
-                  `Chunk ${ref.h} is corrupt: its content hashes to ${actual} (\`${path}\`).`,
-                );
-              }
-              trust(trustKey(path, ref), stat);
-            }),
-          ),
-        ).then(() => {}),
+      const runBytes = bytes;
+      const checks = run.map((i) =>
+        judge(i, async () => {
+          const ref = refs[i]!;
+          if (!runBytes) return one(i)();
+          const raw = runBytes.subarray(ref.o! - at, ref.o! - at + stored(ref));
+          let data: Uint8Array = raw;
+          if (ref.z === 1) {
+            data = Buffer.allocUnsafe(ref.n);
+            decompressInto(raw, data, ref.h);
+          }
+          const actual = await sha256HexAsync(data);
+          if (actual !== ref.h) {
+            forget(trustKey(path, ref));
+            throw new IntegrityError(
+              `Chunk ${ref.h} is corrupt: its content hashes to ${actual} (\`${path}\`).`,
+            );
+          }
+          trust(trustKey(path, ref), stat);
+          await sink?.(ref, i, data);
+        }),
       );
-      // Keep one run hashing while the next is read.
+      const done = Promise.all(checks);
+      done.catch(() => {});
+      pending.push(done);
+      // Keep one run being hashed while the next is read.
       if (pending.length > 1) await pending.shift();
     }
     await Promise.all(pending);
@@ -294,12 +316,11 @@ export async function forEachConcurrently<T>(
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }
 
-/** Reads and verifies a whole chunk list into `target`, several chunks at once. */
+/** Reads and verifies a whole chunk list into `target` (see {@link readVerified}). */
 export async function readChunks(
   root: string,
   chunks: readonly ChunkRef[],
   target: Uint8Array,
-  concurrency = DEFAULT_IO_CONCURRENCY,
 ): Promise<void> {
   const expected = chunks.reduce((sum, c) => sum + c.n, 0);
   if (expected !== target.byteLength) {
@@ -311,9 +332,9 @@ export async function readChunks(
     offset += c.n;
     return at;
   });
-  await forEachConcurrently(chunks, concurrency, (ref, i) =>
-    readChunkInto(root, ref, target.subarray(offsets[i]!, offsets[i]! + ref.n)),
-  );
+  await readVerified(root, chunks, (_ref, i, bytes) => {
+    target.set(bytes, offsets[i]!);
+  });
 }
 
 /**

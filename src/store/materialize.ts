@@ -3,8 +3,7 @@ import { promises as fsp } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { errnoCode, TargetPathError, UnsafePathError, UsageError, wrapIoError } from '../errors.js';
 import { DIR_MODE, FILE_MODE, fsyncDir, writeAll } from './atomic-write.js';
-import { type ChunkRef, DEFAULT_IO_CONCURRENCY, forEachConcurrently, readChunkInto } from './chunk-read.js';
-import { MAX_CHUNK_BYTES } from './layout.js';
+import { type ChunkRef, readVerified } from './chunk-read.js';
 import type { Entry, Manifest } from './manifest.js';
 import { safeRelativePath, symlinkStaysInside } from './paths.js';
 import { describeKind } from './safe-fs.js';
@@ -61,12 +60,11 @@ export async function materializeFiles(
   const result: MaterializeResult = { files: 0, bytes: 0 };
   try {
     const staged = new Map<string, string>();
-    const lane = Math.min(MAX_CHUNK_BYTES, largestChunk(plan));
-    const buffers = Array.from({ length: DEFAULT_IO_CONCURRENCY }, () => Buffer.allocUnsafe(lane));
+
     for (const [i, entry] of plan.entries()) {
       if (entry.type !== 'file') continue;
       const tmp = join(staging, String(i));
-      await stageFile(root, entry.chunks, tmp, buffers);
+      await stageFile(root, entry.chunks, tmp);
       staged.set(entry.path, tmp);
     }
     await fsyncDir(staging);
@@ -105,22 +103,11 @@ function phase(type: string): number {
   return type === 'dir' ? 0 : type === 'file' ? 1 : 2;
 }
 
-function largestChunk(entries: readonly Entry[]): number {
-  let max = 0;
-  for (const e of entries) if (e.type === 'file') for (const c of e.chunks) max = Math.max(max, c.n);
-  return max;
-}
-
 /**
- * Writes a file's chunks, each verified, into `tmp` and makes it durable. Several chunks are read,
- * verified and written at once (each at its own offset), one buffer per lane.
+ * Writes a file's chunks, each verified, into `tmp` and makes it durable. Chunks are read in
+ * large sequential runs of their packs and written at their offsets (see {@link readVerified}).
  */
-async function stageFile(
-  root: string,
-  chunks: readonly ChunkRef[],
-  tmp: string,
-  buffers: Buffer[],
-): Promise<void> {
+async function stageFile(root: string, chunks: readonly ChunkRef[], tmp: string): Promise<void> {
   const handle = await fsp.open(tmp, 'wx', FILE_MODE);
   try {
     const offsets: number[] = [];
@@ -129,16 +116,8 @@ async function stageFile(
       offsets.push(end);
       end += ref.n;
     }
-    const free = [...buffers];
-    await forEachConcurrently(chunks, buffers.length, async (ref, i) => {
-      const buffer = free.pop()!;
-      try {
-        const view = buffer.subarray(0, ref.n);
-        await readChunkInto(root, ref, view);
-        await writeAll(handle, view, offsets[i]!);
-      } finally {
-        free.push(buffer);
-      }
+    await readVerified(root, chunks, async (_ref, i, bytes) => {
+      await writeAll(handle, bytes, offsets[i]!);
     });
     await handle.datasync();
   } finally {
