@@ -164,6 +164,7 @@ export async function readVerified(
   refs: readonly ChunkRef[],
   sink: ChunkSink | undefined,
   onResult?: (ref: ChunkRef, index: number, problem: string | undefined) => void,
+  into?: (index: number) => Uint8Array,
 ): Promise<void> {
   const packs = new Map<string, number[]>();
   const files: number[] = [];
@@ -190,7 +191,9 @@ export async function readVerified(
     await readChunkInto(root, ref, bytes);
     await sink?.(ref, i, bytes);
   };
-  await forEachConcurrently([...packs.values()], 4, (list) => readPack(root, refs, list, sink, judge, one));
+  await forEachConcurrently([...packs.values()], 4, (list) =>
+    readPack(root, refs, list, sink, judge, one, into),
+  );
   await forEachConcurrently(files, DEFAULT_IO_CONCURRENCY, (i) =>
     judge(i, sink ? one(i) : () => verifyChunk(root, refs[i]!)),
   );
@@ -212,6 +215,7 @@ async function readPack(
   sink: ChunkSink | undefined,
   judge: (i: number, check: () => Promise<void>) => Promise<void>,
   one: (i: number) => () => Promise<void>,
+  into: ((index: number) => Uint8Array) | undefined,
 ): Promise<void> {
   const first = refs[indexes[0]!]!;
   const path = chunkFilePath(root, first);
@@ -250,7 +254,10 @@ async function readPack(
       }
       // A run that cannot be read whole is read chunk by chunk, so each gets its own verdict.
       const whole = !storedSizeProblem(refs[run[0]!]!, stat) && !storedSizeProblem(refs[run.at(-1)!]!, stat);
-      let bytes: Buffer | undefined = whole ? Buffer.allocUnsafe(end - at) : undefined;
+      // Raw chunks that also follow each other where they go are read straight into place: no
+      // copy, and fresh memory is faulted in by the kernel's read, not page by page.
+      const direct = whole && into ? contiguousTarget(refs, run, into) : undefined;
+      let bytes: Uint8Array | undefined = direct ?? (whole ? Buffer.allocUnsafe(end - at) : undefined);
       if (bytes)
         bytes = await readFully(handle, bytes, at).then(
           () => bytes,
@@ -275,7 +282,7 @@ async function readPack(
             );
           }
           trust(trustKey(path, ref), stat);
-          await sink?.(ref, i, data);
+          if (!direct) await sink?.(ref, i, data);
         }),
       );
       const done = Promise.all(checks);
@@ -288,6 +295,24 @@ async function readPack(
   } finally {
     await handle.close().catch(() => {});
   }
+}
+
+/** One view over the places of `run`'s chunks when they are raw and adjacent there, else undefined. */
+function contiguousTarget(
+  refs: readonly ChunkRef[],
+  run: readonly number[],
+  into: (index: number) => Uint8Array,
+): Uint8Array | undefined {
+  const first = into(run[0]!);
+  let length = 0;
+  for (const i of run) {
+    const place = into(i);
+    const ref = refs[i]!;
+    if (ref.z === 1 || place.buffer !== first.buffer || place.byteOffset !== first.byteOffset + length)
+      return undefined;
+    length += ref.n;
+  }
+  return new Uint8Array(first.buffer, first.byteOffset, length);
 }
 
 function stored(ref: ChunkRef): number {
@@ -332,9 +357,15 @@ export async function readChunks(
     offset += c.n;
     return at;
   });
-  await readVerified(root, chunks, (_ref, i, bytes) => {
-    target.set(bytes, offsets[i]!);
-  });
+  await readVerified(
+    root,
+    chunks,
+    (_ref, i, bytes) => {
+      target.set(bytes, offsets[i]!);
+    },
+    undefined,
+    (i) => target.subarray(offsets[i]!, offsets[i]! + chunks[i]!.n),
+  );
 }
 
 /**
