@@ -6,7 +6,7 @@ import type { FileEntry, Manifest } from '../../src/store/index.js';
 import { corruptByte, seededBytes, writeFileDeep } from '../helpers/bytes.js';
 import { runCli, runCliJson } from '../helpers/cli.js';
 import { deadPid } from '../helpers/proc.js';
-import { requireBuild } from '../helpers/repo.js';
+import { CLI_BIN, requireBuild } from '../helpers/repo.js';
 import { chunkSpot } from '../helpers/store.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
@@ -229,5 +229,29 @@ describe('ckpt CLI', () => {
     expect(runCli(cwd, ['unlock', '--force']).code).toBe(0);
     expect(existsSync(lease)).toBe(false);
     expect(runCli(cwd, ['commit', '--step', '3', 'data.bin']).code).toBe(0);
+  });
+
+  it('run --json ends with one JSON outcome: how it ended, the exit, the program, the last checkpoint', () => {
+    const cwd = tempDir();
+    // The outcome is the last line of stdout; the program's own output comes before it.
+    const outcomeOf = (stdout: string) => JSON.parse(stdout.trimEnd().split('\n').at(-1)!);
+    const commit = `"${process.execPath}" "${CLI_BIN}" commit --step 7 a.txt`;
+    const done = runCli(cwd, ['run', '--json', '--', 'sh', '-c', `echo x > a.txt && ${commit}`]);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toMatch(/^Committed #1/);
+    expect(outcomeOf(done.stdout)).toMatchObject({
+      outcome: 'finished',
+      exitCode: 0,
+      signal: null,
+      program: { code: 0, signal: null },
+      restarts: 0,
+      lastCheckpoint: { seq: 1, step: 7 },
+    });
+    const failed = runCli(cwd, ['run', '--json', '--max-restarts', '0', '--', 'sh', '-c', 'exit 3']);
+    expect(failed.code).toBe(3);
+    expect(outcomeOf(failed.stdout)).toMatchObject({ outcome: 'failed', exitCode: 3, program: { code: 3 } });
+    const missing = runCli(cwd, ['run', '--json', '--', './no-such-program']);
+    expect(missing.code).toBe(127);
+    expect(outcomeOf(missing.stdout)).toMatchObject({ outcome: 'cannot-start', exitCode: 127 });
   });
 });

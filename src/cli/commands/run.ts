@@ -16,6 +16,7 @@ import {
   parseCount,
   parseSignal,
   type RunOptions,
+  type RunOutcome,
   resolveRunOptions,
   Supervisor,
   shellStatus,
@@ -111,9 +112,33 @@ export async function runRun(
   });
   const outcome = await supervisor.run();
   ctx.err(`ckpt: ${outcome.message}`);
+  const exit = exitFor(outcome);
+  if (ctx.json) {
+    // One line, last on stdout: the program's own output shares that stream.
+    const newest = (await store.candidates()).usable[0];
+    const line = JSON.stringify({
+      outcome: outcome.kind,
+      message: outcome.message,
+      exitCode: exit.code,
+      signal: exit.signal ?? null,
+      program: {
+        code: outcome.exit.code,
+        signal: outcome.exit.signal,
+        ...(outcome.exit.startError ? { startError: outcome.exit.startError } : {}),
+      },
+      restarts: outcome.restarts,
+      store: store.root,
+      lastCheckpoint: newest ? { seq: newest.seq, step: newest.step, time: newest.time } : null,
+    });
+    ctx.out(line);
+  }
+  return exit;
+}
+
+/** The exit of `ckpt run` for how the run ended (docs/cli.md). */
+function exitFor(outcome: RunOutcome): { code: number; signal?: NodeJS.Signals } {
   switch (outcome.kind) {
     case 'finished':
-      return { code: 0 };
     case 'requeued':
       return { code: 0 };
     case 'interrupted':
