@@ -138,9 +138,9 @@ function buildProgram(io: Io, result: RunExit): Command {
   program
     .command('gc')
     .addOption(storeOption())
-    .description('delete chunks no checkpoint references and temp files of killed writers')
+    .description('delete packs and chunk files no checkpoint references, and temp files of killed writers')
     .option('--dry-run', 'print what would be freed, change nothing', false)
-    .option('--deep', 'also re-hash every referenced chunk and remove rotten ones', false)
+    .option('--deep', 'also re-hash every referenced chunk; mark packs holding a damaged one', false)
     .addOption(json())
     .action(
       action(async (cmd) =>

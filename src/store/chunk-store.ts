@@ -1,5 +1,5 @@
 import { promises as fsp, type Stats } from 'node:fs';
-import { errnoCode, IntegrityError, wrapIoError } from '../errors.js';
+import { IntegrityError, wrapIoError } from '../errors.js';
 import {
   assertChunkDir,
   type ChunkRef,
@@ -12,9 +12,7 @@ import {
 } from './chunk-read.js';
 import { type CompressionMode, compressIfWorthIt } from './compress.js';
 import { sha256HexAsync } from './hash.js';
-import { chunkDir, chunkPath } from './layout.js';
 import { PackWriter } from './pack-writer.js';
-import { assertRealDir } from './safe-fs.js';
 import { type ChunkIndex, forget, isTrusted, vouchedFor } from './trust.js';
 
 export interface ChunkWriterStats {
@@ -217,35 +215,6 @@ export class ChunkWriter {
       throw error;
     }
   }
-}
-
-/** What sits at a v1 chunk's name: nothing, a plausible chunk file, or something that cannot be it. */
-export type ChunkInspection =
-  | { state: 'missing' }
-  | { state: 'present'; path: string; compressed: boolean; stat: Stats }
-  | { state: 'damaged'; path: string; problem: string };
-
-/**
- * Looks for a v1 chunk file without reading its bytes: a regular file (raw first, then
- * compressed) whose size fits the declared raw size `n`. A shard that is not a real directory is refused.
- */
-export async function inspectChunk(root: string, hash: string, n: number): Promise<ChunkInspection> {
-  await assertRealDir(chunkDir(root, hash), 'chunk directory');
-  let damaged: ChunkInspection | undefined;
-  for (const compressed of [false, true]) {
-    const path = chunkPath(root, hash, compressed);
-    let stat: Stats;
-    try {
-      stat = await fsp.lstat(path);
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT') continue;
-      throw wrapIoError(error, 'checking chunk', path);
-    }
-    const problem = storedSizeProblem(compressed ? { h: hash, n, z: 1 } : { h: hash, n }, stat);
-    if (!problem) return { state: 'present', path, compressed, stat };
-    damaged ??= { state: 'damaged', path, problem };
-  }
-  return damaged ?? { state: 'missing' };
 }
 
 /**

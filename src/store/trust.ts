@@ -1,4 +1,5 @@
 import { promises as fsp, type Stats } from 'node:fs';
+import type { ChunkRef } from './chunk-read.js';
 
 /**
  * Store files this process wrote or verified, with the identity they had then: a chunk file by
@@ -42,10 +43,7 @@ export function isTrusted(key: string, stat: Stats): boolean {
  * {@link Store.chunkIndex}). A chunk whose file (chunk file or pack) last changed before that
  * time has not changed since a checkpoint verified it, so it is reused without being read again.
  */
-export type ChunkIndex = ReadonlyMap<
-  string,
-  { ref: { h: string; n: number; z?: 1; p?: string; o?: number; s?: number }; since: number }
->;
+export type ChunkIndex = ReadonlyMap<string, { ref: ChunkRef; since: number }>;
 
 /** Whether a committed checkpoint vouched for a chunk after its file last changed. */
 export function vouchedFor(since: number | undefined, stat: Stats): boolean {
