@@ -1,8 +1,53 @@
+import { globSync } from 'tinyglobby';
 import { defineConfig } from 'vitest/config';
+
+/**
+ * The slow tiers: each runs on its own with `npm run test:<tier>`; `npm run test:fast` runs every
+ * other file (store, state, checkpointer, CLI, pure functions, `*.unit.test.ts` anywhere), and
+ * `npm test` runs them all. A file in no slow tier is fast; test/tiers.test.ts checks the globs.
+ */
+export const SLOW_TIERS: Record<string, string[]> = {
+  /** Kill -9 at random moments, and the corruption fuzzer. */
+  torture: [
+    'test/checkpointer/torture.test.ts',
+    'test/supervisor/capture-torture.test.ts',
+    'test/store/corruption-fuzz.test.ts',
+  ],
+  /** The real local SLURM cluster (scripts/local-slurm.sh). */
+  slurm: ['test/slurm/**/*.test.ts'],
+  /** The real GROMACS, LAMMPS, OpenFOAM and PyTorch. */
+  apps: ['test/apps/**/*.test.ts'],
+  /** Supervised real programs and the examples, killed and resumed. */
+  processes: ['test/supervisor/**/*.test.ts', 'test/examples/**/*.test.ts'],
+};
+/** Pure functions, tested without starting anything: fast wherever they live. */
+export const UNIT_TESTS = 'test/**/*.unit.test.ts';
+
+/**
+ * The test files of a tier. A unit test is fast wherever it lives; any other file belongs to the
+ * first slow tier that names it, and is fast when none does.
+ */
+export function tierFiles(name: string): string[] {
+  const units = new Set(globSync(UNIT_TESTS));
+  const tierOf = new Map<string, string>();
+  for (const [slow, globs] of Object.entries(SLOW_TIERS)) {
+    for (const file of globSync(globs)) if (!units.has(file) && !tierOf.has(file)) tierOf.set(file, slow);
+  }
+  return globSync('test/**/*.test.ts')
+    .filter((file) => (tierOf.get(file) ?? 'fast') === name)
+    .sort();
+}
+
+const tier = process.env.CKPT_TEST_TIER;
+if (tier !== undefined && tier !== 'fast' && !(tier in SLOW_TIERS)) {
+  throw new Error(
+    `CKPT_TEST_TIER=${tier} is not a test tier. Use one of: fast, ${Object.keys(SLOW_TIERS).join(', ')}.`,
+  );
+}
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    include: tier === undefined ? ['test/**/*.test.ts'] : tierFiles(tier),
     // Real processes and real fsyncs: generous timeouts, and files run one at a time on 2 cores.
     testTimeout: 60_000,
     hookTimeout: 60_000,
