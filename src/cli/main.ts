@@ -1,12 +1,13 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CkptError, UsageError } from '../errors.js';
 import type { Store } from '../store/index.js';
-import type { RunExit, RunFlags } from './commands/run.js';
+import type { RunExit } from './commands/run.js';
 import { type CommandContext, resolveStoreDir } from './context.js';
-import { EXIT_CANNOT_START, EXIT_FAILURE, EXIT_RESUMABLE, EXIT_USAGE, exitCodeFor } from './exit-codes.js';
+import { EXIT_FAILURE, EXIT_USAGE, exitCodeFor } from './exit-codes.js';
+import { addRunCommand } from './run-command.js';
 
+/** ckpt's version, as `ckpt --version` prints it. */
 export const VERSION = '0.1.0';
-const DEFAULT_MAX_REQUEUES_TEXT = '20';
 
 function positiveInt(flag: string) {
   return (value: string): number => {
@@ -210,64 +211,7 @@ function buildProgram(io: Io, result: RunExit): Command {
     .description('which checkpoint the next start resumes from, and why newer ones are skipped')
     .addOption(json())
     .action(action(async (cmd) => (await import('./commands/why.js')).runWhy(ctx(cmd))));
-  program
-    .command('run')
-    .addOption(storeOption())
-    .description(
-      'run a program under supervision: checkpoint it, restart it after a crash, stop it gracefully',
-    )
-    .usage('[options] -- <command> [args...]')
-    .argument('[command...]', 'the program and its arguments (after --)')
-    .option('--every <duration>', 'send the checkpoint signal at this interval (e.g. 10m, 1h30m)')
-    .option('--signal <name>', 'the checkpoint signal (default SIGUSR2)')
-    .option('--capture <glob>', 'commit files matching this glob once complete (repeatable)', collect)
-    .option('--grace <duration>', 'how long a stop waits for the checkpoint before SIGTERM (default 60s)')
-    .option('--kill-grace <duration>', 'how long after SIGTERM before SIGKILL (default 10s)')
-    .option('--max-restarts <n>', 'restarts after crashes before giving up (default 3)')
-    .option(
-      '--backoff <duration>',
-      'delay before a restart, doubled after each crash without a new checkpoint (default 1s)',
-    )
-    .option('--max-backoff <duration>', 'the longest delay before a restart (default 5m)')
-    .option(
-      '--settle <duration>',
-      'how long a file changed in place must stay unchanged before capture (default 2s; a file renamed into place is complete at once)',
-    )
-    .option(
-      '--check <cmd>',
-      'a command that vouches for a captured file (exit 0 = complete; the file is $CKPT_CHECK_FILE)',
-    )
-    .option(
-      '--step-from <pattern>',
-      'the step of a captured checkpoint: a regex on file names (chk_(\\d+)) or json:FIELD',
-    )
-    .option('--keep <n>', 'checkpoints to keep (default 3)')
-    .option('--compress <mode>', 'auto (zstd where it pays) or off')
-    .option('--restore-dir <dir>', 'put restored files here instead of the working directory')
-    .option('--config <file>', 'config file (default: ckpt.toml or ckpt.yaml in the working directory)')
-    .option('--print-config', 'print the resolved settings and where each came from, then exit')
-    .option('--app <name>', 'drive a known app: gromacs, lammps, openfoam, pytorch, generic (docs/apps.md)')
-    .option('--no-slurm', 'ignore the SLURM environment (no deadline, no requeue)')
-    .option(
-      '--max-requeues <n>',
-      `SLURM: requeues for time limits before giving up (default ${DEFAULT_MAX_REQUEUES_TEXT})`,
-    )
-    .option('--warning-signal <name>', 'SLURM: the signal that warns of the time limit (default SIGUSR2)')
-    .addOption(json())
-    .passThroughOptions()
-    .addHelpText(
-      'after',
-      `
-The program sees CKPT_STORE, CKPT_RESTORE, CKPT_STEP, CKPT_SIGNAL, CKPT_DEADLINE and CKPT_RESTARTS
-(docs/protocol.md). Exit: 0 when the program finished (or, under SLURM, the job was requeued),
-${EXIT_RESUMABLE} when stopped on request (resumable), 1 when a newer copy of the job took the store over,
-${EXIT_CANNOT_START} when it cannot start, else the program's own exit status.`,
-    )
-    .action(async (command: string[], _opts: unknown, cmd: Command) => {
-      const exit = await (await import('./commands/run.js')).runRun(ctx(cmd), command, cmd.opts<RunFlags>());
-      result.code = exit.code;
-      if (exit.signal) result.signal = exit.signal;
-    });
+  addRunCommand(program, ctx, result, { store: storeOption, json });
   program
     .command('sbatch')
     .description('submit a command to SLURM so that it survives time limits and preemption by requeue')
@@ -345,10 +289,6 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
     io.err(`ckpt: internal error — please report it with this output:\n${detail}`);
     return { code: EXIT_FAILURE };
   }
-}
-
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
 }
 
 const defaultIo: Io = {

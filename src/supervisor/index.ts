@@ -5,20 +5,16 @@ export { type JobState, type JobStatus, readJobStatus, type Segment } from './jo
 export { describeStop, type ProgramExit, type RunOutcome, shellStatus } from './outcome.js';
 export { handlesSignal, processesInGroup, signalGroup } from './process-group.js';
 export {
-  CONFIG_FILES,
   DEFAULT_BACKOFF_MS,
   DEFAULT_GRACE_MS,
   DEFAULT_KILL_GRACE_MS,
+  DEFAULT_MAX_BACKOFF_MS,
   DEFAULT_MAX_RESTARTS,
   DEFAULT_SETTLE_MS,
   DEFAULT_SIGNAL,
-  describeRunOptions,
-  loadConfigFile,
-  parseCount,
-  parseSignal,
-  type ResolvedRunOptions,
+  parseStepSource,
   type RunOptions,
-  resolveRunOptions,
+  type StepSource,
 } from './run-options.js';
 export { FORWARDED_SIGNALS, STOP_SIGNALS } from './signal-router.js';
 export { Supervisor, type SupervisorDeps, type SupervisorState } from './supervisor.js';

@@ -1,38 +1,22 @@
 import { basename } from 'node:path';
 import { createApp } from '../../apps/index.js';
 import { UsageError } from '../../errors.js';
-import {
-  createSlurmHooks,
-  DEFAULT_MAX_REQUEUES,
-  DEFAULT_WARNING_SIGNAL,
-  expandJobPattern,
-  killWaitMs,
-  slurmJobFromEnv,
-} from '../../slurm/index.js';
+import { createSlurmHooks, expandJobPattern, killWaitMs, slurmJobFromEnv } from '../../slurm/index.js';
 import { Store } from '../../store/index.js';
-import {
-  describeRunOptions,
-  loadConfigFile,
-  parseCount,
-  parseSignal,
-  type RunOptions,
-  type RunOutcome,
-  resolveRunOptions,
-  Supervisor,
-  shellStatus,
-} from '../../supervisor/index.js';
+import { type RunOutcome, Supervisor, shellStatus } from '../../supervisor/index.js';
 import { type CommandContext, printJson } from '../context.js';
 import { EXIT_CANNOT_START, EXIT_RESUMABLE } from '../exit-codes.js';
 import { formatTable } from '../format.js';
 import { packageRoot } from '../package-root.js';
+import { describeRunSettings, loadConfigFile, resolveRunSettings } from '../run-config.js';
+import type { RunSettings } from '../run-settings.js';
 
-export interface RunFlags extends Partial<Record<keyof RunOptions, unknown>> {
+/** `ckpt run`'s flags as commander parsed them: one per setting (raw), and the others. */
+export interface RunFlags extends Partial<Record<keyof RunSettings, unknown>> {
   config?: string;
   printConfig?: boolean;
   /** `--no-slurm` sets this false: ignore the SLURM environment. */
   slurm?: boolean;
-  maxRequeues?: string;
-  warningSignal?: string;
   app?: string;
 }
 
@@ -51,10 +35,11 @@ export async function runRun(
   // `--store runs/%a` gives every task of a job array its own store (`ckpt sbatch --array`).
   const ctx = { ...parentCtx, storeDir: expandJobPattern(parentCtx.storeDir) };
   const cwd = process.cwd();
-  const { config, printConfig, slurm, maxRequeues, warningSignal, app: appName, ...optionFlags } = flags;
-  const resolved = resolveRunOptions(optionFlags, process.env, await loadConfigFile(cwd, config));
+  const { config, printConfig, slurm, app: appName, ...settingFlags } = flags;
+  const resolved = resolveRunSettings(settingFlags, process.env, await loadConfigFile(cwd, config));
+  const { maxRequeues, warningSignal, ...options } = resolved.settings;
   if (printConfig) {
-    const rows = describeRunOptions(resolved);
+    const rows = describeRunSettings(resolved);
     if (ctx.json)
       printJson(ctx, { store: ctx.storeDir, configFile: resolved.configFile ?? null, settings: rows });
     else {
@@ -77,8 +62,8 @@ export async function runRun(
   const app =
     appName === undefined
       ? undefined
-      : createApp(appName, { command, cwd, everyMs: resolved.options.every }, packageRoot());
-  if (app && resolved.options.capture.length > 0) {
+      : createApp(appName, { command, cwd, everyMs: options.every }, packageRoot());
+  if (app && options.capture.length > 0) {
     throw new UsageError(
       `\`--capture\` and \`--app ${appName}\` do not go together: the app knows its checkpoint files.`,
     );
@@ -89,12 +74,8 @@ export async function runRun(
     ? createSlurmHooks({
         job,
         store,
-        maxRequeues:
-          maxRequeues === undefined ? DEFAULT_MAX_REQUEUES : parseCount(maxRequeues, '--max-requeues'),
-        warningSignal:
-          warningSignal === undefined
-            ? DEFAULT_WARNING_SIGNAL
-            : parseSignal(warningSignal, '--warning-signal'),
+        maxRequeues,
+        warningSignal,
         underSrun: command.some((word) => basename(word) === 'srun'),
         killWaitMs: await killWaitMs(),
         log: ctx.err,
@@ -103,7 +84,7 @@ export async function runRun(
   if (job) ctx.err(`ckpt: SLURM job ${job.requeueTarget}, restart ${job.restartCount}`);
   const supervisor = new Supervisor({
     store,
-    options: resolved.options,
+    options,
     command,
     cwd,
     log: ctx.err,

@@ -6,38 +6,21 @@ import { UsageError } from '../../errors.js';
 import {
   buildBatchScript,
   chooseLeadSeconds,
-  DEFAULT_WARNING_SIGNAL,
   hasJobPattern,
   measuredCheckpointMs,
   parseSlurmTime,
 } from '../../slurm/index.js';
 import { DIR_MODE, readJournal, Store, writeFileAtomic } from '../../store/index.js';
-import { parseDuration, parseSignal } from '../../supervisor/index.js';
+import { parseDuration } from '../../supervisor/index.js';
 import { type CommandContext, printJson, resolveStoreDir } from '../context.js';
 import { packageRoot } from '../package-root.js';
+import { loadConfigFile, resolveRunSettings } from '../run-config.js';
+import { RUN_SETTINGS, type RunSettings, SBATCH_PASS_THROUGH, settingFlag } from '../run-settings.js';
 
 /** `ckpt run` options that `ckpt sbatch` takes (with a value) and passes into the batch script. */
-const RUN_VALUE_OPTIONS = new Set([
-  '--every',
-  '--signal',
-  '--capture',
-  '--grace',
-  '--kill-grace',
-  '--max-restarts',
-  '--backoff',
-  '--max-backoff',
-  '--settle',
-  '--check',
-  '--step-from',
-  '--keep',
-  '--compress',
-  '--restore-dir',
-  '--config',
-  '--max-requeues',
-  '--warning-signal',
-  '--app',
-]);
+const RUN_VALUE_OPTIONS = new Set(SBATCH_PASS_THROUGH);
 
+/** `ckpt sbatch --help`. */
 export const SBATCH_HELP = `Usage: ckpt sbatch [sbatch options] [ckpt run options] [--lead D] [--dry-run] -- <command> [args...]
 
 Writes and submits a batch script that runs the command under \`ckpt run\` with --requeue,
@@ -60,6 +43,7 @@ interface ParsedSbatchArgs {
   timeLimit: string | undefined;
   lead: string | undefined;
   warningSignal: string | undefined;
+  config: string | undefined;
   store: string | undefined;
   dryRun: boolean;
   json: boolean;
@@ -75,6 +59,7 @@ export function parseSbatchArgs(args: readonly string[]): ParsedSbatchArgs {
     timeLimit: undefined,
     lead: undefined,
     warningSignal: undefined,
+    config: undefined,
     store: undefined,
     dryRun: false,
     json: false,
@@ -103,6 +88,7 @@ export function parseSbatchArgs(args: readonly string[]): ParsedSbatchArgs {
     else if (RUN_VALUE_OPTIONS.has(name)) {
       const v = value();
       if (name === '--warning-signal') out.warningSignal = v;
+      if (name === '--config') out.config = v;
       out.runArgs.push(name, v);
     } else {
       out.sbatchArgs.push(word);
@@ -113,6 +99,18 @@ export function parseSbatchArgs(args: readonly string[]): ParsedSbatchArgs {
     }
   }
   return out;
+}
+
+/** The settings among `ckpt run` arguments (`--name value` pairs), as commander would give them. */
+function settingFlags(runArgs: readonly string[]): Partial<Record<keyof RunSettings, unknown>> {
+  const flags: Partial<Record<keyof RunSettings, unknown>> = {};
+  for (let i = 0; i + 1 < runArgs.length; i += 2) {
+    const spec = RUN_SETTINGS.find((s) => settingFlag(s.key) === runArgs[i]);
+    if (!spec) continue;
+    const value = runArgs[i + 1];
+    flags[spec.key] = spec.repeatable ? [...((flags[spec.key] as string[] | undefined) ?? []), value] : value;
+  }
+  return flags;
 }
 
 /** `ckpt sbatch … -- CMD`: write the batch script, submit it (unless --dry-run), print the job id. */
@@ -127,9 +125,13 @@ export async function runSbatch(ctx: CommandContext, args: readonly string[]): P
       hint: 'Example: ckpt sbatch --time 2:00:00 --every 30m -- python3 sim.py',
     });
   }
-  const warningSignal = parsed.warningSignal
-    ? parseSignal(parsed.warningSignal, '--warning-signal')
-    : DEFAULT_WARNING_SIGNAL;
+  // The job's `ckpt run` resolves the same flags, environment (sbatch exports it) and config
+  // file: check them now, and take the warning signal from where that run will.
+  const { warningSignal } = resolveRunSettings(
+    settingFlags(parsed.runArgs),
+    process.env,
+    await loadConfigFile(process.cwd(), parsed.config),
+  ).settings;
   const storeDir = parsed.store === undefined ? ctx.storeDir : resolveStoreDir(parsed.store);
   // A store path with %A/%a/%j names one store per job (array task), expanded by `ckpt run` in
   // the job: there is no single store to open now. A dry run creates nothing.
