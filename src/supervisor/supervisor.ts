@@ -4,7 +4,6 @@ import {
   acquireLease,
   appendJournal,
   currentWriter,
-  LEASE_TOKEN_ENV,
   type Lease,
   noteJournal,
   pruneStore,
@@ -14,11 +13,15 @@ import type { AppBehavior, CapturePlan, ExitMeaning } from './app-behavior.js';
 import { type CaptureMode, FileCapturer } from './capture.js';
 import type { StopReason, SupervisorHooks } from './hooks.js';
 import { describeStop, type ProgramExit, type RunOutcome } from './outcome.js';
+import { describeExit, outcomeMessage } from './outcome-messages.js';
 import { prepareRestore } from './prepare-restore.js';
-import { requestFromHandlers, signalGroup, startWatchdog, waitGroupGone } from './process-group.js';
+import { requestFromHandlers, signalGroup, startWatchdog } from './process-group.js';
+import { decideRestart } from './restart-decision.js';
 import { isQuickFailure, RestartLoopTracker, type SegmentStart } from './restart-loop.js';
 import type { RunOptions } from './run-options.js';
+import { buildSegmentEnv } from './segment-env.js';
 import { SignalRouter, type SignalRoutes } from './signal-router.js';
+import { COMMIT_SETTLE_MS, STOP_POLL_MS, sleep, terminateGroup } from './stop-ladder.js';
 
 /** How often ckpt looks at captured files (and checks its lease) while the program runs. */
 const POLL_MS = 250;
@@ -145,24 +148,22 @@ export class Supervisor {
     const commandNow = app?.command
       ? await app.command(command, { resumeFrom: restore.manifest, cwd: this.deps.cwd })
       : [...command];
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      ...app?.env?.(),
-      ...(await this.deps.hooks?.env?.()),
-      CKPT_STORE: store.root,
-      CKPT_SIGNAL: options.signal,
-      CKPT_RESTARTS: String(this.restarts),
-      [LEASE_TOKEN_ENV]: this.lease!.record.token,
-    };
-    delete env.CKPT_RESTORE;
-    delete env.CKPT_STEP;
-    delete env.CKPT_STEP_KIND;
+    const env = buildSegmentEnv({
+      base: process.env,
+      appEnv: app?.env?.(),
+      hooksEnv: await this.deps.hooks?.env?.(),
+      storeRoot: store.root,
+      signal: options.signal,
+      restarts: this.restarts,
+      leaseToken: this.lease!.record.token,
+      restore: restore.manifest && {
+        dir: this.restoreDir,
+        step: restore.manifest.step,
+        stepKind: restore.manifest.meta.stepKind === 'capture-counter' ? 'capture-counter' : 'program',
+      },
+    });
     if (restore.manifest) {
       const counter = restore.manifest.meta.stepKind === 'capture-counter';
-      env.CKPT_RESTORE = this.restoreDir;
-      env.CKPT_STEP = String(restore.manifest.step);
-      // A capture counter is not the program's step: say so (docs/protocol.md).
-      env.CKPT_STEP_KIND = counter ? 'capture-counter' : 'program';
       log(
         `ckpt: resuming from checkpoint #${restore.manifest.seq} (${counter ? `capture ${restore.manifest.step}` : `step ${restore.manifest.step}`})`,
       );
@@ -388,7 +389,7 @@ export class Supervisor {
       // The app has its own way to write a checkpoint and stop: use it, then wait for the exit.
       await this.deps.app.requestStop({ pgid, cwd: this.deps.cwd });
       const until = Date.now() + this.graceFor(reason);
-      while (Date.now() < until && this.pgid === pgid) await new Promise((r) => setTimeout(r, 100));
+      while (Date.now() < until && this.pgid === pgid) await sleep(STOP_POLL_MS);
       // No second polite signal: some apps (GROMACS) answer it with a worse checkpoint.
       if (this.pgid === pgid) await this.terminateGroup(pgid, 'SIGKILL');
       return;
@@ -402,10 +403,10 @@ export class Supervisor {
     while (Date.now() < until && this.pgid === pgid) {
       if (((await this.deps.store.listSeqs()).at(-1) ?? 0) > before) {
         // Let the committer finish (journal line, exit) before the stop signal arrives.
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(COMMIT_SETTLE_MS);
         break;
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(STOP_POLL_MS);
     }
     if (this.pgid === pgid) await this.terminateGroup(pgid, 'SIGTERM');
   }
@@ -424,26 +425,24 @@ export class Supervisor {
     return this.deps.hooks?.graceMs?.(reason, this.deps.options.grace) ?? this.deps.options.grace;
   }
 
-  private async terminateGroup(pgid: number, first: NodeJS.Signals): Promise<void> {
-    if (!signalGroup(pgid, first)) return;
-    if (!(await waitGroupGone(pgid, this.deps.options.killGrace))) signalGroup(pgid, 'SIGKILL');
-    await waitGroupGone(pgid, 2000);
+  private terminateGroup(pgid: number, first: NodeJS.Signals): Promise<void> {
+    return terminateGroup(pgid, first, this.deps.options.killGrace);
   }
 
   /** After an exit: the outcome, or undefined to restart. */
   private async decide(exit: ProgramExit): Promise<RunOutcome | undefined> {
     const { options, log, store } = this.deps;
-    const describe = exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
+    const describe = describeExit(exit);
     if (exit.startError) {
       return {
         kind: 'cannot-start',
         exit,
         restarts: this.restarts,
-        message: `cannot start ${this.deps.command[0]}: ${exit.startError}`,
+        message: outcomeMessage.cannotStart(this.deps.command[0], exit.startError),
       };
     }
     if (exit.meaning === 'finished' || (exit.meaning === undefined && exit.code === 0)) {
-      return { kind: 'finished', exit, restarts: this.restarts, message: 'the program finished' };
+      return { kind: 'finished', exit, restarts: this.restarts, message: outcomeMessage.finished() };
     }
     if (this.stopRequested) return this.afterStop(this.stopRequested, exit, describe);
     if (exit.meaning === 'stopped') {
@@ -452,24 +451,30 @@ export class Supervisor {
         kind: 'interrupted',
         exit,
         restarts: this.restarts,
-        message: `the program stopped with a checkpoint (${describe}); run the same command again to resume`,
+        message: outcomeMessage.stoppedWithCheckpoint(describe),
       };
     }
-    if (this.restarts >= options.maxRestarts) {
+    const decision = decideRestart(
+      {
+        restarts: this.restarts,
+        crashesWithoutProgress: this.crashesWithoutProgress,
+        progressed: this.progressed,
+      },
+      options,
+    );
+    if (decision.action === 'give-up') {
       return {
         kind: 'failed',
         exit,
         restarts: this.restarts,
-        message: `the program failed (${describe}) and the restart budget is used up (${options.maxRestarts} restart${options.maxRestarts === 1 ? '' : 's'}, --max-restarts)`,
+        message: outcomeMessage.budgetUsedUp(describe, options.maxRestarts),
       };
     }
     const loopEnd = await this.checkRestartLoop(exit);
     if (loopEnd) return loopEnd;
-    // A program that committed a checkpoint since its last crash is not crash-looping.
-    if (this.progressed) this.crashesWithoutProgress = 0;
-    const delay = Math.min(options.backoff * 2 ** this.crashesWithoutProgress, options.maxBackoff);
-    this.crashesWithoutProgress++;
-    this.restarts++;
+    const delay = decision.delayMs;
+    this.crashesWithoutProgress = decision.crashesWithoutProgress;
+    this.restarts = decision.restarts;
     log(
       `ckpt: the program crashed (${describe}); restart ${this.restarts}/${options.maxRestarts} in ${delay / 1000}s`,
     );
@@ -513,7 +518,7 @@ export class Supervisor {
         kind: 'failed',
         exit,
         restarts: this.restarts,
-        message: `every checkpoint makes the program fail right after starting (${usable.map((m) => `#${m.seq}`).join(', ')}); see \`ckpt why\`. Fix the program or move the store away to start fresh.`,
+        message: outcomeMessage.everyCheckpointFailing(usable.map((m) => m.seq)),
       };
     }
     return undefined;
@@ -526,13 +531,16 @@ export class Supervisor {
       return {
         kind: 'fenced',
         ...base,
-        message: `stopped: another copy of this job owns the store (${reason.detail})`,
+        message: outcomeMessage.fenced(reason.detail),
       };
     }
     const after = await this.deps.hooks?.afterStop?.(reason, exit);
     if (after?.requeued) return { kind: 'requeued', ...base, message: after.message };
-    const note = after ? `; ${after.message}` : '; run the same command again to resume';
-    return { kind: 'interrupted', ...base, message: `stopped (${describeStop(reason)}, ${describe})${note}` };
+    return {
+      kind: 'interrupted',
+      ...base,
+      message: outcomeMessage.interrupted(reason, describe, after?.message),
+    };
   }
 
   /** What each signal to ckpt means while it supervises (see signal-router.ts). */

@@ -7,7 +7,7 @@
  * Needs icoFoam and blockMesh (skipped without them, except under CI, where that fails).
  * Set CKPT_TEST_SEED to replay the random moments.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -23,11 +23,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  childNamed,
+  describeWithApp,
+  runToEnd,
+  sleepWhileRunning as sleepUntil,
+} from '../helpers/app-scenario.js';
+import {
   type CkptChild,
   cleanEnv,
   killLeftoverCkpts,
   runCkpt,
-  sleep,
   startCkpt,
   waitFor,
 } from '../helpers/ckpt-process.js';
@@ -47,43 +52,8 @@ const MISSING =
 const hasFoam = spawnSync('sh', ['-c', 'command -v icoFoam && command -v blockMesh']).status === 0;
 
 /** Runs a program to its end without blocking the event loop. */
-function run(
-  cmd: string,
-  args: readonly string[],
-  cwd: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, output }));
-  });
-}
-
-/** The pid of `ckpt`'s child named `comm` (the solver), if it is running. */
-function childNamed(parent: number, comm: string): number | undefined {
-  let children: string[] = [];
-  try {
-    children = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/);
-  } catch {
-    return undefined;
-  }
-  for (const pid of children.filter((p) => p !== '')) {
-    try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm) return Number(pid);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
-}
+const run = (cmd: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv) =>
+  runToEnd([cmd, ...args], cwd, env);
 
 /** Time directories of a case (not `0`), newest first. */
 function times(dir: string): string[] {
@@ -109,25 +79,9 @@ function expectSameFields(dir: string, reference: Record<string, Buffer> | undef
 }
 
 /** Sleeps `ms` unless the run ends first; throws then (the moment came too late). */
-async function sleepWhileRunning(ms: number, run: CkptChild, what: string): Promise<void> {
-  const ended = await Promise.race([sleep(ms).then(() => false), run.exited.then(() => true)]);
-  if (ended) throw new Error(`ckpt ended before ${what}: ${run.output().stderr} ${REPLAY}`);
-}
+const sleepWhileRunning = (ms: number, run: CkptChild, what: string) => sleepUntil(ms, run, what, REPLAY);
 
-if (!hasFoam) {
-  describe('ckpt run --app openfoam (icoFoam)', () => {
-    if (process.env.CI) {
-      it('needs icoFoam', () => {
-        throw new Error(`${MISSING} (CI is set, so this is a failure, not a skip).`);
-      });
-    } else {
-      console.warn(`Skipping: ${MISSING}.`);
-      it.skip(MISSING, () => {});
-    }
-  });
-}
-
-describe.runIf(hasFoam)('ckpt run --app openfoam (icoFoam)', () => {
+describeWithApp('ckpt run --app openfoam (icoFoam)', hasFoam, 'icoFoam', MISSING, () => {
   const tempDir = useTempDirs('ckpt-openfoam-');
   const random = seeded(SEED);
   let template = '';
@@ -238,7 +192,11 @@ describe.runIf(hasFoam)('ckpt run --app openfoam (icoFoam)', () => {
     const pid = childNamed(run.pid, 'icoFoam');
     expect(pid, 'icoFoam running').toBeDefined();
     process.kill(pid!, 'SIGKILL');
-    await waitFor(() => /the program crashed/.test(run.output().stderr), 'ckpt to notice the crash', 15_000);
+    await waitFor(
+      () => /the program crashed \(killed by SIGKILL\)/.test(run.output().stderr),
+      'ckpt to notice the kill',
+      15_000,
+    );
     const newest = times(dir)[0];
     expect(newest).toBe(time);
     rmSync(join(dir, time, 'U'), { force: true });

@@ -8,17 +8,22 @@
  * Needs /usr/bin/python3 with torch (CKPT_TEST_PYTHON to use another; skipped without it, except
  * under CI, where that fails). Set CKPT_TEST_SEED to replay the random moments.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  childRunning,
+  describeWithApp,
+  runToEnd,
+  sleepWhileRunning as sleepUntil,
+} from '../helpers/app-scenario.js';
+import {
   type CkptChild,
   cleanEnv,
   killLeftoverCkpts,
   runCkpt,
-  sleep,
   startCkpt,
   waitFor,
 } from '../helpers/ckpt-process.js';
@@ -37,43 +42,8 @@ const MISSING = `${PYTHON} cannot import torch: install the Debian package \`pyt
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch']).status === 0;
 
 /** Runs a program to its end without blocking the event loop. */
-function run(
-  cmd: string,
-  args: readonly string[],
-  cwd: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, output }));
-  });
-}
-
-/** The pid of `ckpt`'s child running `exe` (the training script), if it is running. */
-function childRunning(parent: number, exe: string): number | undefined {
-  let children: string[] = [];
-  try {
-    children = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/);
-  } catch {
-    return undefined;
-  }
-  for (const pid of children.filter((p) => p !== '')) {
-    try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] === exe) return Number(pid);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
-}
+const run = (cmd: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv) =>
+  runToEnd([cmd, ...args], cwd, env);
 
 interface Progress {
   starts: number[];
@@ -101,29 +71,16 @@ function readProgress(path: string): Progress {
 }
 
 /** Sleeps `ms` unless the run ends first; throws then (the moment came too late). */
-async function sleepWhileRunning(ms: number, run: CkptChild, what: string): Promise<void> {
-  const ended = await Promise.race([sleep(ms).then(() => false), run.exited.then(() => true)]);
-  if (ended) throw new Error(`ckpt ended before ${what}: ${run.output().stderr} ${REPLAY}`);
-}
+const sleepWhileRunning = (ms: number, run: CkptChild, what: string) => sleepUntil(ms, run, what, REPLAY);
 
-if (!hasTorch) {
-  describe('ckpt run --app pytorch (train.py)', () => {
-    if (process.env.CI) {
-      it('needs torch', () => {
-        throw new Error(`${MISSING} (CI is set, so this is a failure, not a skip).`);
-      });
-    } else {
-      console.warn(`Skipping: ${MISSING}.`);
-      it.skip(MISSING, () => {});
-    }
-  });
-}
-
-describe.runIf(hasTorch)('ckpt run --app pytorch (train.py)', () => {
+describeWithApp('ckpt run --app pytorch (train.py)', hasTorch, 'torch', MISSING, () => {
   const tempDir = useTempDirs('ckpt-pytorch-');
   const random = seeded(SEED);
   let reference = '';
+  let referenceMs = 0;
   let keep = '';
+  /** A random moment in the first 60 % of the reference run (after 1 s), so the run is still going. */
+  const randomMoment = (): number => 1000 + Math.floor(random() * Math.max(1, 0.6 * referenceMs - 1000));
   beforeAll(() => {
     requireBuild();
     keep = mkdtempSync(join(tmpdir(), 'ckpt-pytorch-reference-'));
@@ -160,7 +117,8 @@ describe.runIf(hasTorch)('ckpt run --app pytorch (train.py)', () => {
       // Kept for the other tests (the temp dirs go after each test).
       reference = join(keep, 'reference.pt');
       writeFileSync(reference, readFileSync(join(dir, 'final.pt')));
-      console.log(`pytorch reference run: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      referenceMs = Date.now() - started;
+      console.log(`pytorch reference run: ${(referenceMs / 1000).toFixed(1)} s`);
     },
     CASE_TIMEOUT,
   );
@@ -174,7 +132,7 @@ describe.runIf(hasTorch)('ckpt run --app pytorch (train.py)', () => {
       const env = cleanEnv({ ...TRAIN_ENV, TRAIN_PROGRESS: progress });
       const args = ckptArgs(store, '--grace', '30s');
       const first = startCkpt(args, { cwd: dir, env });
-      const moment = 1000 + Math.floor(random() * 15_000);
+      const moment = randomMoment();
       await sleepWhileRunning(moment, first, `the SIGTERM at ${moment} ms`);
       const before = readProgress(progress);
       process.kill(first.pid, 'SIGTERM');
@@ -212,7 +170,7 @@ describe.runIf(hasTorch)('ckpt run --app pytorch (train.py)', () => {
       const progress = join(dir, 'progress.log');
       const env = cleanEnv({ ...TRAIN_ENV, TRAIN_PROGRESS: progress });
       const run = startCkpt(ckptArgs(store, '--max-restarts', '5', '--backoff', '0.2s'), { cwd: dir, env });
-      const moment = 1000 + Math.floor(random() * 15_000);
+      const moment = randomMoment();
       await sleepWhileRunning(moment, run, `the SIGKILL at ${moment} ms`);
       const pid = await waitFor(() => childRunning(run.pid, PYTHON), 'the training process', 10_000);
       process.kill(pid, 'SIGKILL');

@@ -162,6 +162,8 @@ function expectResumedTwice(run: KilledRun, store: string, cwd: string): string 
   expect(run.kills, `the program was not killed twice (too fast?)\n${context}`).toHaveLength(2);
   expect(run.code, context).toBe(0);
   expect(run.stderr).toContain('ckpt: the program finished');
+  // Both kills landed: ckpt saw its program die by SIGKILL, twice, before it finished.
+  expect(run.stderr.match(/the program crashed \(killed by SIGKILL\)/g) ?? [], context).toHaveLength(2);
   expect(run.stdout.match(/resumed/g) ?? [], context).toHaveLength(2);
   const status = spawnSync(process.execPath, [CLI, '--store', store, 'status', '--json'], {
     cwd,

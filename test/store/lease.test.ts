@@ -138,7 +138,8 @@ describe('acquireLease', () => {
     } finally {
       const exited = once(child, 'exit');
       child.kill('SIGKILL');
-      await exited;
+      // The kill landed: the holder died by the signal (it would otherwise hold the lease forever).
+      expect((await exited)[1]).toBe('SIGKILL');
     }
     const lease = await acquireLease(store.root);
     expect(lease.record.pid).toBe(process.pid);

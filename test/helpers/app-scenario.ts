@@ -1,0 +1,146 @@
+/**
+ * The scaffolding the app tests (test/apps/*) share: skipping (or, under CI, failing) when the
+ * app is not installed, running a program bare, finding the app under `ckpt run`, and the
+ * interruption scenarios (SIGTERM to ckpt, SIGKILL to the app, a node crash).
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { type CkptChild, type CkptExit, sleep, waitFor } from './ckpt-process.js';
+import { isAlive } from './procfs.js';
+
+/**
+ * `describe(title, body)` when the app is installed; otherwise one test that is skipped with
+ * `missing` as its name, or under CI one that fails saying what to install.
+ */
+export function describeWithApp(
+  title: string,
+  available: boolean,
+  tool: string,
+  missing: string,
+  body: () => void,
+): void {
+  if (available) {
+    describe(title, body);
+    return;
+  }
+  describe(title, () => {
+    if (process.env.CI) {
+      it(`needs ${tool}`, () => {
+        throw new Error(`${missing} (CI is set, so this is a failure, not a skip).`);
+      });
+    } else {
+      console.warn(`Skipping ${title}: ${missing}.`);
+      it.skip(missing, () => {});
+    }
+  });
+}
+
+/** Runs `command` to its end without ckpt (and without blocking the event loop); stdout and stderr together. */
+export function runToEnd(
+  command: readonly string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command[0]!, command.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, output }));
+  });
+}
+
+/** The live children of `parent` for which `matches(pid)` holds (the first one), if any. */
+function liveChild(parent: number, matches: (pid: string) => boolean): number | undefined {
+  let children: string[] = [];
+  try {
+    children = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/);
+  } catch {
+    return undefined;
+  }
+  for (const pid of children.filter((p) => p !== '')) {
+    try {
+      if (isAlive(Number(pid)) && matches(pid)) return Number(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** The pid of `ckpt`'s live child whose command name is `comm` (the app, not the watchdog shell), if any. */
+export function childNamed(parent: number, comm: string): number | undefined {
+  return liveChild(parent, (pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm);
+}
+
+/** The pid of `ckpt`'s live child running the executable `exe` (argv[0]), if any. */
+export function childRunning(parent: number, exe: string): number | undefined {
+  return liveChild(parent, (pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] === exe);
+}
+
+/** Sleeps `ms` unless the run ends first; throws then (the moment came too late). */
+export async function sleepWhileRunning(ms: number, run: CkptChild, what: string, note = ''): Promise<void> {
+  const ended = await Promise.race([sleep(ms).then(() => false), run.exited.then(() => true)]);
+  if (ended) throw new Error(`ckpt ended before ${what}: ${run.output().stderr} ${note}`);
+}
+
+/** SIGTERMs `ckpt` after `delayMs`, failing if it had ended before; resolves with its exit. */
+export async function sigtermCkptAfter(run: CkptChild, delayMs: number): Promise<CkptExit> {
+  await Promise.race([sleep(delayMs), run.exited]);
+  expect(isAlive(run.pid), `ckpt ended before the SIGTERM (${delayMs} ms):\n${run.output().stderr}`).toBe(
+    true,
+  );
+  process.kill(run.pid, 'SIGTERM');
+  return run.exited;
+}
+
+/**
+ * Waits for ckpt's first capture, then SIGKILLs the app (`comm`) up to `maxDelayMs` later; resolves
+ * with ckpt's exit once it has restarted the app to its end, after checking the kill landed.
+ */
+export async function killAppAfterFirstCapture(
+  run: CkptChild,
+  comm: string,
+  maxDelayMs: number,
+  captureTimeoutMs: number,
+): Promise<{ done: CkptExit; delay: number }> {
+  await waitFor(
+    () => /captured .* as checkpoint #1\b/.test(run.output().stderr),
+    'a first capture',
+    captureTimeoutMs,
+  );
+  const delay = Math.round(Math.random() * maxDelayMs);
+  await sleep(delay);
+  const app = childNamed(run.pid, comm);
+  expect(app, `no running ${comm} under ckpt (finished already?)\n${run.output().stderr}`).toBeDefined();
+  process.kill(app!, 'SIGKILL');
+  const done = await run.exited;
+  // The kill landed: ckpt saw its app die by SIGKILL (a run that had finished would not say so).
+  expect(done.stderr, done.stderr).toContain('ckpt: the program crashed (killed by SIGKILL)');
+  return { done, delay };
+}
+
+/**
+ * Waits for ckpt's second capture, then (up to a second later) the node dies: the app's group and
+ * ckpt are SIGKILLed at once. Checks both kills landed mid-run; resolves with ckpt's exit.
+ */
+export async function crashNodeAfterSecondCapture(run: CkptChild, comm: string): Promise<CkptExit> {
+  await waitFor(() => /as checkpoint #2\b/.test(run.output().stderr), 'a second capture', 90_000);
+  await sleep(Math.round(Math.random() * 1000));
+  const app = childNamed(run.pid, comm);
+  expect(app, `no running ${comm} under ckpt\n${run.output().stderr}`).toBeDefined();
+  process.kill(-app!, 'SIGKILL');
+  process.kill(run.pid, 'SIGKILL');
+  const crashed = await run.exited;
+  // The kill landed, and before the run finished: ckpt died by the signal, mid-run.
+  expect(crashed.signal, crashed.stderr).toBe('SIGKILL');
+  expect(crashed.stderr).not.toContain('ckpt: the program finished');
+  await waitFor(() => !isAlive(app!), `${comm} to be gone`);
+  return crashed;
+}
