@@ -1,0 +1,197 @@
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/errors.js';
+import { classifyTermination } from '../../src/slurm/classify.js';
+import { DEFAULT_CHECKPOINT_MS, leadTimeMs, measuredCheckpointMs } from '../../src/slurm/deadline.js';
+import { endTimeOf, parseJobRecord, slurmJobFromEnv } from '../../src/slurm/job.js';
+import {
+  buildBatchScript,
+  chooseLeadSeconds,
+  parseSlurmTime,
+  shellQuote,
+} from '../../src/slurm/sbatch-script.js';
+import type { JournalEvent } from '../../src/store/index.js';
+
+// A real `scontrol show job -o` line (SLURM 22.05), shortened to the fields ckpt reads.
+const RUNNING =
+  'JobId=88123 JobName=sim UserId=alice(1000) JobState=RUNNING Reason=None Restarts=0 ' +
+  'RunTime=00:04:10 TimeLimit=00:10:00 StartTime=2026-12-02T11:00:00 EndTime=2026-12-02T11:10:00 ' +
+  'BatchHost=node07 Command=/home/alice/run.sh --flag value';
+
+describe('parseJobRecord', () => {
+  it('reads Key=Value fields of a real line', () => {
+    const fields = parseJobRecord(RUNNING);
+    expect(fields.JobId).toBe('88123');
+    expect(fields.JobState).toBe('RUNNING');
+    expect(fields.UserId).toBe('alice(1000)');
+    expect(fields.BatchHost).toBe('node07');
+    expect(fields.Command).toBe('/home/alice/run.sh');
+  });
+
+  it('gives no fields for an empty or garbage line', () => {
+    expect(parseJobRecord('')).toEqual({});
+    expect(parseJobRecord('slurm_load_jobs error: Invalid job id specified')).toEqual({});
+  });
+});
+
+describe('endTimeOf', () => {
+  it('reads the end time as local time', () => {
+    expect(endTimeOf(parseJobRecord(RUNNING))).toBe(new Date(2026, 11, 2, 11, 10, 0).getTime());
+  });
+
+  it('is undefined when unknown, unlimited or unparseable', () => {
+    expect(endTimeOf({ EndTime: 'Unknown' })).toBeUndefined();
+    expect(endTimeOf({ EndTime: '2026-12-02T11:10:00', TimeLimit: 'UNLIMITED' })).toBeUndefined();
+    expect(endTimeOf({ EndTime: 'soon' })).toBeUndefined();
+    expect(endTimeOf({})).toBeUndefined();
+  });
+});
+
+describe('classifyTermination', () => {
+  const line = (extra: string): Record<string, string> => parseJobRecord(`${RUNNING} ${extra}`);
+
+  it('sees a time limit', () => {
+    expect(classifyTermination(line('Reason=TimeLimit'), 0)).toBe('time-limit');
+    expect(classifyTermination(line('JobState=TIMEOUT'), 0)).toBe('time-limit');
+  });
+
+  it('sees a requeue or preemption', () => {
+    expect(classifyTermination(line('JobState=PREEMPTED'), 0)).toBe('requeued');
+    expect(classifyTermination(line('JobState=REQUEUED'), 0)).toBe('requeued');
+    expect(classifyTermination(line('Restarts=2'), 1)).toBe('requeued');
+    expect(classifyTermination(line('EndTime=Unknown'), 0)).toBe('requeued');
+  });
+
+  it('sees a user scancel', () => {
+    expect(classifyTermination(line('JobState=COMPLETING'), 0)).toBe('cancelled');
+    expect(classifyTermination(line('JobState=CANCELLED Restarts=1'), 1)).toBe('cancelled');
+  });
+
+  it('is unknown without a record or with nothing telling', () => {
+    expect(classifyTermination(undefined, 0)).toBe('unknown');
+    expect(classifyTermination(parseJobRecord(RUNNING), 0)).toBe('unknown');
+    expect(classifyTermination({}, 0)).toBe('unknown');
+  });
+});
+
+describe('slurmJobFromEnv', () => {
+  it('is undefined outside SLURM', () => {
+    expect(slurmJobFromEnv({})).toBeUndefined();
+    expect(slurmJobFromEnv({ SLURM_JOB_ID: '' })).toBeUndefined();
+  });
+
+  it('reads an array task and its requeue target', () => {
+    expect(
+      slurmJobFromEnv({
+        SLURM_JOB_ID: '501',
+        SLURM_ARRAY_JOB_ID: '500',
+        SLURM_ARRAY_TASK_ID: '1',
+        SLURM_RESTART_COUNT: '3',
+      }),
+    ).toEqual({ jobId: '501', arrayJobId: '500', arrayTaskId: '1', restartCount: 3, requeueTarget: '500_1' });
+  });
+
+  it('treats a bad restart count as 0', () => {
+    expect(slurmJobFromEnv({ SLURM_JOBID: '7', SLURM_RESTART_COUNT: 'x' })?.restartCount).toBe(0);
+  });
+});
+
+describe('leadTimeMs', () => {
+  it('adds jitter and a 10 s margin to short checkpoints', () => {
+    expect(leadTimeMs(undefined)).toBe(DEFAULT_CHECKPOINT_MS + 30_000 + 10_000);
+    expect(leadTimeMs(5_000)).toBe(45_000);
+  });
+
+  it('adds 10 % margin to long checkpoints', () => {
+    expect(leadTimeMs(200_000)).toBe(200_000 + 30_000 + 20_000);
+  });
+});
+
+describe('measuredCheckpointMs', () => {
+  const ev = (type: string, time: string, extra: Record<string, unknown> = {}): JournalEvent =>
+    ({ type, time, ...extra }) as JournalEvent;
+
+  it('is undefined before any commit', () => {
+    expect(measuredCheckpointMs([])).toBeUndefined();
+    expect(measuredCheckpointMs([ev('start', '2026-12-02T11:00:00Z')])).toBeUndefined();
+  });
+
+  it('takes the slowest of the last five, counting stop → commit', () => {
+    const events = [
+      ev('commit', '2026-12-02T11:00:00Z', { durationMs: 99_000 }), // older than the last five
+      ...[1, 2, 3, 4].map((i) => ev('commit', `2026-12-02T11:0${i}:00Z`, { durationMs: 1000 * i })),
+      ev('stop', '2026-12-02T11:05:00Z'),
+      ev('commit', '2026-12-02T11:05:12Z', { durationMs: 2000 }),
+    ];
+    expect(measuredCheckpointMs(events)).toBe(12_000);
+  });
+
+  it('ignores a non-numeric duration', () => {
+    expect(measuredCheckpointMs([ev('commit', '2026-12-02T11:00:00Z', { durationMs: 'fast' })])).toBe(0);
+  });
+});
+
+describe('parseSlurmTime', () => {
+  it('reads every SLURM --time form', () => {
+    expect(parseSlurmTime('10')).toBe(600_000);
+    expect(parseSlurmTime('10:30')).toBe(630_000);
+    expect(parseSlurmTime('1:00:05')).toBe(3_605_000);
+    expect(parseSlurmTime('2-0')).toBe(2 * 86_400_000);
+    expect(parseSlurmTime('1-2:3')).toBe((26 * 60 + 3) * 60_000);
+    expect(parseSlurmTime('1-0:0:7')).toBe(86_407_000);
+    expect(parseSlurmTime(' UNLIMITED ')).toBeUndefined();
+    expect(parseSlurmTime('infinite')).toBeUndefined();
+  });
+
+  it('rejects bad input with a UsageError naming the value', () => {
+    for (const bad of ['', '1h', '-5', '1:2:3:4', '1-', 'ten']) {
+      expect(() => parseSlurmTime(bad)).toThrow(UsageError);
+    }
+    expect(() => parseSlurmTime('1h')).toThrow('got `1h`');
+  });
+});
+
+describe('chooseLeadSeconds', () => {
+  it('uses the full lead when the limit is long or unlimited', () => {
+    expect(chooseLeadSeconds(undefined, undefined)).toBe(70);
+    expect(chooseLeadSeconds(3_600_000, 5_000)).toBe(45);
+  });
+
+  it('never warns in the first half of a short limit', () => {
+    expect(chooseLeadSeconds(120_000, undefined)).toBe(30); // 60 s half − 30 s jitter
+  });
+
+  it('asks for at least one second', () => {
+    expect(chooseLeadSeconds(10_000, undefined)).toBe(1);
+  });
+});
+
+describe('shellQuote and buildBatchScript', () => {
+  it('quotes only words that need it', () => {
+    expect(shellQuote('/usr/bin/python3')).toBe('/usr/bin/python3');
+    expect(shellQuote('a b')).toBe("'a b'");
+    expect(shellQuote("it's")).toBe(`'it'\\''s'`);
+    expect(shellQuote('')).toBe("''");
+    expect(shellQuote('$HOME')).toBe("'$HOME'");
+  });
+
+  it('writes the #SBATCH lines and an exec of ckpt run', () => {
+    const script = buildBatchScript({
+      node: '/opt/node/bin/node',
+      ckptBin: '/opt/ckpt/bin/ckpt.js',
+      store: '/scratch/run 1',
+      runArgs: ['--every', '5m'],
+      command: ['python3', 'train.py', "--name=it's"],
+      warningSignal: 'SIGUSR2',
+      leadSeconds: 70,
+    });
+    const lines = script.split('\n');
+    expect(lines[0]).toBe('#!/bin/bash');
+    expect(lines).toContain('#SBATCH --requeue');
+    expect(lines).toContain('#SBATCH --open-mode=append');
+    expect(lines).toContain('#SBATCH --signal=B:USR2@70');
+    expect(lines.at(-2)).toBe(
+      `exec /opt/node/bin/node /opt/ckpt/bin/ckpt.js --store '/scratch/run 1' run --every 5m -- python3 train.py '--name=it'\\''s'`,
+    );
+    expect(script.endsWith('\n')).toBe(true);
+  });
+});
