@@ -14,6 +14,7 @@ export { controlDictEntry, timeDirectories } from './openfoam.js';
 
 /** The apps `--app` accepts. `generic` is plain `ckpt run` (the `--capture` behaviour). */
 export const APP_NAMES = ['gromacs', 'lammps', 'openfoam', 'pytorch', 'generic'] as const;
+/** One of {@link APP_NAMES}. */
 export type AppName = (typeof APP_NAMES)[number];
 
 /** The adapter for `name`, or undefined for `generic`. Throws {@link UsageError} for an unknown name. */

@@ -20,7 +20,9 @@ export function fixedChunkSizeFor(_byteLength: number): number {
 }
 /** Content-defined chunk sizes for files. */
 export const CDC_MIN_SIZE = 256 << 10;
+/** The average chunk size the cut rule aims at. */
 export const CDC_AVG_SIZE = 1 << 20;
+/** A chunk is cut here at the latest, cut point or not. */
 export const CDC_MAX_SIZE = 4 << 20;
 
 /** [offset, length] pairs covering `byteLength` in fixed steps. */

@@ -3,6 +3,7 @@ import { IntegrityError, IoError } from '../errors.js';
 
 /** `auto`: zstd where a sample shows it pays; `off`: store raw bytes. */
 export type CompressionMode = 'auto' | 'off';
+/** Compression unless the user says otherwise: `auto`. */
 export const DEFAULT_COMPRESSION: CompressionMode = 'auto';
 /** A chunk is stored compressed only if that saves at least this fraction of its size. */
 export const MIN_SAVING = 0.1;

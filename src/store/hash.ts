@@ -16,6 +16,7 @@ export function entryHash(chunkHashes: readonly string[]): string {
   return h.digest('hex');
 }
 
+/** A chunk name: a SHA-256 in lower-case hex. */
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /**

@@ -8,8 +8,11 @@ import { join } from 'node:path';
 export const STORE_FORMAT_VERSION = 2;
 /** The identity file that marks a directory as a ckpt store. */
 export const STORE_ID_FILE = 'ckpt-store.json';
+/** Loose chunk files (format v1, and v2 stores upgraded from it): `chunks/<2 hex>/<sha256>[.zst]`. */
 export const CHUNKS_DIR = 'chunks';
+/** One JSON manifest per committed checkpoint, named by its sequence number. */
 export const MANIFESTS_DIR = 'manifests';
+/** Pack files of format v2, side by side (no subfolders). */
 export const PACKS_DIR = 'packs';
 /** Suffix of a pack file: the stored bytes of many chunks, back to back (format v2). */
 export const PACK_SUFFIX = '.pack';
@@ -17,17 +20,21 @@ export const PACK_SUFFIX = '.pack';
 export const PACK_ID = /^[0-9a-f]{32}$/;
 /** A save starts a new pack file once its current one holds this many bytes. */
 export const PACK_TARGET_BYTES = 64 << 20;
+/** The writer lease: who may commit to this store now. */
 export const LEASE_FILE = 'lease.json';
+/** The job journal: one checksummed JSON event per line, append-only. */
 export const JOURNAL_FILE = 'journal.log';
 /** Suffix of a chunk stored zstd-compressed. */
 export const COMPRESSED_SUFFIX = '.zst';
 /** Manifest file names are the zero-padded sequence number, so a plain sort is by age. */
 export const MANIFEST_DIGITS = 10;
 
+/** The folder of a loose chunk: fanned out by the first two hex digits of its hash. */
 export function chunkDir(root: string, hash: string): string {
   return join(root, CHUNKS_DIR, hash.slice(0, 2));
 }
 
+/** A loose chunk's file: its hash, with `.zst` when stored compressed. */
 export function chunkPath(root: string, hash: string, compressed: boolean): string {
   return join(chunkDir(root, hash), compressed ? `${hash}${COMPRESSED_SUFFIX}` : hash);
 }
@@ -37,10 +44,12 @@ export function packPath(root: string, id: string): string {
   return join(root, PACKS_DIR, `${id}${PACK_SUFFIX}`);
 }
 
+/** `0000000042.json` for checkpoint 42. */
 export function manifestName(seq: number): string {
   return `${String(seq).padStart(MANIFEST_DIGITS, '0')}.json`;
 }
 
+/** The manifest file of checkpoint `seq` in the store at `root`. */
 export function manifestPath(root: string, seq: number): string {
   return join(root, MANIFESTS_DIR, manifestName(seq));
 }

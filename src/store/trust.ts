@@ -28,6 +28,7 @@ export async function trustFile(path: string, key = path): Promise<void> {
   if (stat?.isFile()) trust(key, stat);
 }
 
+/** Drops what is recorded for `key` (its file was rewritten or deleted). */
 export function forget(key: string): void {
   trusted.delete(key);
 }
