@@ -11,7 +11,7 @@ import {
   type Store,
 } from '../store/index.js';
 import type { CapturePlan } from './app-behavior.js';
-import { openForWriting } from './open-files.js';
+import { writersInGroup } from './open-files.js';
 import { parseStepSource, type StepSource } from './run-options.js';
 
 /**
@@ -49,6 +49,11 @@ interface Observation extends FileIdentity {
   replaced: boolean;
   /** When the file started changing in place at every look (for the never-settles warning). */
   churningSince: number | undefined;
+  /**
+   * A process seen writing this version died before it was seen closing it: it may have been
+   * killed mid-write, so settling proves nothing until the file changes again.
+   */
+  suspect?: boolean;
 }
 
 /**
@@ -68,6 +73,8 @@ export class FileCapturer {
   private readonly stepSource: StepSource | undefined;
   private everMatched = false;
   private readonly warnedChurn = new Set<string>();
+  /** Who held which file (relative path) open for writing at the last look while running. */
+  private writers = new Map<string, number[]>();
 
   constructor(
     private readonly store: Store,
@@ -123,14 +130,12 @@ export class FileCapturer {
       (f) => this.committed.get(f.path)?.ino === undefined || !same(this.committed.get(f.path)!, f),
     );
     if (changed.length === 0 && files.length === this.committed.size) return undefined;
+    // While running, who writes what is looked at first: it can make a settled file suspect.
+    if (mode === 'running' && pgid !== undefined && !(await this.lookAtWriters(pgid, files))) {
+      return undefined;
+    }
     for (const f of changed) {
       if (!(await this.isComplete(f.path, mode, now))) return undefined;
-    }
-    if (mode === 'running' && pgid !== undefined) {
-      // /proc shows real paths: compare against the real path of the directory.
-      const real = await fsp.realpath(this.cwd).catch(() => this.cwd);
-      const writing = await openForWriting(pgid, new Set(files.map((f) => join(real, f.path))));
-      if (writing.size > 0) return undefined;
     }
     const paths = files.map((f) => f.path);
     if (this.plan.isComplete && !(await this.plan.isComplete(paths, this.cwd))) return undefined;
@@ -152,6 +157,28 @@ export class FileCapturer {
     }
     this.committed = expected;
     return { manifest, files: paths };
+  }
+
+  /**
+   * Looks at the job's processes: false when this look cannot judge completeness (the program
+   * itself has died, or some process of the job holds a selected file open for writing). A file
+   * held open for writing at the last look by a process that is gone now is marked suspect.
+   */
+  private async lookAtWriters(pgid: number, files: readonly SnapshotFile[]): Promise<boolean> {
+    // /proc shows real paths: compare against the real path of the directory.
+    const real = await fsp.realpath(this.cwd).catch(() => this.cwd);
+    const byReal = new Map(files.map((f) => [join(real, f.path), f.path]));
+    const { writing, alive } = await writersInGroup(pgid, new Set(byReal.keys()));
+    for (const [path, pids] of this.writers) {
+      const seen = this.seen.get(path);
+      if (seen && pids.some((pid) => !alive.has(pid))) seen.suspect = true;
+    }
+    this.writers = new Map([...writing].map(([abs, pids]) => [byReal.get(abs)!, pids]));
+    // NOTE: a process killed in the middle of an in-place write holds nothing open any more, and
+    // its torn file may look settled: once the program itself is gone, this look says nothing
+    // (the look after its exit judges, by the after-crash rules).
+    if (!alive.has(pgid)) return false;
+    return writing.size === 0;
   }
 
   private observe(f: SnapshotFile, now: number): void {
@@ -184,7 +211,7 @@ export class FileCapturer {
     if (seen.replaced) return true;
     // Settled: last written at least the settle time ago (its mtime), so not in the middle of a
     // save; while the program runs, "not open for writing" is checked on top.
-    if (mode === 'running' && now - seen.mtimeMs >= this.options.settleMs) return true;
+    if (mode === 'running' && !seen.suspect && now - seen.mtimeMs >= this.options.settleMs) return true;
     // After a crash an in-place writer may have been killed mid-write: only --check can vouch
     // for such a file. (An app's own check is not enough alone: OpenFOAM's looks at file names.)
     if (this.options.check !== undefined) return this.runCheck(path, seen.signature);

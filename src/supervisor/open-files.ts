@@ -2,22 +2,30 @@ import { promises as fsp } from 'node:fs';
 import { processesInGroup } from './process-group.js';
 
 /**
- * The subset of `paths` (absolute) that some process of group `pgid` holds open for writing,
- * read from /proc/<pid>/fd and the flags in /proc/<pid>/fdinfo.
+ * Which of `paths` (absolute) the live processes of group `pgid` hold open for writing, and by
+ * which pids, read from /proc/<pid>/fd and the flags in /proc/<pid>/fdinfo. `alive` lists the
+ * group's live processes as they are after the look: a process that died before its descriptors
+ * were read shows none, so "not open" is evidence only for the pids in `alive`.
  */
-export async function openForWriting(pgid: number, paths: ReadonlySet<string>): Promise<Set<string>> {
-  const writing = new Set<string>();
-  if (paths.size === 0) return writing;
-  for (const pid of await processesInGroup(pgid)) {
-    const fds = await fsp.readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
-    for (const fd of fds) {
-      const target = await fsp.readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
-      if (!paths.has(target)) continue;
-      const info = await fsp.readFile(`/proc/${pid}/fdinfo/${fd}`, 'utf8').catch(() => '');
-      const flags = /^flags:\s+([0-7]+)/m.exec(info);
-      // O_WRONLY = 1, O_RDWR = 2 (octal flags as the kernel prints them).
-      if (flags && (Number.parseInt(flags[1]!, 8) & 3) !== 0) writing.add(target);
+export async function writersInGroup(
+  pgid: number,
+  paths: ReadonlySet<string>,
+): Promise<{ writing: Map<string, number[]>; alive: Set<number> }> {
+  const writing = new Map<string, number[]>();
+  if (paths.size > 0) {
+    for (const pid of await processesInGroup(pgid)) {
+      const fds = await fsp.readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+      for (const fd of fds) {
+        const target = await fsp.readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+        if (!paths.has(target)) continue;
+        const info = await fsp.readFile(`/proc/${pid}/fdinfo/${fd}`, 'utf8').catch(() => '');
+        const flags = /^flags:\s+([0-7]+)/m.exec(info);
+        // O_WRONLY = 1, O_RDWR = 2 (octal flags as the kernel prints them).
+        if (flags && (Number.parseInt(flags[1]!, 8) & 3) !== 0) {
+          writing.set(target, [...(writing.get(target) ?? []), pid]);
+        }
+      }
     }
   }
-  return writing;
+  return { writing, alive: new Set(await processesInGroup(pgid)) };
 }
