@@ -6,7 +6,7 @@
  * Set CKPT_TEST_KILLS to change the number of kills, CKPT_TEST_SEED to replay the kill moments.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { JobStatus } from '../../src/supervisor/index.js';
@@ -15,7 +15,6 @@ import {
   cleanEnv,
   killLeftoverCkpts,
   runCkpt,
-  sleep,
   startCkpt,
   waitFor,
 } from '../helpers/ckpt-process.js';
@@ -138,8 +137,19 @@ describe.runIf(hasPython)('ckpt run: SIGKILL the program at random moments', () 
         120_000,
         5,
       );
-      // Anywhere from start-up to well past the first checkpoint (~250 ms of steps + commit).
-      await sleep(Math.floor(random() * 700));
+      // Anywhere from start-up to two and a half intervals in, counted in the program's own steps
+      // (not in wall time, which a loaded machine stretches): some kills land inside a commit.
+      const offset = Math.floor(random() * 2.5 * EVERY);
+      await waitFor(
+        () => {
+          if (ended || !isAlive(pid)) return true;
+          const mine = existsSync(progress) ? readProgress(progress).find((s) => s.pid === pid) : undefined;
+          return mine !== undefined && mine.reached >= mine.from + offset;
+        },
+        `step ${offset} of start #${killedPids.length + 1}`,
+        60_000,
+        2,
+      );
       if (ended || !isAlive(pid))
         throw new Error(`the program ended before kill #${killedPids.length + 1} ${seed}`);
       process.kill(pid, 'SIGKILL');
