@@ -16,6 +16,7 @@ export type CkptErrorCode =
   | 'CKPT_IO'
   | 'CKPT_CLOSED';
 
+/** What a {@link CkptError} may carry beside its message: a hint how to fix it, and its cause. */
 export interface CkptErrorOptions {
   hint?: string | undefined;
   cause?: unknown;

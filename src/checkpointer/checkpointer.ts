@@ -18,6 +18,7 @@ import { type CheckpointerOptions, type ResolvedOptions, resolveOptions } from '
 import { SnapshotPool } from './snapshot-pool.js';
 import { holdsValue, readValue, splitValue, type ValueParts, writeValueParts } from './value-io.js';
 
+/** What a caller of `save()` / `saveAsync()` tells about the state being saved. */
 export interface SaveOptions {
   /** The step this state belongs to (shown by `ckpt ls`, used by `due()` and `keepEvery`). */
   step: number;

@@ -4,6 +4,7 @@ import { type CompressionMode, DEFAULT_COMPRESSION, DEFAULT_KEEP } from '../stor
 /** Where a store lives when nothing says otherwise. */
 export const DEFAULT_STORE_DIR = '.ckpt';
 
+/** When `due()` says a save is due; either bound (or both) may be set. */
 export interface DuePolicy {
   /** Due when this many steps have passed since the last save. */
   steps?: number;
@@ -47,6 +48,10 @@ export interface ResolvedOptions {
   readOnly: boolean;
 }
 
+/**
+ * Checks the caller's options and fills in the defaults (and `CKPT_*` variables from `env`);
+ * a bad value is a UsageError naming the option and the value.
+ */
 export function resolveOptions(
   options: CheckpointerOptions,
   env: NodeJS.ProcessEnv = process.env,

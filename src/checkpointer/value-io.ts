@@ -20,6 +20,7 @@ export interface ValueParts {
   blobs: Array<{ key: string; bytes: Uint8Array }>;
 }
 
+/** Splits a value into its encoded document and its large binary parts (saved as raw chunks). */
 export function splitValue(state: unknown): ValueParts {
   const { doc, blobs } = encodeValue(state);
   return { doc, blobs: blobs.map((b) => ({ key: b.key, bytes: b.bytes })) };

@@ -28,6 +28,7 @@ export function registerStore(ctx: CommandContext, store: Store): Store {
   return store;
 }
 
+/** Prints a command's `--json` answer: one indented JSON document on stdout. */
 export function printJson(ctx: CommandContext, value: unknown): void {
   ctx.out(JSON.stringify(value, null, 2));
 }

@@ -6,6 +6,7 @@ export interface Progress {
   stop(): void;
 }
 
+/** Starts a byte progress bar labelled `label`; a no-op one unless `enabled` (stderr is a TTY). */
 export async function startProgress(
   label: string,
   enabled = process.stderr.isTTY === true,

@@ -9,6 +9,7 @@ import {
 import { type CommandContext, printJson, registerStore } from '../context.js';
 import { formatBytes } from '../format.js';
 
+/** The flags of `ckpt commit`, parsed. */
 export interface CommitFlags {
   step: number;
   meta: Record<string, string>;

@@ -3,6 +3,7 @@ import { manifestChunks } from '../../store/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 import { formatBytes } from '../format.js';
 
+/** What `ckpt diff A B` reports: paths added, removed and changed from checkpoint A to B. */
 export interface ManifestDiff {
   from: number;
   to: number;

@@ -1,6 +1,7 @@
 import { acquireLease, applyPrunePlan, type PrunePlan, planPrune } from '../../store/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 
+/** The flags of `ckpt prune`, parsed. */
 export interface PruneFlags {
   keep?: number;
   keepEvery?: number;
