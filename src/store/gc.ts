@@ -2,12 +2,13 @@ import { promises as fsp, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { CkptError, errnoCode, wrapIoError } from '../errors.js';
 import { fsyncDir } from './atomic-write.js';
-import { type ChunkRef, storedSizeProblem, verifyChunk, verifyChunks } from './chunk-read.js';
+import { type ChunkRef, storedSizeProblem, verifyChunk } from './chunk-read.js';
 import { maxPackedSize } from './compress.js';
 import { noteJournal } from './journal.js';
 import { CHUNKS_DIR, MANIFESTS_DIR, PACKS_DIR } from './layout.js';
 import type { Lease } from './lease.js';
 import { manifestChunks } from './manifest.js';
+import { verifyChunks } from './pack-read.js';
 import { describeKind } from './safe-fs.js';
 import type { Store } from './store.js';
 

@@ -1,7 +1,7 @@
 export { applyPrunePlan, type PruneResult, pruneStore } from './apply-prune-plan.js';
 export { DIR_MODE, FILE_MODE, fsyncDir, writeFileAtomic } from './atomic-write.js';
 export { FileChangedError, type FileIdentity } from './capture-files.js';
-export { allocateEntry, type ChunkRef, DEFAULT_IO_CONCURRENCY, readChunks } from './chunk-read.js';
+export { allocateEntry, type ChunkRef, DEFAULT_IO_CONCURRENCY } from './chunk-read.js';
 export { ChunkWriter } from './chunk-store.js';
 export { FIXED_CHUNK_SIZE, fixedChunkSizeFor, fixedChunks } from './chunker.js';
 export { type CommitFilesOptions, commitFiles } from './commit-files.js';
@@ -42,6 +42,7 @@ export type {
 } from './manifest.js';
 export { manifestChunks } from './manifest.js';
 export { type MaterializeResult, materializeFiles } from './materialize.js';
+export { readChunks } from './pack-read.js';
 export { RESERVED_PREFIX, storedPathUnder } from './paths.js';
 export {
   DEFAULT_KEEP,

@@ -3,8 +3,9 @@ import { promises as fsp } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { errnoCode, TargetPathError, UnsafePathError, UsageError, wrapIoError } from '../errors.js';
 import { DIR_MODE, FILE_MODE, fsyncDir, writeAll } from './atomic-write.js';
-import { type ChunkRef, readVerified } from './chunk-read.js';
+import type { ChunkRef } from './chunk-read.js';
 import type { Entry, Manifest } from './manifest.js';
+import { readVerified } from './pack-read.js';
 import { safeRelativePath, symlinkStaysInside } from './paths.js';
 import { describeKind } from './safe-fs.js';
 

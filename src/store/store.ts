@@ -16,7 +16,6 @@ import {
   type ChunkRef,
   chunkFilePath,
   DEFAULT_IO_CONCURRENCY,
-  forEachConcurrently,
   storedSizeProblem,
   verifyChunk,
 } from './chunk-read.js';
@@ -43,6 +42,7 @@ import {
 } from './manifest.js';
 import { assertRealDir, readStoreFile } from './safe-fs.js';
 import type { ChunkIndex } from './trust.js';
+import { forEachConcurrently } from './worker-pool.js';
 import { currentWriter } from './writer-info.js';
 
 /** A value's arrays are loaded whole: larger blobs cannot be restored in this process. */

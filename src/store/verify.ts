@@ -1,8 +1,9 @@
 import { CkptError } from '../errors.js';
-import { type ChunkRef, chunkHome, verifyChunks } from './chunk-read.js';
+import { type ChunkRef, chunkHome } from './chunk-read.js';
 import { type GcPlan, planGc } from './gc.js';
 import { readJournal } from './journal.js';
 import { manifestChunks } from './manifest.js';
+import { verifyChunks } from './pack-read.js';
 import type { Store } from './store.js';
 
 export interface VerifyOptions {
