@@ -51,8 +51,7 @@ export async function commitManifest(store: Store, lease: Lease, draft: CommitDr
     try {
       await lease.assertHeld();
     } catch (error) {
-      await store.removeManifest(manifest.seq);
-      await store.syncManifests();
+      await store.removeManifests([manifest.seq]);
       throw error;
     }
     const { bytes, writtenBytes, durationMs } = manifest.stats;

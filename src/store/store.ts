@@ -273,8 +273,9 @@ export class Store {
     });
   }
 
-  /** fsync the manifests directory after removals. */
-  async syncManifests(): Promise<void> {
+  /** Deletes manifests (their chunks stay until `gc`), then fsyncs the manifests directory once. */
+  async removeManifests(seqs: Iterable<number>): Promise<void> {
+    for (const seq of seqs) await this.removeManifest(seq);
     await fsyncDir(join(this.root, MANIFESTS_DIR));
   }
 }
