@@ -53,6 +53,8 @@ export class Store {
   private readonly warnings: StoreWarning[] = [];
   /** The chunk list and file mtime of each manifest read by {@link chunkIndex} (manifests never change). */
   private readonly indexed = new Map<number, { mtimeMs: number; refs: ChunkRef[] }>();
+  /** The newest manifest {@link chunkIndex} parsed, for {@link newestManifest}. */
+  private newest: Manifest | undefined;
 
   private constructor(
     readonly root: string,
@@ -232,6 +234,7 @@ export class Store {
             const manifest = await this.readManifest(seq);
             const stat = await fsp.lstat(manifestPath(this.root, seq));
             this.indexed.set(seq, { mtimeMs: stat.mtimeMs, refs: manifestChunks(manifest) });
+            if (seq === seqs.at(-1)) this.newest = manifest;
           } catch (error) {
             if (!(error instanceof CkptError) && errnoCode(error) !== 'ENOENT') throw error;
           }
@@ -247,6 +250,18 @@ export class Store {
       }
     }
     return index;
+  }
+
+  /**
+   * The newest checkpoint's manifest, or undefined when there is none or it cannot be read
+   * (damaged, unreadable, a newer format). The one {@link chunkIndex} parsed is handed out, not
+   * read and checked again.
+   */
+  async newestManifest(): Promise<Manifest | undefined> {
+    const seq = (await this.listSeqs()).at(-1);
+    if (seq === undefined) return undefined;
+    if (this.newest?.seq === seq) return this.newest;
+    return this.readManifest(seq).catch(() => undefined);
   }
 
   /**
