@@ -1,17 +1,10 @@
 import { constants } from 'node:buffer';
 import { promises as fsp, type Stats } from 'node:fs';
 import { CkptError, errnoCode, wrapIoError } from '../errors.js';
-import {
-  assertChunkDir,
-  type ChunkRef,
-  chunkFilePath,
-  DEFAULT_IO_CONCURRENCY,
-  storedSizeProblem,
-  verifyChunk,
-} from './chunk-read.js';
+import { assertChunkDir, type ChunkRef, chunkFilePath, storedSizeProblem } from './chunk-read.js';
 import { type Manifest, manifestChunks } from './manifest.js';
+import { firstChunkProblem } from './pack-read.js';
 import type { Store } from './store.js';
-import { forEachConcurrently } from './worker-pool.js';
 
 /** A value's arrays are loaded whole: larger blobs cannot be restored in this process. */
 const MAX_BUFFER_BYTES = constants.MAX_LENGTH;
@@ -62,19 +55,7 @@ export async function checkChunksDeep(root: string, manifest: Manifest): Promise
     return `entry \`${huge.key}\` declares ${huge.size} bytes, more than one buffer can hold`;
   const unique = new Map<string, ChunkRef>();
   for (const ref of manifestChunks(manifest)) unique.set(ref.h, ref);
-  let problem: string | undefined;
-  await forEachConcurrently([...unique.values()], DEFAULT_IO_CONCURRENCY, async (ref) => {
-    try {
-      await verifyChunk(root, ref);
-    } catch (error) {
-      if (!(error instanceof CkptError)) throw error;
-      problem ??= error.message;
-      throw error;
-    }
-  }).catch((error: unknown) => {
-    if (!(error instanceof CkptError)) throw error;
-  });
-  return problem;
+  return firstChunkProblem(root, [...unique.values()]);
 }
 
 /**

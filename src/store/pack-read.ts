@@ -33,7 +33,8 @@ export type ChunkSink = (ref: ChunkRef, index: number, bytes: Uint8Array) => voi
  * offset order, in single reads of adjacent chunks up to {@link RUN_BYTES}, several packs at once
  * and the next read under way while the last one is hashed; format 1 chunk files one by one.
  * Every chunk's SHA-256 is checked before `sink` sees its bytes. `onResult` gets each reference's
- * verdict (the problem, or undefined); without it, the first problem is thrown.
+ * verdict (the problem, or undefined); without it, the first problem is thrown, and no further
+ * read is started.
  */
 export async function readVerified(
   root: string,
@@ -52,12 +53,16 @@ export async function readVerified(
       list.push(i);
     }
   }
+  let failed = false;
   const judge = async (i: number, check: () => Promise<void>): Promise<void> => {
     try {
       await check();
       onResult?.(refs[i]!, i, undefined);
     } catch (error) {
-      if (!onResult || !(error instanceof CkptError)) throw error;
+      if (!onResult || !(error instanceof CkptError)) {
+        failed = true;
+        throw error;
+      }
       onResult(refs[i]!, i, error.message);
     }
   };
@@ -68,7 +73,7 @@ export async function readVerified(
     await sink?.(ref, i, bytes);
   };
   await forEachConcurrently([...packs.values()], 4, (list) =>
-    readPack(root, refs, list, sink, judge, one, into),
+    readPack(root, refs, list, sink, judge, one, into, () => failed),
   );
   await forEachConcurrently(files, DEFAULT_IO_CONCURRENCY, (i) =>
     judge(i, sink ? one(i) : () => verifyChunk(root, refs[i]!)),
@@ -84,6 +89,23 @@ export function verifyChunks(
   return readVerified(root, refs, undefined, (ref, _i, problem) => onResult(ref, problem));
 }
 
+/**
+ * {@link readVerified} for a yes/no deep check: the first problem found among `refs`, or
+ * undefined when every chunk verifies. Reading stops at the first problem.
+ */
+export async function firstChunkProblem(
+  root: string,
+  refs: readonly ChunkRef[],
+): Promise<string | undefined> {
+  try {
+    await readVerified(root, refs, undefined);
+    return undefined;
+  } catch (error) {
+    if (error instanceof CkptError) return error.message;
+    throw error;
+  }
+}
+
 async function readPack(
   root: string,
   refs: readonly ChunkRef[],
@@ -92,6 +114,7 @@ async function readPack(
   judge: (i: number, check: () => Promise<void>) => Promise<void>,
   one: (i: number) => () => Promise<void>,
   into: ((index: number) => Uint8Array) | undefined,
+  stopped: () => boolean,
 ): Promise<void> {
   const first = refs[indexes[0]!]!;
   const path = chunkFilePath(root, first);
@@ -117,7 +140,7 @@ async function readPack(
     }
     todo.sort((a, b) => refs[a]!.o! - refs[b]!.o!);
     const pending: Array<Promise<unknown>> = [];
-    for (let k = 0; k < todo.length; ) {
+    for (let k = 0; k < todo.length && !stopped(); ) {
       // One run: chunks that follow each other in the pack and fit in it.
       const run = [todo[k]!];
       const at = refs[run[0]!]!.o!;
