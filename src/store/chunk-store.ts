@@ -16,6 +16,7 @@ import { PackWriter } from './pack-writer.js';
 import { type ChunkIndex, forget, isTrusted, vouchedFor } from './trust.js';
 import { WorkerPool } from './worker-pool.js';
 
+/** What one save stored: all its chunks and bytes, and how many of them it had to write. */
 export interface ChunkWriterStats {
   chunks: number;
   bytes: number;
@@ -26,7 +27,9 @@ export interface ChunkWriterStats {
   repairedChunks: number;
 }
 
+/** How a {@link ChunkWriter} writes. */
 export interface ChunkWriterOptions {
+  /** Chunks hashed and written at once (default {@link DEFAULT_IO_CONCURRENCY}). */
   concurrency?: number;
   /** Where the store's committed checkpoints keep each chunk: what a save may reuse. */
   index?: ChunkIndex;

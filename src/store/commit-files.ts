@@ -5,6 +5,7 @@ import type { Lease } from './lease.js';
 import type { FileEntry, Manifest } from './manifest.js';
 import type { Store } from './store.js';
 
+/** What {@link commitFiles} records with the files, and how it captures them. */
 export interface CommitFilesOptions {
   step: number;
   meta?: Record<string, unknown>;

@@ -15,6 +15,7 @@ import type { Store } from './store.js';
 /** Leftover temp files younger than this may belong to a write in flight on another host. */
 export const TMP_GRACE_MS = 60 * 60 * 1000;
 
+/** What {@link planGc} found to remove or mark, for {@link applyGcPlan}. */
 export interface GcPlan {
   chunks: Array<{ path: string; size: number }>;
   tmpFiles: Array<{ path: string; size: number }>;
@@ -34,6 +35,7 @@ export interface GcPlan {
   referenced: number;
 }
 
+/** How far {@link planGc} checks. */
 export interface GcOptions {
   /** Also read and hash every referenced chunk, so rotten ones with the right size are found too. */
   deep?: boolean;

@@ -9,6 +9,7 @@ import { readVerified } from './pack-read.js';
 import { safeRelativePath, symlinkStaysInside } from './paths.js';
 import { describeKind } from './safe-fs.js';
 
+/** What {@link materializeFiles} wrote: regular files and their bytes. */
 export interface MaterializeResult {
   files: number;
   bytes: number;

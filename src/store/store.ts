@@ -25,6 +25,7 @@ import { assertRealDir, readStoreFile } from './safe-fs.js';
 import { readStoreVersion, upgradeStoreVersion } from './store-identity.js';
 import type { ChunkIndex } from './trust.js';
 
+/** How {@link Store.open} opens a store. */
 export interface OpenStoreOptions {
   /** Create the directory and the store's skeleton if missing (default false). */
   create?: boolean;
