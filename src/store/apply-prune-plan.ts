@@ -6,6 +6,7 @@ import { type Manifest, manifestChunks } from './manifest.js';
 import { type PruneCandidate, type PrunePlan, planPrune, type RetentionPolicy } from './plan-prune.js';
 import type { Store } from './store.js';
 
+/** What a prune removed: the checkpoints, and how many packs or chunk files it freed with them. */
 export interface PruneResult {
   removed: number[];
   freedChunks: number;
@@ -32,8 +33,7 @@ export async function applyPrunePlan(
     if (removedSeqs.has(item.seq)) dropped.push(item.manifest);
     else for (const ref of manifestChunks(item.manifest)) kept.add(chunkHome(ref));
   }
-  for (const seq of removedSeqs) await store.removeManifest(seq);
-  await store.syncManifests();
+  await store.removeManifests(removedSeqs);
   // The chunks of a newer-format or unreadable manifest are unknown: free nothing, gc decides.
   if (scanned.some((item) => !item.manifest && !removedSeqs.has(item.seq))) {
     await noteJournal(store, 'prune', { removed: [...removedSeqs], freedChunks: 0 });
@@ -57,16 +57,19 @@ export async function applyPrunePlan(
 }
 
 /**
- * Applies a retention policy: plans over the store's health (the newest checkpoints are hashed
- * until one verifies, so a damaged newest one never counts towards `keepLast` and the newest one
- * that restores is always kept), then removes what the plan drops. Needs the lease.
+ * Applies a retention policy, the one way every caller prunes: plans over the store's health (the
+ * newest checkpoints are hashed until one verifies, so a damaged newest one never counts towards
+ * `keepLast` and the newest one that restores is always kept), then removes what the plan drops.
+ * Needs the lease, held from before the plan so no save commits in between; with `'dry-run'` it
+ * only plans and removes nothing. Throws {@link UsageError} for a policy that keeps nothing.
  */
 export async function pruneStore(
   store: Store,
-  lease: Lease,
+  lease: Lease | 'dry-run',
   policy: RetentionPolicy,
 ): Promise<PruneResult & { plan: PrunePlan }> {
   const health = await store.health({ deepFirst: true });
   const plan = planPrune(health, policy);
+  if (lease === 'dry-run') return { removed: [], freedChunks: 0, plan };
   return { ...(await applyPrunePlan(store, lease, health, plan)), plan };
 }

@@ -36,7 +36,34 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Creates `tmp` (which must not exist yet), lets `fill` write it, and makes its data durable:
+ * open(O_EXCL, `mode`) → fill → fdatasync → close. The first half of every atomic write; the
+ * caller then renames `tmp` into place and fsyncs the directory. On failure `tmp` is removed and
+ * the error is thrown as it came.
+ */
+export async function writeTempFile(
+  tmp: string,
+  fill: (handle: fsp.FileHandle) => Promise<void>,
+  mode: number = FILE_MODE,
+): Promise<void> {
+  let handle: fsp.FileHandle | undefined;
+  try {
+    handle = await fsp.open(tmp, 'wx', mode);
+    await fill(handle);
+    await handle.datasync();
+    await handle.close();
+    handle = undefined;
+  } catch (error) {
+    await handle?.close().catch(() => {});
+    await fsp.rm(tmp, { force: true }).catch(() => {});
+    throw error;
+  }
+}
+
+/** How {@link writeFileAtomic} writes. */
 export interface AtomicWriteOptions {
+  /** Mode of the new file (default {@link FILE_MODE}). */
   mode?: number;
   /** Skip the directory fsync when the caller syncs the directory once for many files. */
   syncDir?: boolean;
@@ -56,14 +83,15 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const tmp = tmpPathFor(path);
   const parts = data instanceof Uint8Array ? [data] : data;
-  let handle: fsp.FileHandle | undefined;
   try {
-    handle = await fsp.open(tmp, 'wx', options.mode ?? FILE_MODE);
-    let position = 0;
-    for (const part of parts) position = await writeAll(handle, part, position);
-    await handle.datasync();
-    await handle.close();
-    handle = undefined;
+    await writeTempFile(
+      tmp,
+      async (handle) => {
+        let position = 0;
+        for (const part of parts) position = await writeAll(handle, part, position);
+      },
+      options.mode ?? FILE_MODE,
+    );
     if (options.exclusive) {
       // link() fails if the target exists, unlike rename(): the first writer wins.
       await fsp.link(tmp, path);
@@ -72,7 +100,6 @@ export async function writeFileAtomic(
       await fsp.rename(tmp, path);
     }
   } catch (error) {
-    await handle?.close().catch(() => {});
     await fsp.rm(tmp, { force: true }).catch(() => {});
     throw wrapIoError(error, 'writing', path);
   }

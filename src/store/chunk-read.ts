@@ -1,6 +1,6 @@
 import { constants } from 'node:buffer';
 import { promises as fsp, type Stats } from 'node:fs';
-import { CkptError, errnoCode, FormatError, IntegrityError, wrapIoError } from '../errors.js';
+import { errnoCode, FormatError, IntegrityError, wrapIoError } from '../errors.js';
 import { decompressInto, maxPackedSize } from './compress.js';
 import { sha256HexAsync } from './hash.js';
 import { CHUNKS_DIR, chunkDir, chunkPath, PACKS_DIR, packPath } from './layout.js';
@@ -105,7 +105,15 @@ export async function readChunkInto(root: string, ref: ChunkRef, target: Uint8Ar
   } finally {
     await handle?.close().catch(() => {});
   }
-  const actual = await sha256HexAsync(target);
+  await checkHash(target, ref, path, stat);
+}
+
+/**
+ * Throws {@link IntegrityError} unless `data` (the raw bytes of `ref`, read from `path`) hashes to
+ * `ref.h`. A match is trusted at `stat` (trust.ts); a mismatch forgets any earlier trust.
+ */
+export async function checkHash(data: Uint8Array, ref: ChunkRef, path: string, stat: Stats): Promise<void> {
+  const actual = await sha256HexAsync(data);
   const key = trustKey(path, ref);
   if (actual !== ref.h) {
     forget(key);
@@ -115,7 +123,7 @@ export async function readChunkInto(root: string, ref: ChunkRef, target: Uint8Ar
 }
 
 /** Reads exactly `target.byteLength` bytes from `at`; a file that ended early is an IntegrityError. */
-async function readFully(handle: fsp.FileHandle, target: Uint8Array, at: number): Promise<void> {
+export async function readFully(handle: fsp.FileHandle, target: Uint8Array, at: number): Promise<void> {
   let done = 0;
   while (done < target.byteLength) {
     const { bytesRead } = await handle.read(target, done, target.byteLength - done, at + done);
@@ -144,228 +152,6 @@ export async function verifyChunk(root: string, ref: ChunkRef, scratch?: Uint8Ar
   const target =
     scratch && scratch.byteLength >= ref.n ? scratch.subarray(0, ref.n) : Buffer.allocUnsafe(ref.n);
   await readChunkInto(root, ref, target);
-}
-
-/** Adjacent chunks of one pack read with a single read, up to this many bytes. */
-const RUN_BYTES = 8 << 20;
-
-/** What to do with each verified chunk; `bytes` is valid only until the returned promise settles. */
-export type ChunkSink = (ref: ChunkRef, index: number, bytes: Uint8Array) => void | Promise<void>;
-
-/**
- * Reads and verifies many chunks the fast way, for restores and deep checks: each pack's chunks in
- * offset order, in single reads of adjacent chunks up to {@link RUN_BYTES}, several packs at once
- * and the next read under way while the last one is hashed; format 1 chunk files one by one.
- * Every chunk's SHA-256 is checked before `sink` sees its bytes. `onResult` gets each reference's
- * verdict (the problem, or undefined); without it, the first problem is thrown.
- */
-export async function readVerified(
-  root: string,
-  refs: readonly ChunkRef[],
-  sink: ChunkSink | undefined,
-  onResult?: (ref: ChunkRef, index: number, problem: string | undefined) => void,
-  into?: (index: number) => Uint8Array,
-): Promise<void> {
-  const packs = new Map<string, number[]>();
-  const files: number[] = [];
-  for (const [i, ref] of refs.entries()) {
-    if (ref.p === undefined) files.push(i);
-    else {
-      const list = packs.get(ref.p) ?? [];
-      packs.set(ref.p, list);
-      list.push(i);
-    }
-  }
-  const judge = async (i: number, check: () => Promise<void>): Promise<void> => {
-    try {
-      await check();
-      onResult?.(refs[i]!, i, undefined);
-    } catch (error) {
-      if (!onResult || !(error instanceof CkptError)) throw error;
-      onResult(refs[i]!, i, error.message);
-    }
-  };
-  const one = (i: number) => async (): Promise<void> => {
-    const ref = refs[i]!;
-    const bytes = Buffer.allocUnsafe(ref.n);
-    await readChunkInto(root, ref, bytes);
-    await sink?.(ref, i, bytes);
-  };
-  await forEachConcurrently([...packs.values()], 4, (list) =>
-    readPack(root, refs, list, sink, judge, one, into),
-  );
-  await forEachConcurrently(files, DEFAULT_IO_CONCURRENCY, (i) =>
-    judge(i, sink ? one(i) : () => verifyChunk(root, refs[i]!)),
-  );
-}
-
-/** {@link readVerified} for deep checks: every verdict, nothing delivered. */
-export function verifyChunks(
-  root: string,
-  refs: readonly ChunkRef[],
-  onResult: (ref: ChunkRef, problem: string | undefined) => void,
-): Promise<void> {
-  return readVerified(root, refs, undefined, (ref, _i, problem) => onResult(ref, problem));
-}
-
-async function readPack(
-  root: string,
-  refs: readonly ChunkRef[],
-  indexes: number[],
-  sink: ChunkSink | undefined,
-  judge: (i: number, check: () => Promise<void>) => Promise<void>,
-  one: (i: number) => () => Promise<void>,
-  into: ((index: number) => Uint8Array) | undefined,
-): Promise<void> {
-  const first = refs[indexes[0]!]!;
-  const path = chunkFilePath(root, first);
-  let handle: fsp.FileHandle | undefined;
-  let stat: Stats;
-  try {
-    await assertChunkDir(root, first);
-    ({ handle, stat } = await openStoreFile(path, 'pack'));
-  } catch {
-    // The pack cannot be read at all: each chunk in it fails (or is reported) on its own.
-    await handle?.close().catch(() => {});
-    for (const i of indexes) await judge(i, one(i));
-    return;
-  }
-  try {
-    // Chunks this process already verified are not read again, unless their bytes are wanted.
-    const todo: number[] = [];
-    for (const i of indexes) {
-      const ref = refs[i]!;
-      if (!sink && (isTrusted(trustKey(path, ref), stat) || isTrusted(path, stat)))
-        await judge(i, async () => {});
-      else todo.push(i);
-    }
-    todo.sort((a, b) => refs[a]!.o! - refs[b]!.o!);
-    const pending: Array<Promise<unknown>> = [];
-    for (let k = 0; k < todo.length; ) {
-      // One run: chunks that follow each other in the pack and fit in it.
-      const run = [todo[k]!];
-      const at = refs[run[0]!]!.o!;
-      let end = at + stored(refs[run[0]!]!);
-      while (++k < todo.length) {
-        const ref = refs[todo[k]!]!;
-        if (ref.o !== end || end - at + stored(ref) > RUN_BYTES || storedSizeProblem(ref, stat)) break;
-        run.push(todo[k]!);
-        end += stored(ref);
-      }
-      // A run that cannot be read whole is read chunk by chunk, so each gets its own verdict.
-      const whole = !storedSizeProblem(refs[run[0]!]!, stat) && !storedSizeProblem(refs[run.at(-1)!]!, stat);
-      // Raw chunks that also follow each other where they go are read straight into place: no
-      // copy, and fresh memory is faulted in by the kernel's read, not page by page.
-      const direct = whole && into ? contiguousTarget(refs, run, into) : undefined;
-      let bytes: Uint8Array | undefined = direct ?? (whole ? Buffer.allocUnsafe(end - at) : undefined);
-      if (bytes)
-        bytes = await readFully(handle, bytes, at).then(
-          () => bytes,
-          () => undefined,
-        );
-      const runBytes = bytes;
-      const checks = run.map((i) =>
-        judge(i, async () => {
-          const ref = refs[i]!;
-          if (!runBytes) return one(i)();
-          const raw = runBytes.subarray(ref.o! - at, ref.o! - at + stored(ref));
-          let data: Uint8Array = raw;
-          if (ref.z === 1) {
-            data = Buffer.allocUnsafe(ref.n);
-            decompressInto(raw, data, ref.h);
-          }
-          const actual = await sha256HexAsync(data);
-          if (actual !== ref.h) {
-            forget(trustKey(path, ref));
-            throw new IntegrityError(
-              `Chunk ${ref.h} is corrupt: its content hashes to ${actual} (\`${path}\`).`,
-            );
-          }
-          trust(trustKey(path, ref), stat);
-          if (!direct) await sink?.(ref, i, data);
-        }),
-      );
-      const done = Promise.all(checks);
-      done.catch(() => {});
-      pending.push(done);
-      // Keep one run being hashed while the next is read.
-      if (pending.length > 1) await pending.shift();
-    }
-    await Promise.all(pending);
-  } finally {
-    await handle.close().catch(() => {});
-  }
-}
-
-/** One view over the places of `run`'s chunks when they are raw and adjacent there, else undefined. */
-function contiguousTarget(
-  refs: readonly ChunkRef[],
-  run: readonly number[],
-  into: (index: number) => Uint8Array,
-): Uint8Array | undefined {
-  const first = into(run[0]!);
-  let length = 0;
-  for (const i of run) {
-    const place = into(i);
-    const ref = refs[i]!;
-    if (ref.z === 1 || place.buffer !== first.buffer || place.byteOffset !== first.byteOffset + length)
-      return undefined;
-    length += ref.n;
-  }
-  return new Uint8Array(first.buffer, first.byteOffset, length);
-}
-
-function stored(ref: ChunkRef): number {
-  return ref.z === 1 ? ref.s! : ref.n;
-}
-
-/** Runs `work` over `items` with at most `concurrency` at once; the first failure stops the rest. */
-export async function forEachConcurrently<T>(
-  items: readonly T[],
-  concurrency: number,
-  work: (item: T, index: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        await work(items[i]!, i);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-}
-
-/** Reads and verifies a whole chunk list into `target` (see {@link readVerified}). */
-export async function readChunks(
-  root: string,
-  chunks: readonly ChunkRef[],
-  target: Uint8Array,
-): Promise<void> {
-  const expected = chunks.reduce((sum, c) => sum + c.n, 0);
-  if (expected !== target.byteLength) {
-    throw new IntegrityError(`Chunk list adds up to ${expected} bytes, expected ${target.byteLength}.`);
-  }
-  let offset = 0;
-  const offsets = chunks.map((c) => {
-    const at = offset;
-    offset += c.n;
-    return at;
-  });
-  await readVerified(
-    root,
-    chunks,
-    (_ref, i, bytes) => {
-      target.set(bytes, offsets[i]!);
-    },
-    undefined,
-    (i) => target.subarray(offsets[i]!, offsets[i]! + chunks[i]!.n),
-  );
 }
 
 /**

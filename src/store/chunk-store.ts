@@ -14,7 +14,9 @@ import { type CompressionMode, compressIfWorthIt } from './compress.js';
 import { sha256HexAsync } from './hash.js';
 import { PackWriter } from './pack-writer.js';
 import { type ChunkIndex, forget, isTrusted, vouchedFor } from './trust.js';
+import { WorkerPool } from './worker-pool.js';
 
+/** What one save stored: all its chunks and bytes, and how many of them it had to write. */
 export interface ChunkWriterStats {
   chunks: number;
   bytes: number;
@@ -25,7 +27,9 @@ export interface ChunkWriterStats {
   repairedChunks: number;
 }
 
+/** How a {@link ChunkWriter} writes. */
 export interface ChunkWriterOptions {
+  /** Chunks hashed and written at once (default {@link DEFAULT_IO_CONCURRENCY}). */
   concurrency?: number;
   /** Where the store's committed checkpoints keep each chunk: what a save may reuse. */
   index?: ChunkIndex;
@@ -47,10 +51,7 @@ export class ChunkWriter {
     writtenBytes: 0,
     repairedChunks: 0,
   };
-  private readonly jobs = new Set<Promise<void>>();
-  private readonly queue: Array<() => void> = [];
-  private readonly waiting: Array<() => void> = [];
-  private active = 0;
+  private readonly pool: WorkerPool;
   private readonly pending = new Map<string, Promise<ChunkRef>>();
   private readonly packs: PackWriter;
   /** lstat of each file a reused chunk lives in, once per save. */
@@ -63,10 +64,7 @@ export class ChunkWriter {
     private readonly options: ChunkWriterOptions = {},
   ) {
     this.packs = new PackWriter(root);
-  }
-
-  private get concurrency(): number {
-    return this.options.concurrency ?? DEFAULT_IO_CONCURRENCY;
+    this.pool = new WorkerPool(options.concurrency ?? DEFAULT_IO_CONCURRENCY);
   }
 
   /**
@@ -76,25 +74,13 @@ export class ChunkWriter {
   add(data: Uint8Array, knownHash?: string): Promise<ChunkRef> {
     this.stats.chunks++;
     this.stats.bytes += data.byteLength;
-    const ref = new Promise<ChunkRef>((resolve, reject) => {
-      const run = (): void => {
-        this.active++;
-        const job: Promise<void> = this.run(data, knownHash).then(
-          (done) => {
-            resolve(done);
-            this.release(job);
-          },
-          (error: unknown) => {
-            this.failure ??= error;
-            reject(error);
-            this.release(job);
-          },
-        );
-        this.jobs.add(job);
-      };
-      if (this.active < this.concurrency) run();
-      else this.queue.push(run);
-    });
+    const ref = this.pool.run(() =>
+      this.run(data, knownHash).catch((error: unknown) => {
+        // Recorded before the slot frees, so a caller woken in ready() sees it.
+        this.failure ??= error;
+        throw error;
+      }),
+    );
     // A failure also reaches finish(); a caller that stopped listening must not crash the process.
     ref.catch(() => {});
     return ref;
@@ -127,15 +113,13 @@ export class ChunkWriter {
 
   /** Resolves once no chunk waits for a slot: lets a reader of a file keep pace without piling up. */
   async ready(): Promise<void> {
-    while (this.failure === undefined && (this.queue.length > 0 || this.active >= this.concurrency)) {
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-    }
+    while (this.failure === undefined && this.pool.full) await this.pool.freed();
     if (this.failure !== undefined) throw this.failure;
   }
 
   /** Waits for all writes, makes the packs durable, and rethrows the first failure. */
   async finish(): Promise<ChunkWriterStats> {
-    while (this.jobs.size > 0) await Promise.allSettled([...this.jobs]);
+    await this.pool.drain();
     if (this.failure === undefined) {
       await this.packs.finish().catch((error: unknown) => {
         this.failure = error;
@@ -147,13 +131,6 @@ export class ChunkWriter {
       throw this.failure;
     }
     return this.stats;
-  }
-
-  private release(job: Promise<void>): void {
-    this.jobs.delete(job);
-    this.active--;
-    this.queue.shift()?.();
-    for (const wake of this.waiting.splice(0)) wake();
   }
 
   private async run(data: Uint8Array, knownHash: string | undefined): Promise<ChunkRef> {

@@ -5,6 +5,7 @@ import type { Lease } from './lease.js';
 import type { FileEntry, Manifest } from './manifest.js';
 import type { Store } from './store.js';
 
+/** What {@link commitFiles} records with the files, and how it captures them. */
 export interface CommitFilesOptions {
   step: number;
   meta?: Record<string, unknown>;
@@ -52,9 +53,7 @@ export async function commitFiles(
 
 /** The file entries of the store's newest readable checkpoint, for unchanged files to be reused. */
 async function previousFiles(store: Store): Promise<PreviousFiles | undefined> {
-  const newest = (await store.listSeqs()).at(-1);
-  if (newest === undefined) return undefined;
-  const manifest = await store.readManifest(newest).catch(() => undefined);
+  const manifest = await store.newestManifest();
   if (!manifest) return undefined;
   const entries = new Map<string, FileEntry>();
   for (const entry of manifest.entries) if (entry.type === 'file') entries.set(entry.path, entry);

@@ -2,18 +2,20 @@ import { promises as fsp, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { CkptError, errnoCode, wrapIoError } from '../errors.js';
 import { fsyncDir } from './atomic-write.js';
-import { type ChunkRef, storedSizeProblem, verifyChunk, verifyChunks } from './chunk-read.js';
+import { type ChunkRef, storedSizeProblem, verifyChunk } from './chunk-read.js';
 import { maxPackedSize } from './compress.js';
 import { noteJournal } from './journal.js';
 import { CHUNKS_DIR, MANIFESTS_DIR, PACKS_DIR } from './layout.js';
 import type { Lease } from './lease.js';
 import { manifestChunks } from './manifest.js';
+import { verifyChunks } from './pack-read.js';
 import { describeKind } from './safe-fs.js';
 import type { Store } from './store.js';
 
 /** Leftover temp files younger than this may belong to a write in flight on another host. */
 export const TMP_GRACE_MS = 60 * 60 * 1000;
 
+/** What {@link planGc} found to remove or mark, for {@link applyGcPlan}. */
 export interface GcPlan {
   chunks: Array<{ path: string; size: number }>;
   tmpFiles: Array<{ path: string; size: number }>;
@@ -33,6 +35,7 @@ export interface GcPlan {
   referenced: number;
 }
 
+/** How far {@link planGc} checks. */
 export interface GcOptions {
   /** Also read and hash every referenced chunk, so rotten ones with the right size are found too. */
   deep?: boolean;

@@ -1,7 +1,8 @@
 export { applyPrunePlan, type PruneResult, pruneStore } from './apply-prune-plan.js';
 export { DIR_MODE, FILE_MODE, fsyncDir, writeFileAtomic } from './atomic-write.js';
 export { FileChangedError, type FileIdentity } from './capture-files.js';
-export { allocateEntry, type ChunkRef, DEFAULT_IO_CONCURRENCY, readChunks } from './chunk-read.js';
+export type { CheckpointHealth, SkippedCheckpoint } from './checkpoint-health.js';
+export { allocateEntry, type ChunkRef, DEFAULT_IO_CONCURRENCY } from './chunk-read.js';
 export { ChunkWriter } from './chunk-store.js';
 export { FIXED_CHUNK_SIZE, fixedChunkSizeFor, fixedChunks } from './chunker.js';
 export { type CommitFilesOptions, commitFiles } from './commit-files.js';
@@ -42,6 +43,7 @@ export type {
 } from './manifest.js';
 export { manifestChunks } from './manifest.js';
 export { type MaterializeResult, materializeFiles } from './materialize.js';
+export { readChunks } from './pack-read.js';
 export { RESERVED_PREFIX, storedPathUnder } from './paths.js';
 export {
   DEFAULT_KEEP,
@@ -53,13 +55,6 @@ export {
 } from './plan-prune.js';
 export { isCheckpointFault, type RestoreOutcome, restoreNewest } from './restore-newest.js';
 export { describeKind } from './safe-fs.js';
-export {
-  type CheckpointHealth,
-  type OpenStoreOptions,
-  type ScannedCheckpoint,
-  type SkippedCheckpoint,
-  Store,
-  type StoreWarning,
-} from './store.js';
+export { type OpenStoreOptions, type ScannedCheckpoint, Store, type StoreWarning } from './store.js';
 export { type CheckpointVerdict, type VerifyOptions, type VerifyReport, verifyStore } from './verify.js';
 export { currentWriter, describeWriter } from './writer-info.js';

@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { errnoCode, TargetPathError, UnsafePathError, UsageError, wrapIoError } from '../errors.js';
-import { DIR_MODE, FILE_MODE, fsyncDir, writeAll } from './atomic-write.js';
-import { type ChunkRef, readVerified } from './chunk-read.js';
+import { DIR_MODE, fsyncDir, writeAll, writeTempFile } from './atomic-write.js';
+import type { ChunkRef } from './chunk-read.js';
 import type { Entry, Manifest } from './manifest.js';
+import { readVerified } from './pack-read.js';
 import { safeRelativePath, symlinkStaysInside } from './paths.js';
 import { describeKind } from './safe-fs.js';
 
+/** What {@link materializeFiles} wrote: regular files and their bytes. */
 export interface MaterializeResult {
   files: number;
   bytes: number;
@@ -108,21 +110,17 @@ function phase(type: string): number {
  * large sequential runs of their packs and written at their offsets (see {@link readVerified}).
  */
 async function stageFile(root: string, chunks: readonly ChunkRef[], tmp: string): Promise<void> {
-  const handle = await fsp.open(tmp, 'wx', FILE_MODE);
-  try {
-    const offsets: number[] = [];
-    let end = 0;
-    for (const ref of chunks) {
-      offsets.push(end);
-      end += ref.n;
-    }
-    await readVerified(root, chunks, async (_ref, i, bytes) => {
-      await writeAll(handle, bytes, offsets[i]!);
-    });
-    await handle.datasync();
-  } finally {
-    await handle.close();
+  const offsets: number[] = [];
+  let end = 0;
+  for (const ref of chunks) {
+    offsets.push(end);
+    end += ref.n;
   }
+  await writeTempFile(tmp, (handle) =>
+    readVerified(root, chunks, async (_ref, i, bytes) => {
+      await writeAll(handle, bytes, offsets[i]!);
+    }),
+  );
 }
 
 /**

@@ -6,8 +6,9 @@ import {
   TargetPathError,
   UnsafePathError,
 } from '../errors.js';
+import type { SkippedCheckpoint } from './checkpoint-health.js';
 import type { Manifest } from './manifest.js';
-import type { SkippedCheckpoint, Store } from './store.js';
+import type { Store } from './store.js';
 
 /** How often a walk restarts because a concurrent prune removed what it had listed. */
 const MAX_RESTARTS = 5;

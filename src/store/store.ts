@@ -1,62 +1,34 @@
-import { constants } from 'node:buffer';
-import { promises as fsp, type Stats } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { CkptError, errnoCode, IntegrityError, NotFoundError, wrapIoError } from '../errors.js';
+import { fsyncDir } from './atomic-write.js';
 import {
-  CkptError,
-  errnoCode,
-  FormatError,
-  IntegrityError,
-  NoStoreError,
-  NotFoundError,
-  wrapIoError,
-} from '../errors.js';
-import { DIR_MODE, fsyncDir, writeFileAtomic } from './atomic-write.js';
-import {
-  assertChunkDir,
-  type ChunkRef,
-  chunkFilePath,
-  DEFAULT_IO_CONCURRENCY,
-  forEachConcurrently,
-  storedSizeProblem,
-  verifyChunk,
-} from './chunk-read.js';
-import { appendJournal } from './journal.js';
+  type CheckpointHealth,
+  checkChunksDeep,
+  checkChunksPresent,
+  type SkippedCheckpoint,
+  storeHealth,
+} from './checkpoint-health.js';
+import type { ChunkRef } from './chunk-read.js';
+import { type CommitDraft, commitManifest } from './commit-manifest.js';
 import {
   CHUNKS_DIR,
   MANIFESTS_DIR,
   MAX_MANIFEST_BYTES,
-  MAX_SMALL_FILE_BYTES,
   manifestPath,
   parseManifestName,
   STORE_FORMAT_VERSION,
-  STORE_ID_FILE,
 } from './layout.js';
 import type { Lease } from './lease.js';
-import {
-  type Entry,
-  type Manifest,
-  manifestChunks,
-  NewerFormatError,
-  parseManifest,
-  type SaveStats,
-  serializeManifest,
-} from './manifest.js';
+import { type Manifest, manifestChunks, NewerFormatError, parseManifest } from './manifest.js';
 import { assertRealDir, readStoreFile } from './safe-fs.js';
+import { readStoreVersion, upgradeStoreVersion } from './store-identity.js';
 import type { ChunkIndex } from './trust.js';
-import { currentWriter } from './writer-info.js';
 
-/** A value's arrays are loaded whole: larger blobs cannot be restored in this process. */
-const MAX_BUFFER_BYTES = constants.MAX_LENGTH;
-
+/** How {@link Store.open} opens a store. */
 export interface OpenStoreOptions {
   /** Create the directory and the store's skeleton if missing (default false). */
   create?: boolean;
-}
-
-/** Why a checkpoint was passed over. */
-export interface SkippedCheckpoint {
-  seq: number;
-  reason: string;
 }
 
 /** A checkpoint's manifest, or the reason it cannot be read. */
@@ -68,32 +40,10 @@ export type ScannedCheckpoint =
       newer: boolean;
     };
 
-/**
- * What a reader knows of one checkpoint: its manifest when that parses, and why it cannot be
- * restored when it cannot. `verified` says how far its chunks were checked: `shallow` (each present
- * as a regular file of the recorded size) or `deep` (every byte hashed).
- */
-export interface CheckpointHealth {
-  seq: number;
-  manifest: Manifest | undefined;
-  problem: string | undefined;
-  /** Written by a newer ckpt: not damaged, never removed. */
-  newer: boolean;
-  verified: 'none' | 'shallow' | 'deep';
-}
-
 /** Something that went wrong without failing the operation (the CLI prints it on stderr). */
 export interface StoreWarning {
   code: string;
   message: string;
-}
-
-export interface CommitDraft {
-  step: number;
-  entries: Entry[];
-  meta: Record<string, unknown>;
-  stats: Omit<SaveStats, 'durationMs'>;
-  startedAt: number;
 }
 
 /**
@@ -104,6 +54,8 @@ export class Store {
   private readonly warnings: StoreWarning[] = [];
   /** The chunk list and file mtime of each manifest read by {@link chunkIndex} (manifests never change). */
   private readonly indexed = new Map<number, { mtimeMs: number; refs: ChunkRef[] }>();
+  /** The newest manifest {@link chunkIndex} parsed, for {@link newestManifest}. */
+  private newest: Manifest | undefined;
 
   private constructor(
     readonly root: string,
@@ -119,21 +71,7 @@ export class Store {
   static async open(dir: string, options: OpenStoreOptions = {}): Promise<Store> {
     const given = resolve(dir);
     const root = await fsp.realpath(given).catch(() => given);
-    const idPath = join(root, STORE_ID_FILE);
-    let id: string | undefined;
-    let version = STORE_FORMAT_VERSION;
-    try {
-      id = (await readStoreFile(idPath, 'store identity file', MAX_SMALL_FILE_BYTES)).toString('utf8');
-    } catch (error) {
-      const code = errnoCode(error);
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw wrapIoError(error, 'opening store', root);
-    }
-    if (id === undefined) {
-      if (!options.create) throw await missingStore(root);
-      await createSkeleton(root);
-    } else {
-      version = checkStoreId(id, idPath);
-    }
+    const version = await readStoreVersion(root, options.create ?? false);
     await assertRealDir(join(root, CHUNKS_DIR), 'chunks directory');
     await assertRealDir(join(root, MANIFESTS_DIR), 'manifests directory');
     return new Store(root, version);
@@ -220,41 +158,16 @@ export class Store {
    * Checks that every chunk of `manifest` is present, as a regular file of a size its declared
    * length allows, without reading the bytes. Returns the first problem, or undefined.
    */
-  async checkChunksPresent(manifest: Manifest): Promise<string | undefined> {
-    const seen = new Set<string>();
-    const stats = new Map<string, Promise<Stats>>();
-    for (const ref of manifestChunks(manifest)) {
-      if (seen.has(ref.h)) continue;
-      seen.add(ref.h);
-      const problem = await chunkProblem(this.root, ref, stats);
-      if (problem) return problem;
-    }
-    return undefined;
+  checkChunksPresent(manifest: Manifest): Promise<string | undefined> {
+    return checkChunksPresent(this.root, manifest);
   }
 
   /**
    * Reads and hashes every chunk of `manifest` (chunks this process wrote or verified unchanged
    * since are not read again). Returns the first problem, or undefined.
    */
-  async checkChunksDeep(manifest: Manifest): Promise<string | undefined> {
-    const huge = manifest.entries.find((e) => e.type === 'blob' && e.size > MAX_BUFFER_BYTES);
-    if (huge?.type === 'blob')
-      return `entry \`${huge.key}\` declares ${huge.size} bytes, more than one buffer can hold`;
-    const unique = new Map<string, ChunkRef>();
-    for (const ref of manifestChunks(manifest)) unique.set(ref.h, ref);
-    let problem: string | undefined;
-    await forEachConcurrently([...unique.values()], DEFAULT_IO_CONCURRENCY, async (ref) => {
-      try {
-        await verifyChunk(this.root, ref);
-      } catch (error) {
-        if (!(error instanceof CkptError)) throw error;
-        problem ??= error.message;
-        throw error;
-      }
-    }).catch((error: unknown) => {
-      if (!(error instanceof CkptError)) throw error;
-    });
-    return problem;
+  checkChunksDeep(manifest: Manifest): Promise<string | undefined> {
+    return checkChunksDeep(this.root, manifest);
   }
 
   /**
@@ -263,32 +176,8 @@ export class Store {
    * also read and hashed until one passes, so the first healthy one from the end is exactly the
    * one a restore would use. Checkpoints pruned meanwhile are left out.
    */
-  async health(options: { deepFirst?: boolean } = {}): Promise<CheckpointHealth[]> {
-    const out: CheckpointHealth[] = [];
-    for (const item of await this.scan()) {
-      if ('problem' in item) {
-        out.push({
-          seq: item.seq,
-          manifest: undefined,
-          problem: item.problem,
-          newer: item.newer,
-          verified: 'none',
-        });
-        continue;
-      }
-      const problem = await this.checkChunksPresent(item.manifest);
-      if (problem && !(await this.exists(item.seq))) continue;
-      out.push({ seq: item.seq, manifest: item.manifest, problem, newer: false, verified: 'shallow' });
-    }
-    if (options.deepFirst) {
-      for (const item of [...out].reverse()) {
-        if (item.problem || !item.manifest) continue;
-        item.problem = await this.checkChunksDeep(item.manifest);
-        item.verified = 'deep';
-        if (!item.problem) break;
-      }
-    }
-    return out;
+  health(options: { deepFirst?: boolean } = {}): Promise<CheckpointHealth[]> {
+    return storeHealth(this, options);
   }
 
   /**
@@ -346,6 +235,7 @@ export class Store {
             const manifest = await this.readManifest(seq);
             const stat = await fsp.lstat(manifestPath(this.root, seq));
             this.indexed.set(seq, { mtimeMs: stat.mtimeMs, refs: manifestChunks(manifest) });
+            if (seq === seqs.at(-1)) this.newest = manifest;
           } catch (error) {
             if (!(error instanceof CkptError) && errnoCode(error) !== 'ENOENT') throw error;
           }
@@ -363,74 +253,31 @@ export class Store {
     return index;
   }
 
-  /** Marks a version 1 store as version 2 before its first v2 checkpoint (older ckpt then refuses it). */
-  private async upgradeFormat(): Promise<void> {
-    if (this.formatVersion >= STORE_FORMAT_VERSION) return;
-    const path = join(this.root, STORE_ID_FILE);
-    const old = JSON.parse(
-      (await readStoreFile(path, 'store identity file', MAX_SMALL_FILE_BYTES)).toString('utf8'),
-    );
-    const id = { ...old, version: STORE_FORMAT_VERSION, upgraded: new Date().toISOString() };
-    await writeFileAtomic(path, Buffer.from(`${JSON.stringify(id)}\n`));
-    this.formatVersion = STORE_FORMAT_VERSION;
+  /**
+   * The newest checkpoint's manifest, or undefined when there is none or it cannot be read
+   * (damaged, unreadable, a newer format). The one {@link chunkIndex} parsed is handed out, not
+   * read and checked again.
+   */
+  async newestManifest(): Promise<Manifest | undefined> {
+    const seq = (await this.listSeqs()).at(-1);
+    if (seq === undefined) return undefined;
+    if (this.newest?.seq === seq) return this.newest;
+    return this.readManifest(seq).catch(() => undefined);
   }
 
   /**
    * Writes the manifest of a new checkpoint, the step that makes it exist. Chunks must be
-   * durable already. Checks the lease right before writing, so a fenced writer never commits.
+   * durable already. Checks the lease right before writing, so a fenced writer never commits
+   * (see {@link commitManifest}). A version 1 store is first marked version 2 (older ckpt then
+   * refuses it).
    */
   async commit(lease: Lease, draft: CommitDraft): Promise<Manifest> {
     await lease.assertHeld();
-    await this.upgradeFormat();
-    // Under `ckpt run` the supervisor and its program may commit at once: link() refuses an
-    // existing name, so the loser takes the next number.
-    for (let attempt = 0; ; attempt++) {
-      const seqs = await this.listSeqs();
-      const manifest: Manifest = {
-        format: 'ckpt-manifest',
-        version: STORE_FORMAT_VERSION,
-        seq: (seqs.at(-1) ?? 0) + 1,
-        step: draft.step,
-        time: new Date().toISOString(),
-        writer: currentWriter(),
-        entries: draft.entries,
-        meta: draft.meta,
-        stats: { ...draft.stats, durationMs: Math.round(performance.now() - draft.startedAt) },
-      };
-      try {
-        await writeFileAtomic(manifestPath(this.root, manifest.seq), serializeManifest(manifest), {
-          exclusive: true,
-        });
-      } catch (error) {
-        if (errnoCode((error as { cause?: unknown }).cause) === 'EEXIST' && attempt < 20) continue;
-        throw error;
-      }
-      // NOTE: fencing. A takeover between the check above and the write would let a stale
-      // writer commit once; checking again and withdrawing the manifest closes that window.
-      try {
-        await lease.assertHeld();
-      } catch (error) {
-        await this.removeManifest(manifest.seq);
-        await this.syncManifests();
-        throw error;
-      }
-      const { bytes, writtenBytes, durationMs } = manifest.stats;
-      // The checkpoint exists from here on: a journal that cannot take the line (full disk,
-      // a planted symlink) is a warning, not a failed commit.
-      await appendJournal(this.root, 'commit', {
-        seq: manifest.seq,
-        step: manifest.step,
-        bytes,
-        writtenBytes,
-        durationMs,
-      }).catch((error: unknown) => {
-        this.warn({
-          code: 'JOURNAL_APPEND_FAILED',
-          message: `Checkpoint #${manifest.seq} is committed, but its journal line was not written: ${error instanceof Error ? error.message : String(error)}`,
-        });
-      });
-      return manifest;
+    if (this.formatVersion < STORE_FORMAT_VERSION) {
+      await upgradeStoreVersion(this.root);
+      this.formatVersion = STORE_FORMAT_VERSION;
     }
+    return commitManifest(this, lease, draft);
   }
 
   /** Deletes one manifest (its chunks stay until `gc`). */
@@ -442,89 +289,9 @@ export class Store {
     });
   }
 
-  /** fsync the manifests directory after removals. */
-  async syncManifests(): Promise<void> {
+  /** Deletes manifests (their chunks stay until `gc`), then fsyncs the manifests directory once. */
+  async removeManifests(seqs: Iterable<number>): Promise<void> {
+    for (const seq of seqs) await this.removeManifest(seq);
     await fsyncDir(join(this.root, MANIFESTS_DIR));
   }
-}
-
-async function createSkeleton(root: string): Promise<void> {
-  try {
-    await fsp.mkdir(root, { recursive: true, mode: DIR_MODE });
-    await fsp.mkdir(join(root, CHUNKS_DIR), { recursive: true, mode: DIR_MODE });
-    await fsp.mkdir(join(root, MANIFESTS_DIR), { recursive: true, mode: DIR_MODE });
-  } catch (error) {
-    throw wrapIoError(error, 'creating store', root);
-  }
-  const id = { format: 'ckpt-store', version: STORE_FORMAT_VERSION, created: new Date().toISOString() };
-  try {
-    await writeFileAtomic(join(root, STORE_ID_FILE), Buffer.from(`${JSON.stringify(id)}\n`), {
-      exclusive: true,
-    });
-  } catch (error) {
-    // Another process created it at the same moment: theirs is as good as ours.
-    if (errnoCode((error as { cause?: unknown }).cause) !== 'EEXIST') throw error;
-  }
-  await fsyncDir(join(root, '..')).catch(() => {});
-}
-
-/**
- * Why one chunk reference cannot be read, judged from lstat alone; undefined when it looks right.
- * `stats` caches the lstat of each pack for one manifest.
- */
-async function chunkProblem(
-  root: string,
-  ref: ChunkRef,
-  stats: Map<string, Promise<Stats>>,
-): Promise<string | undefined> {
-  const path = chunkFilePath(root, ref);
-  try {
-    await assertChunkDir(root, ref);
-    let stat = stats.get(path);
-    if (!stat) {
-      stat = fsp.lstat(path);
-      stats.set(path, stat);
-    }
-    return storedSizeProblem(ref, await stat);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT')
-      return ref.p !== undefined ? `pack ${ref.p} of chunk ${ref.h} is missing` : `chunk ${ref.h} is missing`;
-    if (error instanceof CkptError) return error.message;
-    return wrapIoError(error, 'checking chunk', path).message;
-  }
-}
-
-function checkStoreId(text: string, path: string): number {
-  let id: { format?: unknown; version?: unknown };
-  try {
-    id = JSON.parse(text) as typeof id;
-  } catch {
-    throw new FormatError(`Store identity file \`${path}\` is not valid JSON.`, {
-      hint: `Restore it as {"format":"ckpt-store","version":${STORE_FORMAT_VERSION}}, or point --store at the right directory.`,
-    });
-  }
-  if (id.format !== 'ckpt-store' || typeof id.version !== 'number') {
-    throw new FormatError(`\`${path}\` does not describe a ckpt store.`);
-  }
-  if (id.version > STORE_FORMAT_VERSION) {
-    throw new FormatError(
-      `Store at \`${path}\` has format version ${id.version}; this ckpt reads up to version ${STORE_FORMAT_VERSION}.`,
-      { hint: 'Upgrade ckpt (npm install -g ckpt@latest) to read this store.' },
-    );
-  }
-  return id.version;
-}
-
-async function missingStore(root: string): Promise<NoStoreError> {
-  const exists = await fsp.stat(root).then(
-    () => true,
-    () => false,
-  );
-  return exists
-    ? new NoStoreError(`\`${root}\` is not a ckpt store (it has no ${STORE_ID_FILE}).`, {
-        hint: 'Point --store (or CKPT_STORE) at a store directory. A store is created by the first save or `ckpt commit`.',
-      })
-    : new NoStoreError(`No store at \`${root}\`.`, {
-        hint: 'Pass --store DIR or set CKPT_STORE. A store is created by the first save or `ckpt commit`.',
-      });
 }

@@ -1,10 +1,12 @@
 import { CkptError } from '../errors.js';
-import { type ChunkRef, chunkHome, verifyChunks } from './chunk-read.js';
+import { type ChunkRef, chunkHome } from './chunk-read.js';
 import { type GcPlan, planGc } from './gc.js';
 import { readJournal } from './journal.js';
 import { manifestChunks } from './manifest.js';
+import { verifyChunks } from './pack-read.js';
 import type { Store } from './store.js';
 
+/** How far {@link verifyStore} checks. */
 export interface VerifyOptions {
   /** Read and hash every chunk instead of checking presence and size only. */
   deep?: boolean;
@@ -12,6 +14,7 @@ export interface VerifyOptions {
   onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
+/** One checkpoint as {@link verifyStore} found it: `ok`, or the first problem. */
 export interface CheckpointVerdict {
   seq: number;
   step?: number;
@@ -19,6 +22,7 @@ export interface CheckpointVerdict {
   problem?: string;
 }
 
+/** Everything {@link verifyStore} found, step by step; `damaged` sums it up. */
 export interface VerifyReport {
   deep: boolean;
   checkpoints: CheckpointVerdict[];

@@ -13,7 +13,7 @@ import { FormatError, IntegrityError, NoStoreError, NotFoundError } from '../../
 import { acquireLease, appendJournal, type ChunkRef, type Manifest, Store } from '../../src/store/index.js';
 import { manifestPath } from '../../src/store/layout.js';
 import { corruptByte, seededBytes, writeFileDeep } from '../helpers/bytes.js';
-import { chunkSpot, commitPaths, openNewStore, truncateChunk, walk } from '../helpers/store.js';
+import { chunkSpot, commitPaths, corruptChunk, openNewStore, truncateChunk, walk } from '../helpers/store.js';
 import { useTempDirs, withUmask } from '../helpers/tmp.js';
 
 const tempDir = useTempDirs();
@@ -164,6 +164,35 @@ describe('Store reading', () => {
         ),
       },
     ]);
+  });
+
+  it('checkChunksDeep finds a rotten chunk of the right size; health({ deepFirst }) hashes until one verifies', async () => {
+    const { store, manifests } = await threeCheckpoints();
+    corruptChunk(store.root, dataChunk(manifests[2]!));
+    expect(await store.checkChunksPresent(manifests[2]!)).toBeUndefined();
+    expect(await store.checkChunksDeep(manifests[2]!)).toMatch(/^Chunk [0-9a-f]{64} is corrupt: /);
+    expect(await store.checkChunksDeep(manifests[1]!)).toBeUndefined();
+    const health = await store.health({ deepFirst: true });
+    expect(
+      health.map(({ seq, verified, problem }) => ({ seq, verified, bad: problem !== undefined })),
+    ).toEqual([
+      { seq: 1, verified: 'shallow', bad: false },
+      { seq: 2, verified: 'deep', bad: false },
+      { seq: 3, verified: 'deep', bad: true },
+    ]);
+  });
+
+  it('newestManifest hands out the manifest chunkIndex parsed, and reads an older one once the newest is gone', async () => {
+    const { store } = await threeCheckpoints();
+    await store.chunkIndex();
+    const newest = await store.newestManifest();
+    expect(newest?.seq).toBe(3);
+    expect(await store.newestManifest()).toBe(newest);
+    await store.removeManifests([3]);
+    expect((await store.newestManifest())?.seq).toBe(2);
+    corruptByte(manifestPath(store.root, 2), 30);
+    const reopened = await Store.open(store.root);
+    expect(await reopened.newestManifest()).toBeUndefined();
   });
 
   it('resolves latest~N and ids, and names what does not exist', async () => {

@@ -1,4 +1,4 @@
-import { acquireLease, applyPrunePlan, type PrunePlan, planPrune } from '../../store/index.js';
+import { acquireLease, pruneStore } from '../../store/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 
 /** The flags of `ckpt prune`, parsed. */
@@ -17,18 +17,13 @@ export async function runPrune(ctx: CommandContext, flags: PruneFlags): Promise<
   };
   // Scan under the lease, so no save can commit between the plan and its application.
   const lease = flags.dryRun ? undefined : await acquireLease(store.root);
-  let plan: PrunePlan;
-  let freedChunks = 0;
+  let pruned: Awaited<ReturnType<typeof pruneStore>>;
   try {
-    // The newest checkpoints are hashed until one verifies: a damaged one never counts as kept.
-    const health = await store.health({ deepFirst: true });
-    plan = planPrune(health, policy);
-    if (lease && plan.remove.length > 0) {
-      freedChunks = (await applyPrunePlan(store, lease, health, plan)).freedChunks;
-    }
+    pruned = await pruneStore(store, lease ?? 'dry-run', policy);
   } finally {
     await lease?.release();
   }
+  const { plan, freedChunks } = pruned;
   if (ctx.json) {
     printJson(ctx, { dryRun: flags.dryRun, keep: plan.keep, remove: plan.remove, freedChunks });
     return 0;
