@@ -1,5 +1,5 @@
 import { globSync } from 'tinyglobby';
-import { defineConfig } from 'vitest/config';
+import { defineConfig, type TestProjectConfiguration } from 'vitest/config';
 
 /**
  * The slow tiers: each runs on its own with `npm run test:<tier>`; `npm run test:fast` runs every
@@ -45,12 +45,44 @@ if (tier !== undefined && tier !== 'fast' && !(tier in SLOW_TIERS)) {
   );
 }
 
+/** Timeouts for real processes and real fsyncs on a loaded 2-core machine. */
+const TIMEOUTS = { testTimeout: 60_000, hookTimeout: 60_000 };
+
+/**
+ * The whole suite runs in two lanes at once, each one file at a time: the SLURM tests (one shared
+ * cluster, so never two files together; mostly waiting on the scheduler) and the real apps in a
+ * worker thread, everything else in a forked process (some tests set the process umask, which a
+ * thread cannot). vitest runs projects of different pools side by side, so the lanes overlap and
+ * the suite takes about as long as its longer lane. A single tier runs in one lane.
+ */
+function lanes(): TestProjectConfiguration[] {
+  const threaded = [...tierFiles('slurm'), ...tierFiles('apps')];
+  const others = globSync('test/**/*.test.ts').filter((file) => !threaded.includes(file));
+  return [
+    {
+      test: {
+        name: 'slurm+apps',
+        include: threaded,
+        pool: 'threads',
+        poolOptions: { threads: { singleThread: true } },
+        ...TIMEOUTS,
+      },
+    },
+    {
+      test: {
+        name: 'others',
+        include: others,
+        pool: 'forks',
+        poolOptions: { forks: { singleFork: true } },
+        ...TIMEOUTS,
+      },
+    },
+  ];
+}
+
 export default defineConfig({
-  test: {
-    include: tier === undefined ? ['test/**/*.test.ts'] : tierFiles(tier),
-    // Real processes and real fsyncs: generous timeouts, and files run one at a time on 2 cores.
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
-    fileParallelism: false,
-  },
+  test:
+    tier === undefined
+      ? { projects: lanes() }
+      : { include: tierFiles(tier), ...TIMEOUTS, fileParallelism: false },
 });
