@@ -21,7 +21,7 @@ export function requestStop(run: RunContext, reason: StopReason): void {
 }
 
 /**
- * The graceful stop (docs/signals.md): ask the program for a checkpoint, wait up to the grace
+ * The graceful stop (docs/protocol.md, "Signals"): ask the program for a checkpoint, wait up to the grace
  * period, then climb the {@link terminateGroup} ladder. A fenced copy is terminated at once.
  * Does nothing while a stop is under way or no program runs.
  */
