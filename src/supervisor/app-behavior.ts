@@ -1,5 +1,6 @@
 import type { Manifest } from '../store/index.js';
 import type { ProgramExit } from './outcome.js';
+import type { RunOptions } from './run-options.js';
 
 /** Which files make a checkpoint, and when they are complete. */
 export interface CapturePlan {
@@ -41,4 +42,59 @@ export interface AppBehavior {
   classifyExit?(exit: ProgramExit, cwd: string): Promise<ExitMeaning>;
   /** Runs before each start (e.g. removes a stop file left by the last stop). */
   beforeStart?(cwd: string): Promise<void>;
+}
+
+/**
+ * How a graceful stop asks for the last checkpoint: the app's own way (a signal, a stop file…),
+ * after which ckpt waits for the exit; or the checkpoint signal, after which it waits for a commit.
+ */
+export type StopRequest =
+  | { kind: 'app'; request(ctx: { pgid: number; cwd: string }): Promise<void> }
+  | { kind: 'checkpoint-signal' };
+
+/**
+ * {@link AppBehavior} completed once per run: every member present, the generic protocol's
+ * behaviour where the app has none (or there is no app), so that no phase tests for a missing one.
+ */
+export interface ResolvedApp {
+  /** Whether an app drives the program, or the generic protocol (`--capture`, `--signal`). */
+  kind: 'app' | 'generic';
+  command: NonNullable<AppBehavior['command']>;
+  env: NonNullable<AppBehavior['env']>;
+  capture: CapturePlan;
+  checkpointSignal: NodeJS.Signals | false;
+  stop: StopRequest;
+  classifyExit: NonNullable<AppBehavior['classifyExit']>;
+  beforeStart: NonNullable<AppBehavior['beforeStart']>;
+}
+
+/**
+ * Completes `app` with the generic protocol: the command as given, no extra environment, the
+ * `--capture` globs, the `--signal` checkpoint signal, exit 0 finished and anything else failed.
+ */
+export function resolveApp(
+  app: AppBehavior | undefined,
+  options: Pick<RunOptions, 'capture' | 'signal'>,
+): ResolvedApp {
+  const generic: ResolvedApp = {
+    kind: 'generic',
+    command: async (base) => [...base],
+    env: () => ({}),
+    capture: { globs: options.capture },
+    checkpointSignal: options.signal,
+    stop: { kind: 'checkpoint-signal' },
+    classifyExit: async (exit) => (exit.code === 0 ? 'finished' : 'failed'),
+    beforeStart: async () => {},
+  };
+  if (app === undefined) return generic;
+  return {
+    kind: 'app',
+    command: app.command ?? generic.command,
+    env: app.env ?? generic.env,
+    capture: app.capture ?? generic.capture,
+    checkpointSignal: app.checkpointSignal ?? generic.checkpointSignal,
+    stop: app.requestStop ? { kind: 'app', request: app.requestStop } : generic.stop,
+    classifyExit: app.classifyExit ?? generic.classifyExit,
+    beforeStart: app.beforeStart ?? generic.beforeStart,
+  };
 }

@@ -23,6 +23,7 @@ export type CaptureMode = 'running' | 'clean-exit' | 'after-crash';
 /** A file changing in place at every look for this many settle periods is reported once. */
 export const NEVER_SETTLES_FACTOR = 5;
 
+/** How a {@link FileCapturer} decides and commits (from the run's options). */
 export interface CaptureOptions {
   settleMs: number;
   compression: CompressionMode;
@@ -34,6 +35,7 @@ export interface CaptureOptions {
   warn: (code: string, message: string) => void;
 }
 
+/** A capture that committed: the new checkpoint and the files it holds. */
 export interface CaptureResult {
   manifest: Manifest;
   files: string[];
@@ -86,6 +88,7 @@ export class FileCapturer {
     this.stepSource = options.stepFrom === undefined ? undefined : parseStepSource(options.stepFrom);
   }
 
+  /** Whether there is anything to capture at all (the plan has globs). */
   get enabled(): boolean {
     return this.plan.globs.length > 0;
   }

@@ -38,3 +38,29 @@ export interface SupervisorHooks {
   /** After the program stopped on purpose and its checkpoint is stored: requeue, or not. */
   afterStop?(reason: StopReason, exit: ProgramExit): Promise<AfterStop | undefined>;
 }
+
+/** What a stop signal means when no hook says otherwise. */
+export const DEFAULT_STOP_MEANING = 'stop requested';
+
+/** {@link SupervisorHooks} with every hook present: what the supervisor's phases call. */
+export type ResolvedHooks = Required<SupervisorHooks>;
+
+/**
+ * The hooks of a run without a scheduler integration: each does nothing, or what ckpt does on
+ * its own (no extra environment, the configured grace, no requeue).
+ */
+export const NO_HOOKS: ResolvedHooks = {
+  holderProbe: async () => undefined,
+  env: async () => ({}),
+  warningSignals: [],
+  watch: () => () => {},
+  classifySignal: async () => DEFAULT_STOP_MEANING,
+  deliver: () => false,
+  graceMs: (_reason, configured) => configured,
+  afterStop: async () => undefined,
+};
+
+/** Completes `hooks` with {@link NO_HOOKS}, once per run, so that no phase tests for a missing hook. */
+export function resolveHooks(hooks: SupervisorHooks | undefined): ResolvedHooks {
+  return { ...NO_HOOKS, ...hooks };
+}

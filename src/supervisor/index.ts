@@ -4,6 +4,7 @@ export type { AfterStop, StopReason, SupervisorHooks } from './hooks.js';
 export { type JobState, type JobStatus, readJobStatus, type Segment } from './job-status.js';
 export { describeStop, type ProgramExit, type RunOutcome, shellStatus } from './outcome.js';
 export { handlesSignal, processesInGroup, signalGroup } from './process-group.js';
+export type { SupervisorDeps } from './run-context.js';
 export {
   DEFAULT_BACKOFF_MS,
   DEFAULT_GRACE_MS,
@@ -17,4 +18,4 @@ export {
   type StepSource,
 } from './run-options.js';
 export { FORWARDED_SIGNALS, STOP_SIGNALS } from './signal-router.js';
-export { Supervisor, type SupervisorDeps, type SupervisorState } from './supervisor.js';
+export { Supervisor, type SupervisorState } from './supervisor.js';

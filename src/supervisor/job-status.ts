@@ -7,6 +7,10 @@ import {
   type Store,
 } from '../store/index.js';
 
+/**
+ * How the job stands (`ckpt status`): running, ended the way its last run-end says, ckpt died
+ * without a word (`supervisor-died`), or no run journaled yet.
+ */
 export type JobState =
   | 'running'
   | 'finished'
@@ -18,6 +22,7 @@ export type JobState =
   | 'supervisor-died'
   | 'no-run';
 
+/** One start of the program, from the journal: what it resumed from, how it ended, what it lost. */
 export interface Segment {
   started: string;
   ended?: string;
@@ -35,6 +40,7 @@ export interface Segment {
   lostMs: number;
 }
 
+/** The job's story as `ckpt status` tells it, rebuilt from the journal, the lease and the store. */
 export interface JobStatus {
   state: JobState;
   holder: (LeaseRecord & { state: string }) | undefined;

@@ -17,6 +17,7 @@ export const ASIDE_DIR = '.ckpt-aside';
 /** How many sets of set-aside files are kept (older ones are deleted). */
 export const KEEP_ASIDE = 3;
 
+/** What a restore did before a start: the checkpoint it put in place, and what it passed over. */
 export interface PreparedRestore {
   /** The checkpoint the program resumes from, or undefined for a fresh start. */
   manifest: Manifest | undefined;
@@ -29,12 +30,7 @@ function holdsFiles(m: Manifest): boolean {
   return m.entries.some((e) => e.type === 'file' || e.type === 'dir' || e.type === 'symlink');
 }
 
-/**
- * Makes `target` hold the newest valid checkpoint's files before a (re)start. Files the program
- * left that the checkpoint does not have (matching the capture globs), or that differ from it,
- * are moved to `.ckpt-aside/<time>/` first, so nothing is lost and nothing torn is read.
- * A checkpoint whose contents fail verification is skipped for an older one.
- */
+/** What the restart loop tells a restore (both off by default). */
 export interface PrepareOptions {
   /** Checkpoints the program keeps failing on (the restart loop): passed over, with the reason. */
   failing?: ReadonlyMap<number, string>;
@@ -42,6 +38,12 @@ export interface PrepareOptions {
   asideOwnFiles?: boolean;
 }
 
+/**
+ * Makes `target` hold the newest valid checkpoint's files before a (re)start. Files the program
+ * left that the checkpoint does not have (matching the capture globs), or that differ from it,
+ * are moved to `.ckpt-aside/<time>/` first, so nothing is lost and nothing torn is read.
+ * A checkpoint whose contents fail verification is skipped for an older one.
+ */
 export async function prepareRestore(
   store: Store,
   target: string,
