@@ -11,6 +11,7 @@ import {
   type Store,
 } from '../store/index.js';
 import type { CapturePlan } from './app-behavior.js';
+import { stepOfCapture } from './capture-step.js';
 import { writersInGroup } from './open-files.js';
 import { parseStepSource, type StepSource } from './run-options.js';
 
@@ -144,7 +145,7 @@ export class FileCapturer {
     if (this.plan.isComplete && !(await this.plan.isComplete(paths, this.cwd))) return undefined;
     const growing = (await this.plan.include?.(this.cwd)) ?? [];
     const expected = new Map(files.map((f) => [f.path, identityOf(f)]));
-    const step = await this.stepOf(files);
+    const step = await stepOfCapture(files, this.plan, this.stepSource, this.cwd);
     let manifest: Manifest;
     try {
       manifest = await commitFiles(this.store, this.lease, this.cwd, [...paths, ...growing], {
@@ -238,29 +239,6 @@ export class FileCapturer {
     return ok;
   }
 
-  /** The program's own step, from the app or `--step-from`; undefined means "use the counter". */
-  private async stepOf(files: readonly SnapshotFile[]): Promise<number | undefined> {
-    const paths = files.map((f) => f.path);
-    const fromApp = this.plan.stepOf?.(paths);
-    if (fromApp !== undefined) return fromApp;
-    const source = this.stepSource;
-    if (!source) return undefined;
-    if (source.kind === 'name') {
-      for (const path of paths) {
-        const match = source.pattern.exec(path);
-        const text = match?.[1] ?? match?.[0].match(/\d+(\.\d+)?/)?.[0];
-        if (text !== undefined && Number.isFinite(Number(text))) return Number(text);
-      }
-      return undefined;
-    }
-    for (const f of files) {
-      // Read as checked: the commit that follows fails if the file changed since.
-      const step = await readJsonStep(join(this.cwd, f.path), source.field, f);
-      if (step !== undefined) return step;
-    }
-    return undefined;
-  }
-
   private async snapshot(): Promise<SnapshotFile[]> {
     if (!this.enabled) return [];
     const found = await (await import('tinyglobby')).glob([...this.plan.globs], {
@@ -289,26 +267,8 @@ export class FileCapturer {
   }
 }
 
-/** The largest file `--step-from json:FIELD` parses. */
-const MAX_JSON_STEP_BYTES = 16 << 20;
-
-/** A number field (`a.b.c`) of a JSON file that is still `expected`; undefined otherwise. */
-async function readJsonStep(abs: string, field: string, expected: FileIdentity): Promise<number | undefined> {
-  if (expected.size > MAX_JSON_STEP_BYTES) return undefined;
-  try {
-    const text = await fsp.readFile(abs, 'utf8');
-    let value: unknown = JSON.parse(text);
-    for (const part of field.split('.')) {
-      value =
-        typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[part] : undefined;
-    }
-    return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-interface SnapshotFile extends FileIdentity {
+/** One matched file as a look's snapshot saw it. */
+export interface SnapshotFile extends FileIdentity {
   path: string;
   signature: string;
   /** Birth time: tells a new file from an old one when the inode number was reused. */
