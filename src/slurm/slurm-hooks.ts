@@ -145,7 +145,8 @@ export function createSlurmHooks(options: SlurmHooksOptions): SupervisorHooks {
  * without a trace (node failure, or ckpt itself was SIGKILLed). Journaled as such.
  */
 async function noteLostSegment(store: Store, job: SlurmJob): Promise<void> {
-  if (job.restartCount === 0) return;
+  // A first run (or one whose restart count is unknown) has no earlier segment of its own.
+  if (!job.restartCount) return;
   const { events } = await readJournal(store.root);
   const lastStart = events.findLastIndex((e) => e.type === 'start');
   if (lastStart < 0) return;

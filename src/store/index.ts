@@ -53,6 +53,7 @@ export {
 } from './plan-prune.js';
 export { isCheckpointFault, type RestoreOutcome, restoreNewest } from './restore-newest.js';
 export { describeKind } from './safe-fs.js';
+export { parseRestartCount, parseSlurmEnv, type SlurmEnv } from './slurm-env.js';
 export {
   type CheckpointHealth,
   type OpenStoreOptions,

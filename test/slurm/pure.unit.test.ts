@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { classifyTermination } from '../../src/slurm/classify.js';
 import { DEFAULT_CHECKPOINT_MS, leadTimeMs, measuredCheckpointMs } from '../../src/slurm/deadline.js';
-import { endTimeOf, parseJobRecord, slurmJobFromEnv } from '../../src/slurm/job.js';
+import { endTimeOf, expandJobPattern, parseJobRecord, slurmJobFromEnv } from '../../src/slurm/job.js';
 import {
   buildBatchScript,
   chooseLeadSeconds,
@@ -10,6 +10,7 @@ import {
   shellQuote,
 } from '../../src/slurm/sbatch-script.js';
 import type { JournalEvent } from '../../src/store/index.js';
+import { slurmFromEnv } from '../../src/store/writer-info.js';
 
 // A real `scontrol show job -o` line (SLURM 22.05), shortened to the fields ckpt reads.
 const RUNNING =
@@ -90,8 +91,72 @@ describe('slurmJobFromEnv', () => {
     ).toEqual({ jobId: '501', arrayJobId: '500', arrayTaskId: '1', restartCount: 3, requeueTarget: '500_1' });
   });
 
-  it('treats a bad restart count as 0', () => {
-    expect(slurmJobFromEnv({ SLURM_JOBID: '7', SLURM_RESTART_COUNT: 'x' })?.restartCount).toBe(0);
+  it('falls back to SLURM_JOBID, the older name SLURM still sets, also when SLURM_JOB_ID is empty', () => {
+    expect(slurmJobFromEnv({ SLURM_JOBID: '7' })).toMatchObject({ jobId: '7', requeueTarget: '7' });
+    expect(slurmJobFromEnv({ SLURM_JOB_ID: '', SLURM_JOBID: '7' })?.jobId).toBe('7');
+    expect(slurmJobFromEnv({ SLURM_JOB_ID: '8', SLURM_JOBID: '7' })?.jobId).toBe('8');
+  });
+
+  it('reads an unset restart count as 0 (the first run) and a bad one as unknown, not 0', () => {
+    expect(slurmJobFromEnv({ SLURM_JOB_ID: '7' })?.restartCount).toBe(0);
+    expect(slurmJobFromEnv({ SLURM_JOB_ID: '7', SLURM_RESTART_COUNT: '' })?.restartCount).toBe(0);
+    for (const bad of ['x', '-1', '1.5', '0x10', '1e3', ' 2', '99999999999999999999']) {
+      expect(slurmJobFromEnv({ SLURM_JOB_ID: '7', SLURM_RESTART_COUNT: bad })?.restartCount).toBeUndefined();
+    }
+  });
+});
+
+describe('one parser: slurmJobFromEnv and the writer record agree', () => {
+  const envs: NodeJS.ProcessEnv[] = [
+    {},
+    { SLURM_JOB_ID: '' },
+    { SLURM_JOBID: '7' },
+    { SLURM_JOB_ID: '', SLURM_JOBID: '7', SLURM_RESTART_COUNT: '2' },
+    { SLURM_JOB_ID: '501', SLURM_ARRAY_JOB_ID: '500', SLURM_ARRAY_TASK_ID: '1', SLURM_RESTART_COUNT: '3' },
+    { SLURM_JOB_ID: '9', SLURM_RESTART_COUNT: 'x' },
+    { SLURM_JOB_ID: '9', SLURM_RESTART_COUNT: '0' },
+  ];
+
+  it('gives the same job, array task and restart count (a missing count reads as 0)', () => {
+    for (const env of envs) {
+      const job = slurmJobFromEnv(env);
+      const info = slurmFromEnv(env);
+      expect(info?.jobId).toBe(job?.jobId);
+      expect(info?.arrayJobId).toBe(job?.arrayJobId);
+      expect(info?.arrayTaskId).toBe(job?.arrayTaskId);
+      if (job?.restartCount === undefined) expect(info?.restartCount).toBeUndefined();
+      else expect(info?.restartCount ?? 0).toBe(job.restartCount);
+    }
+  });
+
+  it('records no restart count where SLURM sets none (the first run), as before', () => {
+    expect(slurmFromEnv({ SLURM_JOB_ID: '9' })).toEqual({ jobId: '9' });
+    expect(slurmFromEnv({ SLURM_JOB_ID: '9', SLURM_RESTART_COUNT: '0' })).toEqual({
+      jobId: '9',
+      restartCount: 0,
+    });
+  });
+
+  it('expands %j and %A from the same parse (SLURM_JOBID too)', () => {
+    expect(expandJobPattern('runs/%j', { SLURM_JOBID: '7' })).toBe('runs/7');
+    expect(
+      expandJobPattern('runs/%A_%a', {
+        SLURM_JOB_ID: '501',
+        SLURM_ARRAY_JOB_ID: '500',
+        SLURM_ARRAY_TASK_ID: '1',
+      }),
+    ).toBe('runs/500_1');
+    expect(expandJobPattern('runs/%A', { SLURM_JOB_ID: '7' })).toBe('runs/7');
+    expect(() => expandJobPattern('runs/%a', { SLURM_JOB_ID: '7' })).toThrow(
+      /SLURM_ARRAY_TASK_ID is not set/,
+    );
+    expect(() => expandJobPattern('runs/%j', {})).toThrow(/SLURM_JOB_ID is not set/);
+  });
+});
+
+describe('classifyTermination with an unknown restart count', () => {
+  it('does not take a raised Restarts for a requeue it cannot prove', () => {
+    expect(classifyTermination(parseJobRecord(`${RUNNING} Restarts=2`), undefined)).toBe('unknown');
   });
 });
 

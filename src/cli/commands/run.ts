@@ -81,7 +81,11 @@ export async function runRun(
         log: ctx.err,
       })
     : undefined;
-  if (job) ctx.err(`ckpt: SLURM job ${job.requeueTarget}, restart ${job.restartCount}`);
+  if (job) {
+    const restart =
+      job.restartCount ?? `unknown (SLURM_RESTART_COUNT=${process.env.SLURM_RESTART_COUNT} is not a count)`;
+    ctx.err(`ckpt: SLURM job ${job.requeueTarget}, restart ${restart}`);
+  }
   const supervisor = new Supervisor({
     store,
     options,
