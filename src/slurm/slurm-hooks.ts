@@ -1,7 +1,8 @@
-import { appendJournal, type HolderProbe, readJournal, type Store } from '../store/index.js';
+import { appendJournal, readJournal, type Store } from '../store/index.js';
 import type { AfterStop, StopReason, SupervisorHooks } from '../supervisor/index.js';
 import { classifyTermination, INTERRUPTION_TEXT, type Interruption } from './classify.js';
 import { leadTimeMs, measuredCheckpointMs } from './deadline.js';
+import { createSlurmHolderProbe } from './holder-probe.js';
 import { endTimeOf, requeueJob, type SlurmJob, showJob, signalSteps } from './job.js';
 
 /** How often ckpt re-reads the job's end time (a user or admin may change it). */
@@ -26,7 +27,7 @@ export interface SlurmHooksOptions {
 /**
  * `ckpt run`'s SLURM integration: CKPT_DEADLINE from the job's end time, a final checkpoint
  * planned before it, the warning signal, classification of every interruption, requeue of the
- * exact (array) job, and a lease probe that knows a requeued job's old incarnation is stale.
+ * exact (array) job, and the lease probe of this job ({@link createSlurmHolderProbe}).
  */
 export function createSlurmHooks(options: SlurmHooksOptions): SupervisorHooks {
   const { job, store, log } = options;
@@ -35,25 +36,8 @@ export function createSlurmHooks(options: SlurmHooksOptions): SupervisorHooks {
 
   const deadline = async (): Promise<number | undefined> => endTimeOf((await showJob(job.jobId)) ?? {});
 
-  const holderProbe: HolderProbe = async (record) => {
-    if (!record.slurm) return undefined;
-    const fields = await showJob(record.slurm.jobId).catch(() => undefined);
-    if (!fields) return 'dead'; // SLURM no longer knows the job
-    if (!['RUNNING', 'COMPLETING', 'SUSPENDED', 'CONFIGURING', 'STOPPED'].includes(fields.JobState ?? ''))
-      return 'dead';
-    // Running again after a requeue, on another node: the holder is the old incarnation.
-    if (
-      fields.BatchHost &&
-      fields.BatchHost !== record.host &&
-      Number(fields.Restarts ?? 0) > (record.slurm.restartCount ?? 0)
-    ) {
-      return 'dead';
-    }
-    return 'alive';
-  };
-
   return {
-    holderProbe,
+    holderProbe: createSlurmHolderProbe(job),
     warningSignals: [options.warningSignal],
     async env() {
       if (firstStart) {

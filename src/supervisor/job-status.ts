@@ -1,4 +1,5 @@
 import {
+  type HolderProbe,
   holderState,
   type JournalEvent,
   type LeaseRecord,
@@ -47,11 +48,23 @@ export interface JobStatus {
   journal: { events: number; damagedLines: number[]; tornTail: boolean };
 }
 
-/** Reconstructs the job's story from the journal, the lease and the store. Pure reading. */
-export async function readJobStatus(store: Store, now = Date.now()): Promise<JobStatus> {
+/** How {@link readJobStatus} judges the present: the clock, and the lease probe of `ckpt run`. */
+export interface JobStatusOptions {
+  /** Now, in ms since the epoch (default: `Date.now()`). */
+  now?: number;
+  /** Asked whether the lease's holder still runs, as `ckpt run` asks it (the slurm layer's). */
+  holderProbe?: HolderProbe;
+}
+
+/**
+ * Reconstructs the job's story from the journal, the lease and the store. Pure reading. The
+ * holder's state is judged as a new `ckpt run` would judge it, given the same `holderProbe`.
+ */
+export async function readJobStatus(store: Store, options: JobStatusOptions = {}): Promise<JobStatus> {
+  const now = options.now ?? Date.now();
   const journal = await readJournal(store.root);
   const holder = await readLease(store.root).catch(() => undefined);
-  const holderNow = holder ? { ...holder, state: await holderState(holder) } : undefined;
+  const holderNow = holder ? { ...holder, state: await holderState(holder, options.holderProbe) } : undefined;
   const segments: Segment[] = [];
   // Per segment: the supervisor's pid and its last commit. After a node failure the stale copy of
   // the job may still journal its stop and exit once the new one runs: its events carry its pid

@@ -2,6 +2,8 @@
  * `ckpt status` from a journal, without running anything: the story must not depend on the order
  * in which two copies of a job (one of them stale after a node failure) happen to write.
  */
+import { writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { appendJournal, Store } from '../../src/store/index.js';
@@ -51,4 +53,27 @@ describe('readJobStatus', () => {
       expect(status.segments[1]!.endReason).toBeUndefined();
     });
   }
+});
+
+describe('readJobStatus and the lease probe', () => {
+  it('judges the holder as ckpt run would, given the same probe', async () => {
+    const store = await Store.open(join(tempDir(), 'store'), { create: true });
+    await appendJournal(store.root, 'start', {
+      writer: { host: hostname(), pid: process.pid },
+      command: ['x'],
+      restarts: 0,
+      resumeFrom: null,
+    });
+    // A live holder on this host (this process), which a probe knows to be a stale copy.
+    const holder = {
+      host: hostname(),
+      pid: process.pid,
+      token: 'cafe'.repeat(6),
+      startedAt: new Date().toISOString(),
+    };
+    writeFileSync(join(store.root, 'lease.json'), `${JSON.stringify(holder)}\n`);
+    expect(await readJobStatus(store)).toMatchObject({ state: 'running', holder: { state: 'alive' } });
+    const stale = await readJobStatus(store, { holderProbe: async () => 'dead' });
+    expect(stale).toMatchObject({ state: 'supervisor-died', holder: { state: 'dead' } });
+  });
 });
