@@ -25,3 +25,4 @@ export {
   DEFAULT_WARNING_SIGNAL,
   type SlurmHooksOptions,
 } from './slurm-hooks.js';
+export { parseSbatchOutput, type SubmitBatchOptions, submitBatch } from './submit-batch.js';

@@ -9,6 +9,7 @@ import {
   parseSlurmTime,
   shellQuote,
 } from '../../src/slurm/sbatch-script.js';
+import { parseSbatchOutput, submitBatch } from '../../src/slurm/submit-batch.js';
 import type { JournalEvent } from '../../src/store/index.js';
 import { slurmFromEnv } from '../../src/store/writer-info.js';
 
@@ -258,5 +259,25 @@ describe('shellQuote and buildBatchScript', () => {
       `exec /opt/node/bin/node /opt/ckpt/bin/ckpt.js --store '/scratch/run 1' run --every 5m -- python3 train.py '--name=it'\\''s'`,
     );
     expect(script.endsWith('\n')).toBe(true);
+  });
+});
+
+describe('submitBatch', () => {
+  it('reads the job id of `sbatch --parsable`, with or without a cluster', () => {
+    expect(parseSbatchOutput('88123\n')).toBe('88123');
+    expect(parseSbatchOutput('88123;cluster1\n')).toBe('88123');
+    expect(parseSbatchOutput('sbatch: warning: something\n88124\n')).toBe('88124');
+  });
+
+  it('says where SLURM is missing, and what sbatch said when it refused', async () => {
+    await expect(submitBatch('/tmp/job.sh', [], { command: '/nonexistent/sbatch' })).rejects.toThrow(
+      /`sbatch` was not found/,
+    );
+    const refused = await submitBatch('/tmp/job.sh', ['-p', 'long'], { command: 'false' }).catch(
+      (e: unknown) => e,
+    );
+    expect(refused).toBeInstanceOf(UsageError);
+    expect((refused as UsageError).message).toMatch(/^sbatch refused the job: /);
+    expect((refused as UsageError).hint).toContain('/tmp/job.sh');
   });
 });
