@@ -1,6 +1,7 @@
 /** What a SIGTERM from SLURM meant, read from the job's record at that moment. */
 export type Interruption = 'time-limit' | 'requeued' | 'cancelled' | 'node-failure' | 'unknown';
 
+/** How `ckpt run` says each {@link Interruption} in its messages. */
 export const INTERRUPTION_TEXT: Record<Interruption, string> = {
   'time-limit': 'time limit reached',
   requeued: 'preempted or requeued by SLURM',

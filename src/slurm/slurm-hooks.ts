@@ -1,4 +1,10 @@
-import { appendJournal, readJournal, type Store } from '../store/index.js';
+import {
+  appendJournal,
+  journalEventsOf,
+  knownJournalEvents,
+  readJournal,
+  type Store,
+} from '../store/index.js';
 import type { AfterStop, StopReason, SupervisorHooks } from '../supervisor/index.js';
 import { classifyTermination, INTERRUPTION_TEXT, type Interruption } from './classify.js';
 import { leadTimeMs, measuredCheckpointMs } from './deadline.js';
@@ -12,6 +18,7 @@ export const DEFAULT_MAX_REQUEUES = 20;
 /** The signal `ckpt sbatch` asks SLURM to send to the batch level before the time limit. */
 export const DEFAULT_WARNING_SIGNAL: NodeJS.Signals = 'SIGUSR2';
 
+/** What {@link createSlurmHooks} needs: the job, its store, and the settings of `ckpt run`. */
 export interface SlurmHooksOptions {
   job: SlurmJob;
   store: Store;
@@ -91,9 +98,7 @@ export function createSlurmHooks(options: SlurmHooksOptions): SupervisorHooks {
         return { requeued: false, message: 'cancelled by the user: not requeued, checkpoint kept' };
       if (kind !== 'time-limit') return undefined;
       const { events } = await readJournal(store.root);
-      const used = events.filter(
-        (e) => e.type === 'requeue' && e.cause === 'time-limit' && e.ok !== false,
-      ).length;
+      const used = journalEventsOf(events, 'requeue').filter((e) => e.cause === 'time-limit' && e.ok).length;
       if (used >= options.maxRequeues) {
         return {
           requeued: false,
@@ -131,7 +136,7 @@ export function createSlurmHooks(options: SlurmHooksOptions): SupervisorHooks {
 async function noteLostSegment(store: Store, job: SlurmJob): Promise<void> {
   // A first run (or one whose restart count is unknown) has no earlier segment of its own.
   if (!job.restartCount) return;
-  const { events } = await readJournal(store.root);
+  const events = knownJournalEvents((await readJournal(store.root)).events);
   const lastStart = events.findLastIndex((e) => e.type === 'start');
   if (lastStart < 0) return;
   if (events.slice(lastStart).some((e) => e.type === 'exit' || e.type === 'run-end')) return;

@@ -15,6 +15,16 @@ export {
   noteJournal,
   readJournal,
 } from './journal.js';
+export {
+  type JournalEventName,
+  type JournalEventOf,
+  type JournalPayload,
+  journalEventsOf,
+  type KnownJournalEvent,
+  knownJournalEvent,
+  knownJournalEvents,
+  type RawJournalEvent,
+} from './journal-events.js';
 export { STORE_FORMAT_VERSION } from './layout.js';
 export {
   acquireLease,

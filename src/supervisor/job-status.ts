@@ -1,13 +1,17 @@
 import {
   type HolderProbe,
   holderState,
-  type JournalEvent,
+  type JournalEventOf,
+  journalEventsOf,
+  type KnownJournalEvent,
+  knownJournalEvents,
   type LeaseRecord,
   readJournal,
   readLease,
   type Store,
 } from '../store/index.js';
 
+/** Where the job stands, as `ckpt status` says it (docs/protocol.md). */
 export type JobState =
   | 'running'
   | 'finished'
@@ -19,12 +23,18 @@ export type JobState =
   | 'supervisor-died'
   | 'no-run';
 
+/** One start of the program under a `ckpt run`, and how it ended. */
 export interface Segment {
   started: string;
   ended?: string;
   resumeFrom: { seq: number; step: number; stepKind?: string } | null;
   /** The SLURM job and restart count this segment ran as, if any. */
-  slurm?: { jobId: string; restartCount?: number; arrayTaskId?: string };
+  slurm?: {
+    jobId: string;
+    restartCount: number;
+    arrayJobId?: string | undefined;
+    arrayTaskId?: string | undefined;
+  };
   /** Why it ended, when ckpt knows more than the exit status (deadline, cancel, node failure…). */
   endReason?: string;
   exit?: { code: number | null; signal: string | null; startError?: string };
@@ -36,6 +46,7 @@ export interface Segment {
   lostMs: number;
 }
 
+/** The job's story, told by {@link readJobStatus}. */
 export interface JobStatus {
   state: JobState;
   holder: (LeaseRecord & { state: string }) | undefined;
@@ -63,6 +74,8 @@ export interface JobStatusOptions {
 export async function readJobStatus(store: Store, options: JobStatusOptions = {}): Promise<JobStatus> {
   const now = options.now ?? Date.now();
   const journal = await readJournal(store.root);
+  // Only events whose fields check out tell the story; unknown and malformed ones are skipped.
+  const events = knownJournalEvents(journal.events);
   const holder = await readLease(store.root).catch(() => undefined);
   const holderNow = holder ? { ...holder, state: await holderState(holder, options.holderProbe) } : undefined;
   const segments: Segment[] = [];
@@ -77,22 +90,25 @@ export async function readJobStatus(store: Store, options: JobStatusOptions = {}
   const finished = new Set<Segment>();
   let outcome: string | undefined;
   let restarts = 0;
-  for (const event of journal.events) {
-    const pid = typeof event.pid === 'number' ? event.pid : undefined;
+  for (const event of events) {
+    const pid = 'pid' in event ? event.pid : undefined;
     const current =
       (pid === undefined ? undefined : segments.findLast((s) => pids.get(s) === pid)) ?? segments.at(-1);
     switch (event.type) {
       case 'start': {
+        const from = event.resumeFrom;
         const segment: Segment = {
           started: event.time,
-          resumeFrom: (event.resumeFrom as Segment['resumeFrom']) ?? null,
+          resumeFrom: from && {
+            seq: from.seq,
+            step: from.step,
+            ...(from.stepKind === undefined ? {} : { stepKind: from.stepKind }),
+          },
           lostMs: 0,
-          ...slurmOf(event),
+          ...slurmOf(event.writer),
         };
-        const writerPid = (event.writer as { pid?: unknown } | undefined)?.pid;
-        if (typeof writerPid === 'number') pids.set(segment, writerPid);
-        const from = event.resumeFrom as { committed?: unknown } | null | undefined;
-        resumedCommit.set(segment, typeof from?.committed === 'string' ? from.committed : null);
+        pids.set(segment, event.writer.pid);
+        resumedCommit.set(segment, from?.committed ?? null);
         segments.push(segment);
         outcome = undefined;
         break;
@@ -104,9 +120,9 @@ export async function readJobStatus(store: Store, options: JobStatusOptions = {}
         if (current && !current.ended) {
           current.ended = event.time;
           current.exit = {
-            code: (event.code as number | null) ?? null,
-            signal: (event.signal as string | null) ?? null,
-            ...(typeof event.startError === 'string' ? { startError: event.startError } : {}),
+            code: event.code,
+            signal: event.signal,
+            ...(event.startError === undefined ? {} : { startError: event.startError }),
           };
           endedAt.set(current, event.time);
           if (current.exit.code === 0 || event.meaning === 'finished') finished.add(current);
@@ -115,7 +131,7 @@ export async function readJobStatus(store: Store, options: JobStatusOptions = {}
       case 'lease-takeover': {
         // The holder died without a word: it was last known alive when it last touched the lease.
         const previous = segments.at(-1);
-        if (previous && !previous.ended && typeof event.lastAliveAt === 'string') {
+        if (previous && !previous.ended && event.lastAliveAt !== undefined) {
           endedAt.set(previous, event.lastAliveAt);
         }
         break;
@@ -143,14 +159,14 @@ export async function readJobStatus(store: Store, options: JobStatusOptions = {}
                 ? 'node failure'
                 : 'node failure (no exit was recorded)';
           }
-        } else if (current) current.endReason = String(event.kind).replace('-', ' ');
+        } else if (current) current.endReason = event.kind.replace('-', ' ');
         break;
       case 'restart':
-        restarts = Math.max(restarts, Number(event.attempt) || 0);
+        restarts = Math.max(restarts, event.attempt);
         break;
       case 'run-end':
         // Only the newest segment's supervisor decides the job's state, not a fenced stale copy.
-        if (current === segments.at(-1)) outcome = String(event.outcome);
+        if (current === segments.at(-1)) outcome = event.outcome;
         break;
     }
   }
@@ -166,7 +182,7 @@ export async function readJobStatus(store: Store, options: JobStatusOptions = {}
       return;
     const end =
       endedAt.get(segment) ??
-      lastEventOf(journal.events, segment, i + 1 < segments.length ? segments[i + 1]!.started : undefined);
+      lastEventOf(events, segment, i + 1 < segments.length ? segments[i + 1]!.started : undefined);
     if (!end) return;
     const next = segments[i + 1];
     // What the next start went back to: its checkpoint's commit; without one, all of this segment.
@@ -202,9 +218,11 @@ export async function readJobStatus(store: Store, options: JobStatusOptions = {}
         }
       : undefined,
     workLostMs: segments.reduce((sum, s) => sum + s.lostMs, 0),
-    markedFailing: journal.events
-      .filter((e) => e.type === 'checkpoint-failing' && typeof e.seq === 'number')
-      .map((e) => ({ seq: e.seq as number, why: String(e.why), time: e.time })),
+    markedFailing: journalEventsOf(events, 'checkpoint-failing').map(({ seq, why, time }) => ({
+      seq,
+      why,
+      time,
+    })),
     journal: {
       events: journal.events.length,
       damagedLines: journal.damagedLines,
@@ -219,7 +237,7 @@ function elapsed(from: string, to: string): number {
 
 /** The time of the last event before `until` (the next segment's start), for a segment with no exit. */
 function lastEventOf(
-  events: JournalEvent[],
+  events: readonly KnownJournalEvent[],
   segment: Segment,
   until: string | undefined,
 ): string | undefined {
@@ -232,16 +250,14 @@ function lastEventOf(
   return last;
 }
 
-function describeStopEvent(reason: unknown): string {
-  const r = (reason ?? {}) as { kind?: string; meaning?: string; signal?: string; detail?: string };
-  if (r.kind === 'deadline') return `deadline: ${r.detail ?? ''}`.trim();
-  if (r.kind === 'signal') return `${r.signal}: ${r.meaning ?? ''}`.trim();
-  if (r.kind === 'fenced') return 'fenced by a newer copy of the job';
-  return 'stopped';
+function describeStopEvent(reason: JournalEventOf<'stop'>['reason']): string {
+  if (reason.kind === 'deadline') return `deadline: ${reason.detail}`.trim();
+  if (reason.kind === 'signal') return `${reason.signal}: ${reason.meaning}`.trim();
+  return 'fenced by a newer copy of the job';
 }
 
-function slurmOf(event: JournalEvent): { slurm?: NonNullable<Segment['slurm']> } {
-  const slurm = (event.writer as { slurm?: Segment['slurm'] } | undefined)?.slurm;
+function slurmOf(writer: JournalEventOf<'start'>['writer']): { slurm?: NonNullable<Segment['slurm']> } {
+  const slurm = writer.slurm;
   // SLURM leaves SLURM_RESTART_COUNT unset on a job's first run: that is restart 0.
   return slurm ? { slurm: { ...slurm, restartCount: slurm.restartCount ?? 0 } } : {};
 }

@@ -173,8 +173,13 @@ describe('leadTimeMs', () => {
 });
 
 describe('measuredCheckpointMs', () => {
-  const ev = (type: string, time: string, extra: Record<string, unknown> = {}): JournalEvent =>
-    ({ type, time, ...extra }) as JournalEvent;
+  const ev = (type: string, time: string, extra: Record<string, unknown> = {}): JournalEvent => ({
+    type,
+    time,
+    ...extra,
+  });
+  const commit = (time: string, durationMs: unknown): JournalEvent =>
+    ev('commit', time, { seq: 1, step: 1, bytes: 0, writtenBytes: 0, durationMs });
 
   it('is undefined before any commit', () => {
     expect(measuredCheckpointMs([])).toBeUndefined();
@@ -183,16 +188,18 @@ describe('measuredCheckpointMs', () => {
 
   it('takes the slowest of the last five, counting stop → commit', () => {
     const events = [
-      ev('commit', '2026-12-02T11:00:00Z', { durationMs: 99_000 }), // older than the last five
-      ...[1, 2, 3, 4].map((i) => ev('commit', `2026-12-02T11:0${i}:00Z`, { durationMs: 1000 * i })),
-      ev('stop', '2026-12-02T11:05:00Z'),
-      ev('commit', '2026-12-02T11:05:12Z', { durationMs: 2000 }),
+      commit('2026-12-02T11:00:00Z', 99_000), // older than the last five
+      ...[1, 2, 3, 4].map((i) => commit(`2026-12-02T11:0${i}:00Z`, 1000 * i)),
+      ev('stop', '2026-12-02T11:05:00Z', { reason: { kind: 'deadline', detail: 'soon' }, pid: 1 }),
+      commit('2026-12-02T11:05:12Z', 2000),
     ];
     expect(measuredCheckpointMs(events)).toBe(12_000);
   });
 
-  it('ignores a non-numeric duration', () => {
-    expect(measuredCheckpointMs([ev('commit', '2026-12-02T11:00:00Z', { durationMs: 'fast' })])).toBe(0);
+  it('skips a malformed commit (a duration that is not a number) and a stop without its reason', () => {
+    expect(measuredCheckpointMs([commit('2026-12-02T11:00:00Z', 'fast')])).toBeUndefined();
+    const events = [ev('stop', '2026-12-02T11:05:00Z'), commit('2026-12-02T11:05:12Z', 2000)];
+    expect(measuredCheckpointMs(events)).toBe(2000);
   });
 });
 
