@@ -27,7 +27,13 @@ export type JobState =
 export interface Segment {
   started: string;
   ended?: string;
-  resumeFrom: { seq: number; step: number; stepKind?: string } | null;
+  /** The checkpoint this start resumed from, as its `start` event says (with `committed`, when). */
+  resumeFrom: {
+    seq: number;
+    step: number;
+    stepKind?: string | undefined;
+    committed?: string | undefined;
+  } | null;
   /** The SLURM job and restart count this segment ran as, if any. */
   slurm?: {
     jobId: string;
@@ -99,11 +105,7 @@ export async function readJobStatus(store: Store, options: JobStatusOptions = {}
         const from = event.resumeFrom;
         const segment: Segment = {
           started: event.time,
-          resumeFrom: from && {
-            seq: from.seq,
-            step: from.step,
-            ...(from.stepKind === undefined ? {} : { stepKind: from.stepKind }),
-          },
+          resumeFrom: from,
           lostMs: 0,
           ...slurmOf(event.writer),
         };
