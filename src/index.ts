@@ -7,7 +7,6 @@ export {
   type CheckpointerOptions,
   DEFAULT_STORE_DIR,
   type DuePolicy,
-  openCheckpointer,
   type PendingSave,
   type RestoreInfo,
   type SaveOptions,
@@ -29,6 +28,7 @@ export {
   UnsupportedValueError,
   UsageError,
 } from './errors.js';
+export { openCheckpointer } from './open-checkpointer.js';
 export { decodeValue, encodeValue, VALUE_ENCODING } from './state/index.js';
 export {
   DEFAULT_KEEP,

@@ -277,6 +277,6 @@ export async function openCheckpointer(options: CheckpointerOptions = {}): Promi
   const resolved = resolveOptions(options);
   if (resolved.readOnly) return new Checkpointer(await Store.open(resolved.dir), undefined, resolved);
   const store = await Store.open(resolved.dir, { create: true });
-  const lease = await acquireOrBorrowLease(store.root);
+  const lease = await acquireOrBorrowLease(store.root, process.env, resolved.holderProbe);
   return new Checkpointer(store, lease, resolved);
 }

@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import { type CompressionMode, DEFAULT_COMPRESSION, DEFAULT_KEEP } from '../store/index.js';
+import { type CompressionMode, DEFAULT_COMPRESSION, DEFAULT_KEEP, type HolderProbe } from '../store/index.js';
 
 /** Where a store lives when nothing says otherwise. */
 export const DEFAULT_STORE_DIR = '.ckpt';
@@ -34,6 +34,12 @@ export interface CheckpointerOptions {
    * holds, or that is read-only, can still be loaded; `save()` and `prune()` then throw.
    */
   readOnly?: boolean;
+  /**
+   * Asked whether the holder of the store's lease still runs, before refusing to open (the
+   * store's `holderState`). The package's `openCheckpointer` passes SLURM's probe (a requeued
+   * job's stale copy is taken over, as under `ckpt run`); this layer's default is none.
+   */
+  holderProbe?: HolderProbe;
 }
 
 /** Options after defaults are applied: nothing downstream handles `undefined`. */
@@ -46,6 +52,7 @@ export interface ResolvedOptions {
   compression: CompressionMode;
   signal: NodeJS.Signals | undefined;
   readOnly: boolean;
+  holderProbe: HolderProbe | undefined;
 }
 
 /**
@@ -80,5 +87,6 @@ export function resolveOptions(
     compression,
     signal: options.signal === false ? undefined : (options.signal ?? (envSignal || undefined)),
     readOnly: options.readOnly === true,
+    holderProbe: options.holderProbe,
   };
 }

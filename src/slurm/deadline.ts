@@ -1,4 +1,4 @@
-import type { JournalEvent } from '../store/index.js';
+import { type JournalEvent, knownJournalEvents } from '../store/index.js';
 
 /** slurmctld checks time limits every 30 s: a warning or kill can come that much early or late. */
 export const SLURM_JITTER_MS = 30_000;
@@ -20,14 +20,15 @@ export function leadTimeMs(measuredCheckpointMs: number | undefined): number {
 /**
  * The time a checkpoint takes here, from the journal: the slowest of the last five commits,
  * counting the stop → commit delay when a stop asked for one. Undefined before any commit.
+ * Unknown and malformed events are skipped.
  */
 export function measuredCheckpointMs(events: readonly JournalEvent[]): number | undefined {
   const durations: number[] = [];
   let askedAt: number | undefined;
-  for (const e of events) {
+  for (const e of knownJournalEvents(events)) {
     if (e.type === 'stop' || e.type === 'checkpoint-requested') askedAt ??= Date.parse(e.time);
     if (e.type === 'commit') {
-      const own = Number(e.durationMs) || 0;
+      const own = e.durationMs;
       const sinceAsked = askedAt === undefined ? 0 : Date.parse(e.time) - askedAt;
       durations.push(Math.max(own, sinceAsked));
       askedAt = undefined;

@@ -1,5 +1,6 @@
 export { classifyTermination, INTERRUPTION_TEXT, type Interruption } from './classify.js';
 export { leadTimeMs, measuredCheckpointMs, SLURM_JITTER_MS } from './deadline.js';
+export { createSlurmHolderProbe } from './holder-probe.js';
 export {
   endTimeOf,
   expandJobPattern,
@@ -24,3 +25,4 @@ export {
   DEFAULT_WARNING_SIGNAL,
   type SlurmHooksOptions,
 } from './slurm-hooks.js';
+export { parseSbatchOutput, type SubmitBatchOptions, submitBatch } from './submit-batch.js';

@@ -1,43 +1,35 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { UsageError } from '../errors.js';
+import { parseSlurmEnv, type SlurmEnv } from '../store/index.js';
 
 const run = promisify(execFile);
 /** scontrol/scancel calls give up after this long (a busy slurmctld can be slow). */
 export const SLURM_COMMAND_TIMEOUT_MS = 15_000;
 
-/** The SLURM job this process runs in, from the environment SLURM sets. */
-export interface SlurmJob {
-  jobId: string;
-  arrayJobId: string | undefined;
-  arrayTaskId: string | undefined;
-  /** 0 on the first run, then 1, 2… after each requeue (`SLURM_RESTART_COUNT`). */
-  restartCount: number;
+/**
+ * The SLURM job this process runs in: the environment as the store reads it
+ * ({@link parseSlurmEnv}, the one parser of SLURM_* variables), and the target of a requeue.
+ */
+export interface SlurmJob extends SlurmEnv {
   /** What `scontrol requeue` needs: `ARRAYJOB_TASK` for an array task, else the job id. */
   requeueTarget: string;
 }
 
 /** Detects a SLURM job from the environment, or undefined outside SLURM. */
 export function slurmJobFromEnv(env: NodeJS.ProcessEnv = process.env): SlurmJob | undefined {
-  const jobId = env.SLURM_JOB_ID ?? env.SLURM_JOBID;
-  if (!jobId) return undefined;
-  const arrayJobId = env.SLURM_ARRAY_JOB_ID || undefined;
-  const arrayTaskId = env.SLURM_ARRAY_TASK_ID || undefined;
-  const restartCount = Number(env.SLURM_RESTART_COUNT ?? '0') || 0;
-  return {
-    jobId,
-    arrayJobId,
-    arrayTaskId,
-    restartCount,
-    requeueTarget: arrayJobId && arrayTaskId ? `${arrayJobId}_${arrayTaskId}` : jobId,
-  };
+  const job = parseSlurmEnv(env);
+  if (!job) return undefined;
+  const { jobId, arrayJobId, arrayTaskId } = job;
+  return { ...job, requeueTarget: arrayJobId && arrayTaskId ? `${arrayJobId}_${arrayTaskId}` : jobId };
 }
 
 const JOB_PATTERN = /%([Aaj])/g;
-const PATTERN_VARIABLES = {
-  A: ['SLURM_ARRAY_JOB_ID', 'SLURM_JOB_ID'],
-  a: ['SLURM_ARRAY_TASK_ID'],
-  j: ['SLURM_JOB_ID', 'SLURM_JOBID'],
+/** Per pattern letter: the variable it needs (named in errors), and its value in a job. */
+const PATTERN_VALUES = {
+  A: ['SLURM_ARRAY_JOB_ID', (job: SlurmEnv) => job.arrayJobId ?? job.jobId],
+  a: ['SLURM_ARRAY_TASK_ID', (job: SlurmEnv) => job.arrayTaskId],
+  j: ['SLURM_JOB_ID', (job: SlurmEnv) => job.jobId],
 } as const;
 
 /** Whether a path uses SLURM's `%A`, `%a` or `%j` (expanded at run time by {@link expandJobPattern}). */
@@ -52,12 +44,13 @@ export function hasJobPattern(path: string): boolean {
  * {@link UsageError} when the variable a pattern needs is not set (e.g. `%a` outside an array).
  */
 export function expandJobPattern(path: string, env: NodeJS.ProcessEnv = process.env): string {
-  return path.replace(JOB_PATTERN, (pattern, letter: keyof typeof PATTERN_VARIABLES) => {
-    const names = PATTERN_VARIABLES[letter];
-    const value = names.map((name) => env[name]).find((v) => v !== undefined && v !== '');
+  const job = parseSlurmEnv(env);
+  return path.replace(JOB_PATTERN, (pattern, letter: keyof typeof PATTERN_VALUES) => {
+    const [name, read] = PATTERN_VALUES[letter];
+    const value = job && read(job);
     if (value === undefined) {
       throw new UsageError(
-        `The store path \`${path}\` uses ${pattern}, but ${names[0]} is not set: ${pattern} is expanded only inside a SLURM job${letter === 'a' ? ' array' : ''}.`,
+        `The store path \`${path}\` uses ${pattern}, but ${name} is not set: ${pattern} is expanded only inside a SLURM job${letter === 'a' ? ' array' : ''}.`,
         { hint: 'Give a store path without %A/%a/%j here, e.g. the expanded path of the task you mean.' },
       );
     }

@@ -1,7 +1,14 @@
-import { appendJournal, type HolderProbe, readJournal, type Store } from '../store/index.js';
+import {
+  appendJournal,
+  journalEventsOf,
+  knownJournalEvents,
+  readJournal,
+  type Store,
+} from '../store/index.js';
 import type { AfterStop, StopReason, SupervisorHooks } from '../supervisor/index.js';
 import { classifyTermination, INTERRUPTION_TEXT, type Interruption } from './classify.js';
 import { leadTimeMs, measuredCheckpointMs } from './deadline.js';
+import { createSlurmHolderProbe } from './holder-probe.js';
 import { endTimeOf, requeueJob, type SlurmJob, showJob, signalSteps } from './job.js';
 
 /** How often ckpt re-reads the job's end time (a user or admin may change it). */
@@ -11,6 +18,7 @@ export const DEFAULT_MAX_REQUEUES = 20;
 /** The signal `ckpt sbatch` asks SLURM to send to the batch level before the time limit. */
 export const DEFAULT_WARNING_SIGNAL: NodeJS.Signals = 'SIGUSR2';
 
+/** What {@link createSlurmHooks} needs: the job, its store, and the settings of `ckpt run`. */
 export interface SlurmHooksOptions {
   job: SlurmJob;
   store: Store;
@@ -26,7 +34,7 @@ export interface SlurmHooksOptions {
 /**
  * `ckpt run`'s SLURM integration: CKPT_DEADLINE from the job's end time, a final checkpoint
  * planned before it, the warning signal, classification of every interruption, requeue of the
- * exact (array) job, and a lease probe that knows a requeued job's old incarnation is stale.
+ * exact (array) job, and the lease probe of this job ({@link createSlurmHolderProbe}).
  */
 export function createSlurmHooks(options: SlurmHooksOptions): SupervisorHooks {
   const { job, store, log } = options;
@@ -35,25 +43,8 @@ export function createSlurmHooks(options: SlurmHooksOptions): SupervisorHooks {
 
   const deadline = async (): Promise<number | undefined> => endTimeOf((await showJob(job.jobId)) ?? {});
 
-  const holderProbe: HolderProbe = async (record) => {
-    if (!record.slurm) return undefined;
-    const fields = await showJob(record.slurm.jobId).catch(() => undefined);
-    if (!fields) return 'dead'; // SLURM no longer knows the job
-    if (!['RUNNING', 'COMPLETING', 'SUSPENDED', 'CONFIGURING', 'STOPPED'].includes(fields.JobState ?? ''))
-      return 'dead';
-    // Running again after a requeue, on another node: the holder is the old incarnation.
-    if (
-      fields.BatchHost &&
-      fields.BatchHost !== record.host &&
-      Number(fields.Restarts ?? 0) > (record.slurm.restartCount ?? 0)
-    ) {
-      return 'dead';
-    }
-    return 'alive';
-  };
-
   return {
-    holderProbe,
+    holderProbe: createSlurmHolderProbe(job),
     warningSignals: [options.warningSignal],
     async env() {
       if (firstStart) {
@@ -107,9 +98,7 @@ export function createSlurmHooks(options: SlurmHooksOptions): SupervisorHooks {
         return { requeued: false, message: 'cancelled by the user: not requeued, checkpoint kept' };
       if (kind !== 'time-limit') return undefined;
       const { events } = await readJournal(store.root);
-      const used = events.filter(
-        (e) => e.type === 'requeue' && e.cause === 'time-limit' && e.ok !== false,
-      ).length;
+      const used = journalEventsOf(events, 'requeue').filter((e) => e.cause === 'time-limit' && e.ok).length;
       if (used >= options.maxRequeues) {
         return {
           requeued: false,
@@ -145,8 +134,9 @@ export function createSlurmHooks(options: SlurmHooksOptions): SupervisorHooks {
  * without a trace (node failure, or ckpt itself was SIGKILLed). Journaled as such.
  */
 async function noteLostSegment(store: Store, job: SlurmJob): Promise<void> {
-  if (job.restartCount === 0) return;
-  const { events } = await readJournal(store.root);
+  // A first run (or one whose restart count is unknown) has no earlier segment of its own.
+  if (!job.restartCount) return;
+  const events = knownJournalEvents((await readJournal(store.root)).events);
   const lastStart = events.findLastIndex((e) => e.type === 'start');
   if (lastStart < 0) return;
   if (events.slice(lastStart).some((e) => e.type === 'exit' || e.type === 'run-end')) return;

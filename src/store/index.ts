@@ -16,6 +16,16 @@ export {
   noteJournal,
   readJournal,
 } from './journal.js';
+export {
+  type JournalEventName,
+  type JournalEventOf,
+  type JournalPayload,
+  journalEventsOf,
+  type KnownJournalEvent,
+  knownJournalEvent,
+  knownJournalEvents,
+  type RawJournalEvent,
+} from './journal-events.js';
 export { STORE_FORMAT_VERSION } from './layout.js';
 export {
   acquireLease,
@@ -55,6 +65,7 @@ export {
 } from './plan-prune.js';
 export { isCheckpointFault, type RestoreOutcome, restoreNewest } from './restore-newest.js';
 export { describeKind } from './safe-fs.js';
+export { parseRestartCount, parseSlurmEnv, type SlurmEnv } from './slurm-env.js';
 export { type OpenStoreOptions, type ScannedCheckpoint, Store, type StoreWarning } from './store.js';
 export { type CheckpointVerdict, type VerifyOptions, type VerifyReport, verifyStore } from './verify.js';
 export { currentWriter, describeWriter } from './writer-info.js';

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { errnoCode, IntegrityError, wrapIoError } from '../errors.js';
 import { FILE_MODE, fsyncDir } from './atomic-write.js';
 import { sha256Hex } from './hash.js';
+import type { JournalEventName, JournalPayload, RawJournalEvent } from './journal-events.js';
 import { JOURNAL_FILE } from './layout.js';
 import { describeKind, readStoreFile } from './safe-fs.js';
 
@@ -12,13 +13,13 @@ export const MAX_JOURNAL_BYTES = 2 ** 31;
 const APPEND_FLAGS =
   constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-/** One journal event. `type` names it; the other fields depend on the type. */
-export interface JournalEvent {
-  time: string;
-  type: string;
-  [field: string]: unknown;
-}
+/**
+ * One journal event as read: `time` and `type` are strings, nothing else is checked yet. Read its
+ * fields through {@link knownJournalEvent}, which checks them against its type.
+ */
+export type JournalEvent = RawJournalEvent;
 
+/** What {@link readJournal} found: the events of whole lines, and which lines were not. */
 export interface JournalReadResult {
   events: JournalEvent[];
   /** Whole lines whose bytes changed (bit rot): real damage. */
@@ -34,15 +35,16 @@ const CHECK_HEX = 16;
 const EVENT_HEAD = '{"time":"';
 
 /**
- * Appends an event to the store's journal. Each line is `<16 hex of SHA-256(json)> <json>`, so a
- * reader can tell a whole line from a torn or damaged one. The line is fdatasync'ed.
+ * Appends an event to the store's journal, its fields typed by its name (journal-events.ts). Each
+ * line is `<16 hex of SHA-256(json)> <json>`, so a reader can tell a whole line from a torn or
+ * damaged one. The line is fdatasync'ed. Throws (wrapped) when the journal cannot take it.
  */
-export async function appendJournal(
+export async function appendJournal<K extends JournalEventName>(
   root: string,
-  type: string,
-  fields: Record<string, unknown> = {},
+  type: K,
+  fields: JournalPayload<K>,
 ): Promise<void> {
-  const event: JournalEvent = { time: new Date().toISOString(), type, ...fields };
+  const event: JournalEvent = { time: new Date().toISOString(), type, ...(fields as object) };
   const json = JSON.stringify(event);
   const line = `${sha256Hex(json).slice(0, CHECK_HEX)} ${json}\n`;
   const path = join(root, JOURNAL_FILE);
@@ -78,10 +80,10 @@ export async function appendJournal(
  * Appends an event after the fact it records has happened (a prune, a gc, a set-aside): a
  * journal that cannot take the line becomes a warning of the store, not a failure of the act.
  */
-export async function noteJournal(
+export async function noteJournal<K extends JournalEventName>(
   store: { root: string; warn(warning: { code: string; message: string }): void },
-  type: string,
-  fields: Record<string, unknown> = {},
+  type: K,
+  fields: JournalPayload<K>,
 ): Promise<void> {
   await appendJournal(store.root, type, fields).catch((error: unknown) => {
     store.warn({

@@ -22,8 +22,9 @@ export interface LeaseRecord extends WriterInfo {
 export type HolderState = 'alive' | 'dead' | 'unknown';
 
 /**
- * Asks a higher layer about a holder on another host (e.g. SLURM: is its job still running?).
- * Returns undefined when it cannot tell either.
+ * Asks a higher layer what it knows of a holder beyond this host's process table (the slurm
+ * layer: is the holder's job still running, or is it an older incarnation of a requeued job?).
+ * Asked about every holder that this host cannot prove dead; returns undefined when it cannot tell.
  */
 export type HolderProbe = (record: LeaseRecord) => Promise<HolderState | undefined>;
 
@@ -40,15 +41,22 @@ export async function processStartTime(pid: number): Promise<number | undefined>
   }
 }
 
-/** Whether the holder of `record` still runs. Only a holder on this host can be proven dead. */
+/**
+ * Whether the holder of `record` still runs. A holder on this host whose pid is gone (or reused)
+ * is dead. Otherwise the probe is asked: its `dead` wins even over a live pid here (a stale copy
+ * of a job; taking its lease over fences it), then a live pid here is `alive`, then the probe's
+ * answer, else `unknown`. Without a probe only a holder on this host can be proven dead.
+ */
 export async function holderState(record: LeaseRecord, probe?: HolderProbe): Promise<HolderState> {
-  const me = currentWriter().slurm;
-  // A requeued SLURM job restarts under the same job id with a higher restart count: an older
-  // incarnation still holding the lease (a node failure leaves it running) is stale by definition.
-  if (me && record.slurm?.jobId === me.jobId && (record.slurm.restartCount ?? 0) < (me.restartCount ?? 0)) {
-    return 'dead';
-  }
-  if (record.host !== hostname()) return (await probe?.(record)) ?? 'unknown';
+  const local = record.host === hostname() ? await localHolderState(record) : 'unknown';
+  if (local === 'dead') return 'dead';
+  const said = await probe?.(record);
+  if (said === 'dead') return 'dead';
+  return local === 'alive' ? 'alive' : (said ?? 'unknown');
+}
+
+/** A holder on this host: `dead` if its pid is gone or was reused, else `alive`. */
+async function localHolderState(record: LeaseRecord): Promise<'alive' | 'dead'> {
   try {
     process.kill(record.pid, 0);
   } catch (error) {
@@ -112,7 +120,6 @@ export class Lease {
     }
   }
 
-  /** Gives the lease up if still ours. Never throws for a lease that is already gone. */
   /**
    * Marks the lease as alive now (its file's mtime): after a holder dies without a word (SIGKILL,
    * a node crash), the takeover journals this as the moment it was last known alive. Best effort.
@@ -123,6 +130,7 @@ export class Lease {
     await fsp.utimes(join(this.root, LEASE_FILE), now, now).catch(() => {});
   }
 
+  /** Gives the lease up if still ours. Never throws for a lease that is already gone. */
   async release(): Promise<void> {
     if (this.delegated) return;
     const current = await readLease(this.root);
@@ -139,24 +147,26 @@ export const LEASE_TOKEN_ENV = 'CKPT_LEASE_TOKEN';
 
 /**
  * Takes the lease, or borrows it: when `env` carries the token of the lease currently held on
- * this store (the program runs under `ckpt run`), returns a delegated lease on it.
+ * this store (the program runs under `ckpt run`), returns a delegated lease on it. `probe` as for
+ * {@link acquireLease}.
  */
 export async function acquireOrBorrowLease(
   root: string,
   env: NodeJS.ProcessEnv = process.env,
+  probe?: HolderProbe,
 ): Promise<Lease> {
   const token = env[LEASE_TOKEN_ENV];
   if (token) {
     const current = await readLease(root);
     if (current?.token === token) return new Lease(root, current, true);
   }
-  return acquireLease(root);
+  return acquireLease(root, probe);
 }
 
 /**
- * Takes the store's writer lease. A holder that is provably gone (dead pid on this host, or a
- * reused pid) is taken over and the takeover is journaled; a live or unknown holder gets a
- * {@link LockedError} naming it.
+ * Takes the store's writer lease. A holder that is provably gone (dead pid on this host, a reused
+ * pid, or dead by the `probe`: see {@link holderState}) is taken over and the takeover is
+ * journaled; a live or unknown holder gets a {@link LockedError} naming it.
  */
 export async function acquireLease(root: string, probe?: HolderProbe): Promise<Lease> {
   const path = join(root, LEASE_FILE);

@@ -1,15 +1,19 @@
 import { hostname } from 'node:os';
 import type { SlurmInfo, WriterInfo } from './manifest.js';
+import { parseSlurmEnv } from './slurm-env.js';
 
-/** The SLURM job this process runs in, from the environment SLURM sets, if any. */
+/**
+ * The SLURM job this process runs in, as manifests, leases and the journal record it, if any.
+ * `restartCount` is left out where SLURM leaves `SLURM_RESTART_COUNT` unset (the first run; a
+ * reader takes the missing field as 0) and where the variable is not a count.
+ */
 export function slurmFromEnv(env: NodeJS.ProcessEnv = process.env): SlurmInfo | undefined {
-  const jobId = env.SLURM_JOB_ID;
-  if (!jobId) return undefined;
-  const info: SlurmInfo = { jobId };
-  if (env.SLURM_ARRAY_JOB_ID) info.arrayJobId = env.SLURM_ARRAY_JOB_ID;
-  if (env.SLURM_ARRAY_TASK_ID) info.arrayTaskId = env.SLURM_ARRAY_TASK_ID;
-  const restarts = Number(env.SLURM_RESTART_COUNT);
-  if (env.SLURM_RESTART_COUNT && Number.isSafeInteger(restarts)) info.restartCount = restarts;
+  const job = parseSlurmEnv(env);
+  if (!job) return undefined;
+  const info: SlurmInfo = { jobId: job.jobId };
+  if (job.arrayJobId) info.arrayJobId = job.arrayJobId;
+  if (job.arrayTaskId) info.arrayTaskId = job.arrayTaskId;
+  if (env.SLURM_RESTART_COUNT && job.restartCount !== undefined) info.restartCount = job.restartCount;
   return info;
 }
 

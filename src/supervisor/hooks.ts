@@ -21,7 +21,7 @@ export interface AfterStop {
  * knowing about it. Every hook is optional.
  */
 export interface SupervisorHooks {
-  /** Asked about lease holders on other hosts before refusing to start. */
+  /** Asked about the lease's holder before refusing to start (see the store's `holderState`). */
   holderProbe?: HolderProbe;
   /** Extra environment for the program (CKPT_DEADLINE…), computed before each start. */
   env?(): Promise<Record<string, string>>;

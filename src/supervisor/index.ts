@@ -1,7 +1,13 @@
 export type { AppBehavior, CapturePlan, ExitMeaning } from './app-behavior.js';
 export { formatDurationSpec, parseDuration } from './duration.js';
 export type { AfterStop, StopReason, SupervisorHooks } from './hooks.js';
-export { type JobState, type JobStatus, readJobStatus, type Segment } from './job-status.js';
+export {
+  type JobState,
+  type JobStatus,
+  type JobStatusOptions,
+  readJobStatus,
+  type Segment,
+} from './job-status.js';
 export { describeStop, type ProgramExit, type RunOutcome, shellStatus } from './outcome.js';
 export { handlesSignal, processesInGroup, signalGroup } from './process-group.js';
 export type { SupervisorDeps } from './run-context.js';

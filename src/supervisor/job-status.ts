@@ -1,6 +1,10 @@
 import {
+  type HolderProbe,
   holderState,
-  type JournalEvent,
+  type JournalEventOf,
+  journalEventsOf,
+  type KnownJournalEvent,
+  knownJournalEvents,
   type LeaseRecord,
   readJournal,
   readLease,
@@ -26,9 +30,20 @@ export type JobState =
 export interface Segment {
   started: string;
   ended?: string;
-  resumeFrom: { seq: number; step: number; stepKind?: string } | null;
+  /** The checkpoint this start resumed from, as its `start` event says (with `committed`, when). */
+  resumeFrom: {
+    seq: number;
+    step: number;
+    stepKind?: string | undefined;
+    committed?: string | undefined;
+  } | null;
   /** The SLURM job and restart count this segment ran as, if any. */
-  slurm?: { jobId: string; restartCount?: number; arrayTaskId?: string };
+  slurm?: {
+    jobId: string;
+    restartCount: number;
+    arrayJobId?: string | undefined;
+    arrayTaskId?: string | undefined;
+  };
   /** Why it ended, when ckpt knows more than the exit status (deadline, cancel, node failure…). */
   endReason?: string;
   exit?: { code: number | null; signal: string | null; startError?: string };
@@ -53,11 +68,25 @@ export interface JobStatus {
   journal: { events: number; damagedLines: number[]; tornTail: boolean };
 }
 
-/** Reconstructs the job's story from the journal, the lease and the store. Pure reading. */
-export async function readJobStatus(store: Store, now = Date.now()): Promise<JobStatus> {
+/** How {@link readJobStatus} judges the present: the clock, and the lease probe of `ckpt run`. */
+export interface JobStatusOptions {
+  /** Now, in ms since the epoch (default: `Date.now()`). */
+  now?: number;
+  /** Asked whether the lease's holder still runs, as `ckpt run` asks it (the slurm layer's). */
+  holderProbe?: HolderProbe;
+}
+
+/**
+ * Reconstructs the job's story from the journal, the lease and the store. Pure reading. The
+ * holder's state is judged as a new `ckpt run` would judge it, given the same `holderProbe`.
+ */
+export async function readJobStatus(store: Store, options: JobStatusOptions = {}): Promise<JobStatus> {
+  const now = options.now ?? Date.now();
   const journal = await readJournal(store.root);
+  // Only events whose fields check out tell the story; unknown and malformed ones are skipped.
+  const events = knownJournalEvents(journal.events);
   const holder = await readLease(store.root).catch(() => undefined);
-  const holderNow = holder ? { ...holder, state: await holderState(holder) } : undefined;
+  const holderNow = holder ? { ...holder, state: await holderState(holder, options.holderProbe) } : undefined;
   const segments: Segment[] = [];
   // Per segment: the supervisor's pid and its last commit. After a node failure the stale copy of
   // the job may still journal its stop and exit once the new one runs: its events carry its pid
@@ -70,22 +99,21 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
   const finished = new Set<Segment>();
   let outcome: string | undefined;
   let restarts = 0;
-  for (const event of journal.events) {
-    const pid = typeof event.pid === 'number' ? event.pid : undefined;
+  for (const event of events) {
+    const pid = 'pid' in event ? event.pid : undefined;
     const current =
       (pid === undefined ? undefined : segments.findLast((s) => pids.get(s) === pid)) ?? segments.at(-1);
     switch (event.type) {
       case 'start': {
+        const from = event.resumeFrom;
         const segment: Segment = {
           started: event.time,
-          resumeFrom: (event.resumeFrom as Segment['resumeFrom']) ?? null,
+          resumeFrom: from,
           lostMs: 0,
-          ...slurmOf(event),
+          ...slurmOf(event.writer),
         };
-        const writerPid = (event.writer as { pid?: unknown } | undefined)?.pid;
-        if (typeof writerPid === 'number') pids.set(segment, writerPid);
-        const from = event.resumeFrom as { committed?: unknown } | null | undefined;
-        resumedCommit.set(segment, typeof from?.committed === 'string' ? from.committed : null);
+        pids.set(segment, event.writer.pid);
+        resumedCommit.set(segment, from?.committed ?? null);
         segments.push(segment);
         outcome = undefined;
         break;
@@ -97,9 +125,9 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
         if (current && !current.ended) {
           current.ended = event.time;
           current.exit = {
-            code: (event.code as number | null) ?? null,
-            signal: (event.signal as string | null) ?? null,
-            ...(typeof event.startError === 'string' ? { startError: event.startError } : {}),
+            code: event.code,
+            signal: event.signal,
+            ...(event.startError === undefined ? {} : { startError: event.startError }),
           };
           endedAt.set(current, event.time);
           if (current.exit.code === 0 || event.meaning === 'finished') finished.add(current);
@@ -108,7 +136,7 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
       case 'lease-takeover': {
         // The holder died without a word: it was last known alive when it last touched the lease.
         const previous = segments.at(-1);
-        if (previous && !previous.ended && typeof event.lastAliveAt === 'string') {
+        if (previous && !previous.ended && event.lastAliveAt !== undefined) {
           endedAt.set(previous, event.lastAliveAt);
         }
         break;
@@ -136,14 +164,14 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
                 ? 'node failure'
                 : 'node failure (no exit was recorded)';
           }
-        } else if (current) current.endReason = String(event.kind).replace('-', ' ');
+        } else if (current) current.endReason = event.kind.replace('-', ' ');
         break;
       case 'restart':
-        restarts = Math.max(restarts, Number(event.attempt) || 0);
+        restarts = Math.max(restarts, event.attempt);
         break;
       case 'run-end':
         // Only the newest segment's supervisor decides the job's state, not a fenced stale copy.
-        if (current === segments.at(-1)) outcome = String(event.outcome);
+        if (current === segments.at(-1)) outcome = event.outcome;
         break;
     }
   }
@@ -159,7 +187,7 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
       return;
     const end =
       endedAt.get(segment) ??
-      lastEventOf(journal.events, segment, i + 1 < segments.length ? segments[i + 1]!.started : undefined);
+      lastEventOf(events, segment, i + 1 < segments.length ? segments[i + 1]!.started : undefined);
     if (!end) return;
     const next = segments[i + 1];
     // What the next start went back to: its checkpoint's commit; without one, all of this segment.
@@ -195,9 +223,11 @@ export async function readJobStatus(store: Store, now = Date.now()): Promise<Job
         }
       : undefined,
     workLostMs: segments.reduce((sum, s) => sum + s.lostMs, 0),
-    markedFailing: journal.events
-      .filter((e) => e.type === 'checkpoint-failing' && typeof e.seq === 'number')
-      .map((e) => ({ seq: e.seq as number, why: String(e.why), time: e.time })),
+    markedFailing: journalEventsOf(events, 'checkpoint-failing').map(({ seq, why, time }) => ({
+      seq,
+      why,
+      time,
+    })),
     journal: {
       events: journal.events.length,
       damagedLines: journal.damagedLines,
@@ -212,7 +242,7 @@ function elapsed(from: string, to: string): number {
 
 /** The time of the last event before `until` (the next segment's start), for a segment with no exit. */
 function lastEventOf(
-  events: JournalEvent[],
+  events: readonly KnownJournalEvent[],
   segment: Segment,
   until: string | undefined,
 ): string | undefined {
@@ -225,16 +255,14 @@ function lastEventOf(
   return last;
 }
 
-function describeStopEvent(reason: unknown): string {
-  const r = (reason ?? {}) as { kind?: string; meaning?: string; signal?: string; detail?: string };
-  if (r.kind === 'deadline') return `deadline: ${r.detail ?? ''}`.trim();
-  if (r.kind === 'signal') return `${r.signal}: ${r.meaning ?? ''}`.trim();
-  if (r.kind === 'fenced') return 'fenced by a newer copy of the job';
-  return 'stopped';
+function describeStopEvent(reason: JournalEventOf<'stop'>['reason']): string {
+  if (reason.kind === 'deadline') return `deadline: ${reason.detail}`.trim();
+  if (reason.kind === 'signal') return `${reason.signal}: ${reason.meaning}`.trim();
+  return 'fenced by a newer copy of the job';
 }
 
-function slurmOf(event: JournalEvent): { slurm?: NonNullable<Segment['slurm']> } {
-  const slurm = (event.writer as { slurm?: Segment['slurm'] } | undefined)?.slurm;
+function slurmOf(writer: JournalEventOf<'start'>['writer']): { slurm?: NonNullable<Segment['slurm']> } {
+  const slurm = writer.slurm;
   // SLURM leaves SLURM_RESTART_COUNT unset on a job's first run: that is restart 0.
   return slurm ? { slurm: { ...slurm, restartCount: slurm.restartCount ?? 0 } } : {};
 }

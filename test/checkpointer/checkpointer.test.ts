@@ -1,5 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClosedError, LockedError, openCheckpointer, Store, UsageError } from '../../src/index.js';
@@ -53,6 +53,32 @@ describe('openCheckpointer', () => {
     await ck.close();
     const next = await openCheckpointer({ dir });
     await next.close();
+  });
+
+  it("takes over a stale copy of its own requeued SLURM job, as ckpt run does (SLURM's probe)", async () => {
+    const ck = await openCheckpointer({ dir });
+    const stale = ck.store.root;
+    await ck.close();
+    // A live holder (this process) recorded as the first run of job 88123; we are its requeue.
+    const record = {
+      host: hostname(),
+      pid: process.pid,
+      token: 'beef'.repeat(6),
+      startedAt: new Date().toISOString(),
+    };
+    writeFileSync(join(stale, 'lease.json'), `${JSON.stringify({ ...record, slurm: { jobId: '88123' } })}\n`);
+    // A probe that cannot tell leaves the live pid alive.
+    await expect(openCheckpointer({ dir, holderProbe: async () => undefined })).rejects.toThrow(LockedError);
+    const saved = { ...process.env };
+    Object.assign(process.env, { SLURM_JOB_ID: '88123', SLURM_RESTART_COUNT: '1' });
+    try {
+      const requeued = await openCheckpointer({ dir });
+      await requeued.close();
+    } finally {
+      delete process.env.SLURM_JOB_ID;
+      delete process.env.SLURM_RESTART_COUNT;
+      Object.assign(process.env, saved);
+    }
   });
 
   it('falls back past a damaged newest checkpoint and says why', async () => {

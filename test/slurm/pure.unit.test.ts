@@ -2,14 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { classifyTermination } from '../../src/slurm/classify.js';
 import { DEFAULT_CHECKPOINT_MS, leadTimeMs, measuredCheckpointMs } from '../../src/slurm/deadline.js';
-import { endTimeOf, parseJobRecord, slurmJobFromEnv } from '../../src/slurm/job.js';
+import { endTimeOf, expandJobPattern, parseJobRecord, slurmJobFromEnv } from '../../src/slurm/job.js';
 import {
   buildBatchScript,
   chooseLeadSeconds,
   parseSlurmTime,
   shellQuote,
 } from '../../src/slurm/sbatch-script.js';
+import { parseSbatchOutput, submitBatch } from '../../src/slurm/submit-batch.js';
 import type { JournalEvent } from '../../src/store/index.js';
+import { slurmFromEnv } from '../../src/store/writer-info.js';
 
 // A real `scontrol show job -o` line (SLURM 22.05), shortened to the fields ckpt reads.
 const RUNNING =
@@ -90,8 +92,72 @@ describe('slurmJobFromEnv', () => {
     ).toEqual({ jobId: '501', arrayJobId: '500', arrayTaskId: '1', restartCount: 3, requeueTarget: '500_1' });
   });
 
-  it('treats a bad restart count as 0', () => {
-    expect(slurmJobFromEnv({ SLURM_JOBID: '7', SLURM_RESTART_COUNT: 'x' })?.restartCount).toBe(0);
+  it('falls back to SLURM_JOBID, the older name SLURM still sets, also when SLURM_JOB_ID is empty', () => {
+    expect(slurmJobFromEnv({ SLURM_JOBID: '7' })).toMatchObject({ jobId: '7', requeueTarget: '7' });
+    expect(slurmJobFromEnv({ SLURM_JOB_ID: '', SLURM_JOBID: '7' })?.jobId).toBe('7');
+    expect(slurmJobFromEnv({ SLURM_JOB_ID: '8', SLURM_JOBID: '7' })?.jobId).toBe('8');
+  });
+
+  it('reads an unset restart count as 0 (the first run) and a bad one as unknown, not 0', () => {
+    expect(slurmJobFromEnv({ SLURM_JOB_ID: '7' })?.restartCount).toBe(0);
+    expect(slurmJobFromEnv({ SLURM_JOB_ID: '7', SLURM_RESTART_COUNT: '' })?.restartCount).toBe(0);
+    for (const bad of ['x', '-1', '1.5', '0x10', '1e3', ' 2', '99999999999999999999']) {
+      expect(slurmJobFromEnv({ SLURM_JOB_ID: '7', SLURM_RESTART_COUNT: bad })?.restartCount).toBeUndefined();
+    }
+  });
+});
+
+describe('one parser: slurmJobFromEnv and the writer record agree', () => {
+  const envs: NodeJS.ProcessEnv[] = [
+    {},
+    { SLURM_JOB_ID: '' },
+    { SLURM_JOBID: '7' },
+    { SLURM_JOB_ID: '', SLURM_JOBID: '7', SLURM_RESTART_COUNT: '2' },
+    { SLURM_JOB_ID: '501', SLURM_ARRAY_JOB_ID: '500', SLURM_ARRAY_TASK_ID: '1', SLURM_RESTART_COUNT: '3' },
+    { SLURM_JOB_ID: '9', SLURM_RESTART_COUNT: 'x' },
+    { SLURM_JOB_ID: '9', SLURM_RESTART_COUNT: '0' },
+  ];
+
+  it('gives the same job, array task and restart count (a missing count reads as 0)', () => {
+    for (const env of envs) {
+      const job = slurmJobFromEnv(env);
+      const info = slurmFromEnv(env);
+      expect(info?.jobId).toBe(job?.jobId);
+      expect(info?.arrayJobId).toBe(job?.arrayJobId);
+      expect(info?.arrayTaskId).toBe(job?.arrayTaskId);
+      if (job?.restartCount === undefined) expect(info?.restartCount).toBeUndefined();
+      else expect(info?.restartCount ?? 0).toBe(job.restartCount);
+    }
+  });
+
+  it('records no restart count where SLURM sets none (the first run), as before', () => {
+    expect(slurmFromEnv({ SLURM_JOB_ID: '9' })).toEqual({ jobId: '9' });
+    expect(slurmFromEnv({ SLURM_JOB_ID: '9', SLURM_RESTART_COUNT: '0' })).toEqual({
+      jobId: '9',
+      restartCount: 0,
+    });
+  });
+
+  it('expands %j and %A from the same parse (SLURM_JOBID too)', () => {
+    expect(expandJobPattern('runs/%j', { SLURM_JOBID: '7' })).toBe('runs/7');
+    expect(
+      expandJobPattern('runs/%A_%a', {
+        SLURM_JOB_ID: '501',
+        SLURM_ARRAY_JOB_ID: '500',
+        SLURM_ARRAY_TASK_ID: '1',
+      }),
+    ).toBe('runs/500_1');
+    expect(expandJobPattern('runs/%A', { SLURM_JOB_ID: '7' })).toBe('runs/7');
+    expect(() => expandJobPattern('runs/%a', { SLURM_JOB_ID: '7' })).toThrow(
+      /SLURM_ARRAY_TASK_ID is not set/,
+    );
+    expect(() => expandJobPattern('runs/%j', {})).toThrow(/SLURM_JOB_ID is not set/);
+  });
+});
+
+describe('classifyTermination with an unknown restart count', () => {
+  it('does not take a raised Restarts for a requeue it cannot prove', () => {
+    expect(classifyTermination(parseJobRecord(`${RUNNING} Restarts=2`), undefined)).toBe('unknown');
   });
 });
 
@@ -107,8 +173,13 @@ describe('leadTimeMs', () => {
 });
 
 describe('measuredCheckpointMs', () => {
-  const ev = (type: string, time: string, extra: Record<string, unknown> = {}): JournalEvent =>
-    ({ type, time, ...extra }) as JournalEvent;
+  const ev = (type: string, time: string, extra: Record<string, unknown> = {}): JournalEvent => ({
+    type,
+    time,
+    ...extra,
+  });
+  const commit = (time: string, durationMs: unknown): JournalEvent =>
+    ev('commit', time, { seq: 1, step: 1, bytes: 0, writtenBytes: 0, durationMs });
 
   it('is undefined before any commit', () => {
     expect(measuredCheckpointMs([])).toBeUndefined();
@@ -117,16 +188,18 @@ describe('measuredCheckpointMs', () => {
 
   it('takes the slowest of the last five, counting stop → commit', () => {
     const events = [
-      ev('commit', '2026-12-02T11:00:00Z', { durationMs: 99_000 }), // older than the last five
-      ...[1, 2, 3, 4].map((i) => ev('commit', `2026-12-02T11:0${i}:00Z`, { durationMs: 1000 * i })),
-      ev('stop', '2026-12-02T11:05:00Z'),
-      ev('commit', '2026-12-02T11:05:12Z', { durationMs: 2000 }),
+      commit('2026-12-02T11:00:00Z', 99_000), // older than the last five
+      ...[1, 2, 3, 4].map((i) => commit(`2026-12-02T11:0${i}:00Z`, 1000 * i)),
+      ev('stop', '2026-12-02T11:05:00Z', { reason: { kind: 'deadline', detail: 'soon' }, pid: 1 }),
+      commit('2026-12-02T11:05:12Z', 2000),
     ];
     expect(measuredCheckpointMs(events)).toBe(12_000);
   });
 
-  it('ignores a non-numeric duration', () => {
-    expect(measuredCheckpointMs([ev('commit', '2026-12-02T11:00:00Z', { durationMs: 'fast' })])).toBe(0);
+  it('skips a malformed commit (a duration that is not a number) and a stop without its reason', () => {
+    expect(measuredCheckpointMs([commit('2026-12-02T11:00:00Z', 'fast')])).toBeUndefined();
+    const events = [ev('stop', '2026-12-02T11:05:00Z'), commit('2026-12-02T11:05:12Z', 2000)];
+    expect(measuredCheckpointMs(events)).toBe(2000);
   });
 });
 
@@ -193,5 +266,25 @@ describe('shellQuote and buildBatchScript', () => {
       `exec /opt/node/bin/node /opt/ckpt/bin/ckpt.js --store '/scratch/run 1' run --every 5m -- python3 train.py '--name=it'\\''s'`,
     );
     expect(script.endsWith('\n')).toBe(true);
+  });
+});
+
+describe('submitBatch', () => {
+  it('reads the job id of `sbatch --parsable`, with or without a cluster', () => {
+    expect(parseSbatchOutput('88123\n')).toBe('88123');
+    expect(parseSbatchOutput('88123;cluster1\n')).toBe('88123');
+    expect(parseSbatchOutput('sbatch: warning: something\n88124\n')).toBe('88124');
+  });
+
+  it('says where SLURM is missing, and what sbatch said when it refused', async () => {
+    await expect(submitBatch('/tmp/job.sh', [], { command: '/nonexistent/sbatch' })).rejects.toThrow(
+      /`sbatch` was not found/,
+    );
+    const refused = await submitBatch('/tmp/job.sh', ['-p', 'long'], { command: 'false' }).catch(
+      (e: unknown) => e,
+    );
+    expect(refused).toBeInstanceOf(UsageError);
+    expect((refused as UsageError).message).toMatch(/^sbatch refused the job: /);
+    expect((refused as UsageError).hint).toContain('/tmp/job.sh');
   });
 });

@@ -5,9 +5,13 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FencedError, LockedError } from '../../src/errors.js';
+import { createSlurmHolderProbe } from '../../src/slurm/holder-probe.js';
 import {
   acquireLease,
   breakLease,
+  type HolderProbe,
+  type HolderState,
+  holderState,
   Lease,
   type LeaseRecord,
   readJournal,
@@ -176,5 +180,75 @@ describe('fencing', () => {
     await expect(store.commit(fresh, draft)).resolves.toMatchObject({ seq: 1 });
     await fresh.release();
     await expect(fresh.assertHeld()).rejects.toThrow(/nobody/);
+  });
+});
+
+describe('holderState and the probe', () => {
+  /** A probe that answers `answer` and counts how often it was asked. */
+  function probeSaying(answer: HolderState | undefined): HolderProbe & { asked: number } {
+    const probe = Object.assign(
+      async () => {
+        probe.asked++;
+        return answer;
+      },
+      { asked: 0 },
+    );
+    return probe;
+  }
+
+  it('proves a dead pid on this host dead without asking the probe', async () => {
+    const probe = probeSaying('alive');
+    expect(await holderState(leaseRecord({ pid: deadPid() }), probe)).toBe('dead');
+    expect(probe.asked).toBe(0);
+  });
+
+  it('asks the probe about a live holder on this host too: its `dead` wins, else the pid is alive', async () => {
+    const live = leaseRecord({});
+    for (const [answer, state] of [
+      ['dead', 'dead'],
+      ['alive', 'alive'],
+      ['unknown', 'alive'],
+      [undefined, 'alive'],
+    ] as const) {
+      const probe = probeSaying(answer);
+      expect(await holderState(live, probe)).toBe(state);
+      expect(probe.asked).toBe(1);
+    }
+    expect(await holderState(live)).toBe('alive');
+  });
+
+  it('takes the probe at its word for a holder on another host, and cannot tell without one', async () => {
+    const remote = leaseRecord({ host: 'some-other-node-17' });
+    expect(await holderState(remote)).toBe('unknown');
+    expect(await holderState(remote, probeSaying(undefined))).toBe('unknown');
+    expect(await holderState(remote, probeSaying('alive'))).toBe('alive');
+    expect(await holderState(remote, probeSaying('dead'))).toBe('dead');
+  });
+
+  it('knows no SLURM rule itself: an older incarnation of a requeued job is stale only by the slurm probe', async () => {
+    // A live process here (this one) recorded as restart 0 of job 88123; the asker is restart 1.
+    const old = leaseRecord({ slurm: { jobId: '88123' } });
+    const asker = { jobId: '88123', arrayJobId: undefined, arrayTaskId: undefined, restartCount: 1 };
+    expect(await holderState(old)).toBe('alive');
+    const probe = createSlurmHolderProbe(asker, async () => {
+      throw new Error('scontrol must not be asked');
+    });
+    expect(await holderState(old, probe)).toBe('dead');
+    expect(await holderState(leaseRecord({ slurm: { jobId: '88123', restartCount: 1 } }), probe)).toBe(
+      'alive',
+    );
+  });
+
+  it('lets acquireLease take over from a live holder the probe proves stale, and journals it', async () => {
+    const store = await openNewStore(tempDir());
+    writeLeaseFile(store.root, leaseRecord({ token: 'abcdabcdabcdabcdabcdabcd', slurm: { jobId: '5' } }));
+    await expect(acquireLease(store.root)).rejects.toThrow(LockedError);
+    const lease = await acquireLease(store.root, probeSaying('dead'));
+    expect((await readLease(store.root))?.token).toBe(lease.record.token);
+    const { events } = await readJournal(store.root);
+    expect(events.filter((e) => e.type === 'lease-takeover')).toMatchObject([
+      { from: { token: 'abcdabcdabcdabcdabcdabcd' } },
+    ]);
+    await lease.release();
   });
 });

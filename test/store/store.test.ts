@@ -119,7 +119,7 @@ describe('Store.open', () => {
       writeFileDeep(join(base, 'work/f.bin'), seededBytes(1, 300_000), 0o644);
       const store = await openNewStore(join(base, 'store'));
       await commitPaths(store, join(base, 'work'), ['f.bin'], 1);
-      await appendJournal(store.root, 'note');
+      await (appendJournal as unknown as (root: string, type: string) => Promise<void>)(store.root, 'note');
       const lease = await acquireLease(store.root);
       const entries = walk(store.root);
       await lease.release();

@@ -2,6 +2,8 @@
  * `ckpt status` from a journal, without running anything: the story must not depend on the order
  * in which two copies of a job (one of them stale after a node failure) happen to write.
  */
+import { writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { appendJournal, Store } from '../../src/store/index.js';
@@ -22,8 +24,14 @@ async function story(
       command: ['x'],
       restarts: 0,
       resumeFrom: null,
+      skipped: [],
     });
-  const interruption = () => appendJournal(store.root, 'interruption', { kind: 'node-failure', pid: NEW });
+  const interruption = () =>
+    appendJournal(store.root, 'interruption', {
+      kind: 'node-failure',
+      slurm: { jobId: '7', restartCount: 1, requeueTarget: '7' },
+      pid: NEW,
+    });
   const fenced = () =>
     appendJournal(store.root, 'stop', { reason: { kind: 'fenced', detail: 'taken over' }, pid: OLD });
   await start(OLD);
@@ -36,8 +44,20 @@ async function story(
     await interruption();
     await start(NEW);
   }
-  await appendJournal(store.root, 'exit', { code: 0, signal: null, meaning: 'finished', pid: NEW });
-  await appendJournal(store.root, 'run-end', { outcome: 'finished', pid: NEW });
+  await appendJournal(store.root, 'exit', {
+    code: 0,
+    signal: null,
+    meaning: 'finished',
+    runtimeMs: 1,
+    pid: NEW,
+  });
+  await appendJournal(store.root, 'run-end', {
+    outcome: 'finished',
+    message: 'done',
+    exit: { code: 0, signal: null },
+    restarts: 0,
+    pid: NEW,
+  });
   return readJobStatus(store);
 }
 
@@ -51,4 +71,58 @@ describe('readJobStatus', () => {
       expect(status.segments[1]!.endReason).toBeUndefined();
     });
   }
+});
+
+describe('readJobStatus and the lease probe', () => {
+  it('judges the holder as ckpt run would, given the same probe', async () => {
+    const store = await Store.open(join(tempDir(), 'store'), { create: true });
+    await appendJournal(store.root, 'start', {
+      writer: { host: hostname(), pid: process.pid },
+      command: ['x'],
+      restarts: 0,
+      resumeFrom: null,
+      skipped: [],
+    });
+    // A live holder on this host (this process), which a probe knows to be a stale copy.
+    const holder = {
+      host: hostname(),
+      pid: process.pid,
+      token: 'cafe'.repeat(6),
+      startedAt: new Date().toISOString(),
+    };
+    writeFileSync(join(store.root, 'lease.json'), `${JSON.stringify(holder)}\n`);
+    expect(await readJobStatus(store)).toMatchObject({ state: 'running', holder: { state: 'alive' } });
+    const stale = await readJobStatus(store, { holderProbe: async () => 'dead' });
+    expect(stale).toMatchObject({ state: 'supervisor-died', holder: { state: 'dead' } });
+  });
+});
+
+describe('readJobStatus on an untrusted journal', () => {
+  it('skips unknown events and known ones whose fields do not check out', async () => {
+    const store = await Store.open(join(tempDir(), 'store'), { create: true });
+    const appendRaw = appendJournal as unknown as (
+      root: string,
+      type: string,
+      fields: object,
+    ) => Promise<void>;
+    await appendJournal(store.root, 'start', {
+      writer: { host: 'n1', pid: OLD },
+      command: ['x'],
+      restarts: 0,
+      resumeFrom: null,
+      skipped: [],
+    });
+    await appendRaw(store.root, 'start', { writer: 'n1', resumeFrom: { seq: 'x' } });
+    await appendRaw(store.root, 'exit', { code: 'x', signal: 9, runtimeMs: 1, pid: OLD });
+    await appendRaw(store.root, 'restart', { attempt: 1e9 });
+    await appendRaw(store.root, 'checkpoint-failing', { seq: 1, why: { html: '<b>' }, pid: OLD });
+    await appendRaw(store.root, 'a-newer-event', { pid: OLD });
+    await appendJournal(store.root, 'exit', { code: 3, signal: null, runtimeMs: 1, pid: OLD });
+    const status = await readJobStatus(store);
+    expect(status.segments).toHaveLength(1);
+    expect(status.segments[0]!.exit).toEqual({ code: 3, signal: null });
+    expect(status.restarts).toBe(0);
+    expect(status.markedFailing).toEqual([]);
+    expect(status.journal).toMatchObject({ events: 7, damagedLines: [] });
+  });
 });

@@ -1,4 +1,5 @@
 import { UsageError } from '../../errors.js';
+import { createSlurmHolderProbe } from '../../slurm/index.js';
 import {
   acquireOrBorrowLease,
   type CompressionMode,
@@ -27,7 +28,7 @@ export async function runCommit(ctx: CommandContext, paths: string[], flags: Com
     });
   }
   const store = registerStore(ctx, await Store.open(ctx.storeDir, { create: true }));
-  const lease = await acquireOrBorrowLease(store.root);
+  const lease = await acquireOrBorrowLease(store.root, process.env, createSlurmHolderProbe());
   try {
     const m = await commitFiles(store, lease, flags.cwd ?? process.cwd(), paths, {
       step: flags.step,

@@ -1,3 +1,4 @@
+import { createSlurmHolderProbe } from '../../slurm/index.js';
 import { acquireLease, applyGcPlan, planGc } from '../../store/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 import { formatBytes } from '../format.js';
@@ -9,7 +10,7 @@ export async function runGc(
 ): Promise<number> {
   const store = await openExistingStore(ctx);
   // The lease is taken even for a dry run, so the plan is not raced by a save in flight.
-  const lease = await acquireLease(store.root);
+  const lease = await acquireLease(store.root, createSlurmHolderProbe());
   try {
     const plan = await planGc(store, { deep: flags.deep ?? false });
     if (!flags.dryRun) await applyGcPlan(store, lease, plan);

@@ -1,3 +1,4 @@
+import { createSlurmHolderProbe } from '../../slurm/index.js';
 import { acquireLease, pruneStore } from '../../store/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 
@@ -16,7 +17,7 @@ export async function runPrune(ctx: CommandContext, flags: PruneFlags): Promise<
     ...(flags.keepEvery !== undefined ? { keepEvery: flags.keepEvery } : {}),
   };
   // Scan under the lease, so no save can commit between the plan and its application.
-  const lease = flags.dryRun ? undefined : await acquireLease(store.root);
+  const lease = flags.dryRun ? undefined : await acquireLease(store.root, createSlurmHolderProbe());
   let pruned: Awaited<ReturnType<typeof pruneStore>>;
   try {
     pruned = await pruneStore(store, lease ?? 'dry-run', policy);

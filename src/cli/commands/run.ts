@@ -1,7 +1,13 @@
 import { basename } from 'node:path';
 import { createApp } from '../../apps/index.js';
 import { UsageError } from '../../errors.js';
-import { createSlurmHooks, expandJobPattern, killWaitMs, slurmJobFromEnv } from '../../slurm/index.js';
+import {
+  createSlurmHolderProbe,
+  createSlurmHooks,
+  expandJobPattern,
+  killWaitMs,
+  slurmJobFromEnv,
+} from '../../slurm/index.js';
 import { Store } from '../../store/index.js';
 import { type RunOutcome, Supervisor, shellStatus } from '../../supervisor/index.js';
 import { type CommandContext, printJson } from '../context.js';
@@ -70,6 +76,7 @@ export async function runRun(
   }
   const store = await Store.open(ctx.storeDir, { create: true });
   const job = slurm === false ? undefined : slurmJobFromEnv();
+  // Outside a job the lease's holder may still be one (ckpt run on a login node): ask SLURM too.
   const hooks = job
     ? createSlurmHooks({
         job,
@@ -80,8 +87,14 @@ export async function runRun(
         killWaitMs: await killWaitMs(),
         log: ctx.err,
       })
-    : undefined;
-  if (job) ctx.err(`ckpt: SLURM job ${job.requeueTarget}, restart ${job.restartCount}`);
+    : slurm === false
+      ? undefined
+      : { holderProbe: createSlurmHolderProbe(undefined) };
+  if (job) {
+    const restart =
+      job.restartCount ?? `unknown (SLURM_RESTART_COUNT=${process.env.SLURM_RESTART_COUNT} is not a count)`;
+    ctx.err(`ckpt: SLURM job ${job.requeueTarget}, restart ${restart}`);
+  }
   const supervisor = new Supervisor({
     store,
     options,

@@ -1,7 +1,5 @@
-import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import { UsageError } from '../../errors.js';
 import {
   buildBatchScript,
@@ -9,6 +7,7 @@ import {
   hasJobPattern,
   measuredCheckpointMs,
   parseSlurmTime,
+  submitBatch,
 } from '../../slurm/index.js';
 import { DIR_MODE, readJournal, Store, writeFileAtomic } from '../../store/index.js';
 import { parseDuration } from '../../supervisor/index.js';
@@ -168,22 +167,7 @@ export async function runSbatch(ctx: CommandContext, args: readonly string[]): P
   await fsp.mkdir(dir, { recursive: true, mode: DIR_MODE });
   const path = join(dir, `job-${new Date().toISOString().replace(/[:.]/g, '-')}.sh`);
   await writeFileAtomic(path, Buffer.from(script), { mode: 0o700 });
-  let stdout: string;
-  try {
-    ({ stdout } = await promisify(execFile)('sbatch', ['--parsable', ...parsed.sbatchArgs, path]));
-  } catch (error) {
-    const stderr = ((error as { stderr?: string }).stderr ?? '').trim();
-    if ((error as { code?: unknown }).code === 'ENOENT') {
-      throw new UsageError('`sbatch` was not found: ckpt sbatch must run where SLURM is installed.', {
-        cause: error,
-      });
-    }
-    throw new UsageError(`sbatch refused the job: ${stderr || (error as Error).message}`, {
-      hint: `The script is kept at ${path}; \`ckpt sbatch --dry-run\` prints it.`,
-      cause: error,
-    });
-  }
-  const jobId = stdout.trim().split(';')[0] ?? '';
+  const jobId = await submitBatch(path, parsed.sbatchArgs);
   if (parsed.json) printJson(ctx, { jobId, script: path });
   else ctx.out(jobId);
   return 0;

@@ -1,3 +1,4 @@
+import { createSlurmHolderProbe } from '../../slurm/index.js';
 import { describeWriter } from '../../store/index.js';
 import { readJobStatus } from '../../supervisor/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
@@ -18,7 +19,7 @@ const STATE_TEXT = {
 /** `ckpt status`: the job's state, segments, restarts, last checkpoint and work lost. */
 export async function runStatus(ctx: CommandContext): Promise<number> {
   const store = await openExistingStore(ctx);
-  const status = await readJobStatus(store);
+  const status = await readJobStatus(store, { holderProbe: createSlurmHolderProbe() });
   if (ctx.json) {
     printJson(ctx, { store: store.root, ...status });
     return 0;

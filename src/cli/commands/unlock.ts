@@ -1,4 +1,5 @@
 import { UsageError } from '../../errors.js';
+import { createSlurmHolderProbe } from '../../slurm/index.js';
 import { breakLease, describeWriter, holderState, readLease } from '../../store/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 
@@ -15,7 +16,7 @@ export async function runUnlock(ctx: CommandContext, flags: { force: boolean }):
     else ctx.out('The store is not locked.');
     return 0;
   }
-  const state = await holderState(holder);
+  const state = await holderState(holder, createSlurmHolderProbe());
   if (state === 'alive' && !flags.force) {
     throw new UsageError(`The lease is held by ${describeWriter(holder)}, which is still running.`, {
       hint: 'Stop that process first. `ckpt unlock --force` removes the lease anyway (two writers may then collide).',

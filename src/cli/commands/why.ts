@@ -1,4 +1,4 @@
-import { readJournal } from '../../store/index.js';
+import { journalEventsOf, readJournal } from '../../store/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 import { formatAge } from '../format.js';
 
@@ -10,9 +10,9 @@ export async function runWhy(ctx: CommandContext): Promise<number> {
   const chosen = usable[0];
   // The restart loop's marks (journal): checkpoints the program failed on right after starting.
   const existing = new Set(usable.map((m) => m.seq));
-  const failing = (await readJournal(store.root)).events
-    .filter((e) => e.type === 'checkpoint-failing' && typeof e.seq === 'number' && existing.has(e.seq))
-    .map((e) => ({ seq: e.seq as number, why: String(e.why), time: e.time }));
+  const failing = journalEventsOf((await readJournal(store.root)).events, 'checkpoint-failing')
+    .filter((e) => existing.has(e.seq))
+    .map(({ seq, why, time }) => ({ seq, why, time }));
   const newerSkipped = skipped.filter((s) => !chosen || s.seq > chosen.seq);
   if (ctx.json) {
     printJson(ctx, {
