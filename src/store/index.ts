@@ -26,6 +26,7 @@ export {
   LEASE_TOKEN_ENV,
   Lease,
   type LeaseRecord,
+  processStartTime,
   readLease,
 } from './lease.js';
 export type {
