@@ -1,0 +1,111 @@
+import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { flowRecords, sideEffects, startHead, writeFanOut } from '../helpers/flow.js';
+import { seeded } from '../helpers/random.js';
+import { requireBuild } from '../helpers/repo.js';
+import { useTempDirs } from '../helpers/tmp.js';
+
+const tmp = useTempDirs('ckpt-flow-kill-');
+const KS = [1, 2, 3, 4, 5, 6, 7, 8];
+const KILLS = 12;
+const SEED = Number(process.env.CKPT_TEST_SEED ?? 10);
+
+beforeAll(requireBuild);
+
+/** Pids of live processes working in `dir` or naming it (the flow's heads, wrappers and commands). */
+function processesUnder(dir: string): number[] {
+  const real = realpathSync(dir);
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const cwd = readlinkSync(`/proc/${name}/cwd`);
+      if ((cwd === real || cmdline.includes(real)) && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z')
+        pids.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
+describe('a flow head SIGKILLed at random moments', () => {
+  it('loses nothing: each finished task ran once, each side effect belongs to one attempt, and the result is an uninterrupted run', async () => {
+    const reference = tmp();
+    writeFanOut(reference, KS);
+    expect(runCli(reference, ['flow', 'run', '--jobs', '2']).code).toBe(0);
+
+    const dir = tmp();
+    writeFanOut(dir, KS);
+    const random = seeded(SEED);
+    let kills = 0;
+    let finished = false;
+    for (let round = 0; round < 60 && !finished; round++) {
+      const head = startHead(dir, ['--jobs', '2']);
+      // A moment in the run: after a random number of task starts and ends, then a little more.
+      const events = 1 + Math.floor(random() * 3);
+      const reached = await head.waitLines(/^\[\d+\/\d+\] (start|done)/, head.lines.length + events);
+      if (reached && kills < KILLS) {
+        await new Promise((r) => setTimeout(r, random() * 80));
+        head.child.kill('SIGKILL');
+        const { signal } = await head.exited;
+        if (signal === 'SIGKILL') {
+          kills++;
+          continue;
+        }
+      }
+      const { code, stderr } = await head.exited;
+      expect(stderr).toBe('');
+      if (code === 0) finished = true;
+    }
+    expect(kills).toBeGreaterThanOrEqual(10);
+    expect(finished).toBe(true);
+
+    // The result equals the uninterrupted run's.
+    expect(readFileSync(join(dir, 'total.txt'), 'utf8')).toBe(
+      readFileSync(join(reference, 'total.txt'), 'utf8'),
+    );
+    // Each task has exactly one successful record: nothing that finished ran again.
+    const records = await flowRecords(dir);
+    const ok = records.filter((r) => r.ok);
+    expect(ok.map((r) => r.task).sort()).toEqual([...KS.map((k) => `gen[k=${k}]`), 'merge'].sort());
+    // Each side effect belongs to one attempt; the recorded attempt's happened exactly once, and
+    // any other is of an attempt killed after its side effect and before its record (a needed rerun).
+    const effects = sideEffects(dir);
+    const attempts = effects.map(([, id]) => id);
+    expect(new Set(attempts).size).toBe(attempts.length);
+    for (const record of ok) {
+      expect(effects.filter(([task, id]) => task === record.task && id === record.nonce)).toHaveLength(1);
+    }
+    expect(effects.length - ok.length).toBeLessThanOrEqual(kills);
+    // A last run does nothing, and nothing of the killed heads lives on.
+    const last = runCli(dir, ['flow', 'run']);
+    expect(last.stdout).toContain(`0 ran, ${KS.length + 1} cached`);
+    expect(processesUnder(dir)).toEqual([]);
+  });
+
+  it('takes its running tasks with it: no orphan outlives a SIGKILLed head', async () => {
+    const dir = tmp();
+    writeFanOut(dir, [1, 2], 30);
+    const head = startHead(dir, ['--jobs', '2']);
+    expect(await head.waitLines(/start/, 2)).toBe(true);
+    // Both commands run (python3 sleeping) before the head dies.
+    while (
+      processesUnder(dir).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('gen.py'))
+        .length < 2
+    ) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    head.child.kill('SIGKILL');
+    await head.exited;
+    const until = Date.now() + 20_000;
+    while (processesUnder(dir).length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(processesUnder(dir)).toEqual([]);
+    expect(sideEffects(dir)).toEqual([]);
+    expect(await flowRecords(dir)).toEqual([]);
+  });
+});
