@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -107,5 +107,50 @@ describe('a flow head SIGKILLed at random moments', () => {
     expect(processesUnder(dir)).toEqual([]);
     expect(sideEffects(dir)).toEqual([]);
     expect(await flowRecords(dir)).toEqual([]);
+  });
+});
+
+describe('a checkpoint: step', () => {
+  it('runs under ckpt run and resumes mid-step after its head was SIGKILLed', async () => {
+    const dir = tmp();
+    writeFileSync(
+      join(dir, 'count.py'),
+      `import os, sys, time
+k = sys.argv[1]
+state = f'state_{k}.txt'
+i = int(open(state).read()) if os.path.exists(state) else 0
+with open('starts.txt', 'a') as f: f.write(f'{i}\\n')
+while i < 20:
+    time.sleep(0.05)
+    i += 1
+    open(state + '.tmp', 'w').write(str(i)); os.replace(state + '.tmp', state)
+open(f'out_{k}.txt', 'w').write(f'{i}\\n')
+`,
+    );
+    writeFileSync(
+      join(dir, 'ckpt-flow.yaml'),
+      `version: 1
+steps:
+  count:
+    for_each: { k: [a] }
+    run: python3 count.py {k}
+    inputs: [count.py]
+    outputs: ["out_{k}.txt"]
+    checkpoint: { capture: "state_{k}.txt" }
+`,
+    );
+    const head = startHead(dir);
+    expect(await head.waitLines(/start/, 1)).toBe(true);
+    const state = join(dir, 'state_a.txt');
+    while (!existsSync(state) || Number(readFileSync(state, 'utf8')) < 5)
+      await new Promise((r) => setTimeout(r, 20));
+    head.child.kill('SIGKILL');
+    await head.exited;
+    const again = runCli(dir, ['flow', 'run']);
+    expect(again.code).toBe(0);
+    const starts = readFileSync(join(dir, 'starts.txt'), 'utf8').trim().split('\n').map(Number);
+    expect(starts[0]).toBe(0);
+    expect(starts.at(-1)).toBeGreaterThanOrEqual(5);
+    expect(readFileSync(join(dir, 'out_a.txt'), 'utf8')).toBe('20\n');
   });
 });
