@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { UsageError } from '../errors.js';
+import { LockedError, UsageError } from '../errors.js';
 import { acquireLease, appendJournal, DIR_MODE, type Lease, Store } from '../store/index.js';
 import {
   type AssessContext,
@@ -77,7 +77,13 @@ export async function runFlow(graph: TaskGraph, options: RunFlowOptions): Promis
   const layout = flowLayout(graph.workflow.flowDir);
   await fsp.mkdir(layout.root, { recursive: true, mode: DIR_MODE });
   const store = await Store.open(layout.store, { create: true });
-  const lease = await acquireLease(store.root);
+  const lease = await acquireLease(store.root).catch((error: unknown) => {
+    if (!(error instanceof LockedError)) throw error;
+    throw new LockedError(`Another head runs this workflow: ${error.message}`, {
+      hint: 'Wait for that `ckpt flow run` to finish, or stop it; `ckpt flow status` shows its progress. A head that is gone is taken over by itself.',
+      cause: error,
+    });
+  });
   const touch = setInterval(() => void lease.touch(), LEASE_TOUCH_MS);
   try {
     const reaped = await reapStaleTasks(layout.running, lease.record.token);
