@@ -43,18 +43,25 @@ describe('a flow head SIGKILLed at random moments', () => {
     writeFanOut(dir, KS);
     const random = seeded(SEED);
     let kills = 0;
+    /** Task attempts a kill cut off: started by a head that died before it saw them end. */
+    let cutOff = 0;
     let finished = false;
     for (let round = 0; round < 60 && !finished; round++) {
       const head = startHead(dir, ['--jobs', '2']);
-      // A moment in the run: after a random number of task starts and ends, then a little more.
-      const events = 1 + Math.floor(random() * 3);
-      const reached = await head.waitLines(/^\[\d+\/\d+\] (start|done)/, head.lines.length + events);
+      // A moment in the run: after a random number (0 to 3) of task starts and ends, then a
+      // little more; with none, anywhere in the head's start (lease, reaping, reading records).
+      const events = Math.floor(random() * 4);
+      const reached = await head.waitLines(/^\[\d+\/\d+\] (start|done)/, events);
       if (reached && kills < KILLS) {
-        await new Promise((r) => setTimeout(r, random() * 80));
+        await new Promise((r) => setTimeout(r, random() * (events === 0 ? 300 : 80)));
         head.child.kill('SIGKILL');
         const { signal } = await head.exited;
         if (signal === 'SIGKILL') {
           kills++;
+          const task = (verb: string) =>
+            head.lines.flatMap((l) => (l.includes(` ${verb} `) ? [l.split(/\s+/)[2]!] : []));
+          const ended = new Set([...task('done'), ...task('failed')]);
+          cutOff += task('start').filter((t) => !ended.has(t)).length;
           continue;
         }
       }
@@ -63,6 +70,7 @@ describe('a flow head SIGKILLed at random moments', () => {
       if (code === 0) finished = true;
     }
     expect(kills).toBeGreaterThanOrEqual(10);
+    expect(cutOff).toBeGreaterThanOrEqual(3);
     expect(finished).toBe(true);
 
     // The result equals the uninterrupted run's.
@@ -86,7 +94,7 @@ describe('a flow head SIGKILLed at random moments', () => {
     const last = runCli(dir, ['flow', 'run']);
     expect(last.stdout).toContain(`0 ran, ${KS.length + 1} cached`);
     expect(processesUnder(dir)).toEqual([]);
-  });
+  }, 240_000);
 
   it('takes its running tasks with it: no orphan outlives a SIGKILLed head', async () => {
     const dir = tmp();

@@ -58,7 +58,7 @@ describe('ckpt flow run (local executor)', () => {
     expect(third.code).toBe(0);
     expect(tasksRun(dir).slice(4)).toEqual(['gen[k=2]', 'merge']);
     expect(readFileSync(join(dir, 'total.txt'), 'utf8')).toBe('VALUE 1\nVALUE 2\nMORE\nVALUE 3\n');
-  });
+  }, 120_000);
 
   it('reruns a task whose output was changed since its record, and not its dependents when it writes the same again', () => {
     const dir = tmp();

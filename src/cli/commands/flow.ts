@@ -121,6 +121,31 @@ function eventLine(event: FlowEvent, count: { ended: number; total: number }): s
   }
 }
 
+/**
+ * On a terminal, a last line that says what runs now, redrawn under the event lines; elsewhere
+ * (a log file, a pipe) nothing, so the output is the event lines alone.
+ */
+function liveFooter(count: { ended: number; total: number }): { clear(): void; note(e: FlowEvent): void } {
+  const tty = process.stdout.isTTY === true;
+  const running = new Set<string>();
+  let shown = false;
+  return {
+    clear() {
+      if (shown) process.stdout.write('\r\x1b[K');
+      shown = false;
+    },
+    note(event) {
+      if (event.type === 'start') running.add(event.task);
+      else if (event.type === 'done' || event.type === 'failed') running.delete(event.task);
+      if (!tty || running.size === 0) return;
+      const names = [...running].join(', ');
+      const width = (process.stdout.columns ?? 80) - 1;
+      process.stdout.write(`[${count.ended}/${count.total}] running: ${names}`.slice(0, width));
+      shown = true;
+    },
+  };
+}
+
 async function runFlowCommand(
   ctx: CommandContext,
   graph: TaskGraph,
@@ -132,15 +157,21 @@ async function runFlowCommand(
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const count = { ended: 0, total: graph.tasks.length };
+  const footer = liveFooter(count);
   try {
     const result = await runFlow(graph, {
       jobs: o.jobs,
       ckpt: ckptArgv(),
       allLocal: o.local,
       env: process.env,
-      onEvent: (event) => ctx.out(eventLine(event, count)),
+      onEvent: (event) => {
+        footer.clear();
+        ctx.out(eventLine(event, count));
+        footer.note(event);
+      },
       signal: abort.signal,
     });
+    footer.clear();
     const summary = `${result.ran.length} ran, ${result.cached.length} cached, ${result.failed.length} failed, ${result.blocked.length} blocked`;
     if (result.interrupted) {
       ctx.err(`ckpt flow: stopped (${summary}); run it again to go on, finished tasks are kept.`);
