@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { errnoCode } from '../errors.js';
+import { errnoCode, LockedError } from '../errors.js';
 import { DIR_MODE, writeFileAtomic } from '../store/index.js';
 import { processesInGroup, signalGroup } from '../supervisor/index.js';
 
@@ -62,6 +62,9 @@ export async function markerAlive(marker: RunningMarker): Promise<boolean> {
   return marker.processStart === undefined || Number(fields[19]) === marker.processStart;
 }
 
+/** How long a reaped task's process group may take to die after SIGKILL. */
+export const REAP_TIMEOUT_MS = 30_000;
+
 /**
  * Ends the tasks a dead head left behind: each marker not of `token` whose wrapper still runs has
  * its process group killed and waited for, then every such marker is removed. After this no task
@@ -73,7 +76,16 @@ export async function reapStaleTasks(dir: string, token: string): Promise<string
     if (marker.token === token) continue;
     if (await markerAlive(marker)) {
       signalGroup(marker.pid, 'SIGKILL');
-      while ((await processesInGroup(marker.pid)).length > 0) await new Promise((r) => setTimeout(r, 20));
+      const until = Date.now() + REAP_TIMEOUT_MS;
+      while ((await processesInGroup(marker.pid)).length > 0) {
+        if (Date.now() > until) {
+          throw new LockedError(
+            `Task ${marker.task} of an earlier head (process group ${marker.pid}) does not die after SIGKILL.`,
+            { hint: 'It is stuck in the kernel (I/O on a hung file system?). Run again once it is gone.' },
+          );
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
       reaped.push(marker.task);
     }
     await fsp.rm(path, { force: true });

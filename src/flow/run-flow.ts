@@ -116,6 +116,8 @@ class Head {
   private readonly queue: { task: FlowTask; assessment: TaskAssessment }[] = [];
   private readonly result: RunFlowResult;
   private ctx!: AssessContext;
+  /** Journal lines in the order of the events, written one after the other. */
+  private journal: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly graph: TaskGraph,
@@ -147,6 +149,7 @@ class Head {
       }
     } finally {
       this.options.signal?.removeEventListener('abort', stop);
+      await this.journal;
     }
     return this.result;
   }
@@ -198,12 +201,19 @@ class Head {
 
   private finish(task: FlowTask, outcome: Outcome): void {
     this.outcome.set(task.id, outcome);
-    ({
+    const lists: Record<Outcome, string[]> = {
       done: this.result.ran,
       cached: this.result.cached,
       failed: this.result.failed,
       blocked: this.result.blocked,
-    })[outcome].push(task.id);
+    };
+    lists[outcome].push(task.id);
+  }
+
+  /** A journal line for what the head did; a journal that cannot take it does not stop the run. */
+  private note(type: string, fields: Record<string, unknown>): void {
+    const line = { run: this.result.run, ...fields };
+    this.journal = this.journal.then(() => appendJournal(this.store.root, type, line)).catch(() => {});
   }
 
   private start(item: { task: FlowTask; assessment: TaskAssessment }): void {
@@ -257,6 +267,7 @@ class Head {
     });
     child.stdin!.on('error', () => {});
     this.options.onEvent({ type: 'start', task: task.id, attempt, log });
+    this.note('flow-task-start', { task: task.id, attempt, key, pid: child.pid });
     const done = new Promise<void>((resolve) => {
       child.on('close', (code) => {
         void this.ended(item, attempt, code, stdout, stderr, performance.now() - startedAt).finally(() => {
@@ -291,6 +302,7 @@ class Head {
         outputNames: task.outputs,
       });
       this.finish(task, 'done');
+      this.note('flow-task-end', { task: task.id, attempt, outcome: 'done', seq: Number(seq) });
       this.options.onEvent({ type: 'done', task: task.id, attempt, ms });
       return;
     }
@@ -299,6 +311,7 @@ class Head {
       record?.error ??
       `its wrapper ended (exit ${code}) without a record${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' ')}` : ''}`;
     const retry = attempt <= this.graph.steps.get(task.step)!.retries;
+    this.note('flow-task-end', { task: task.id, attempt, outcome: retry ? 'retry' : 'failed', error });
     this.options.onEvent({ type: 'failed', task: task.id, attempt, error, retry, log });
     if (retry) this.queue.push(item);
     else this.finish(task, 'failed');
