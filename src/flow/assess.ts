@@ -17,7 +17,8 @@ export type RunReason =
   | { type: 'failed'; error: string }
   | { type: 'changed'; changes: ComponentChange[] }
   | { type: 'output-changed'; path: string; old: string; new: string | null }
-  | { type: 'upstream-runs'; tasks: string[] };
+  | { type: 'upstream-runs'; tasks: string[] }
+  | { type: 'upstream-blocked'; tasks: string[] };
 
 /**
  * Where a task stands. `done`: its newest successful record has the current key and its outputs
@@ -134,7 +135,7 @@ export async function assessFlow(ctx: AssessContext): Promise<Map<string, TaskAs
     const assessment = await assessTask(ctx, task, ups.map(upstreamStateOf));
     if (blockedBy.length > 0 && assessment.verdict !== 'blocked') {
       assessment.verdict = 'blocked';
-      assessment.reasons = [{ type: 'upstream-runs', tasks: blockedBy }];
+      assessment.reasons = [{ type: 'upstream-blocked', tasks: blockedBy }];
     }
     out.set(task.id, assessment);
   }

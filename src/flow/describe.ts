@@ -38,6 +38,8 @@ export function describeReason(r: RunReason): string[] {
       ];
     case 'upstream-runs':
       return [`upstream ${r.tasks.join(', ')} ${r.tasks.length > 1 ? 'have' : 'has'} to run first`];
+    case 'upstream-blocked':
+      return [`upstream ${r.tasks.join(', ')} cannot run`];
     case 'changed':
       return r.changes.map(describeChange);
   }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -106,6 +106,22 @@ steps:
     expect(status).toMatch(/failed {3}broken \(2 attempts\): it exited 4/);
     expect(status).toMatch(/done {5}flaky \(2 attempts\)/);
     expect(status).toMatch(/pending {2}after/);
+  });
+
+  it('plans a missing input as blocked, with its dependents, and draws the graph', () => {
+    const dir = tmp();
+    writeFanOut(dir, [1, 2]);
+    rmSync(join(dir, 'data', '2.txt'));
+    const plan = runCli(dir, ['flow', 'plan']);
+    expect(plan.stdout).toMatch(/block gen\[k=2\]: cannot run: input data\/2.txt does not exist/);
+    expect(plan.stdout).toMatch(/block merge: cannot run: upstream gen\[k=2\] cannot run/);
+    expect(plan.stdout).toContain('1 of 3 tasks would run.');
+    const run = runCli(dir, ['flow', 'run']);
+    expect(run.code).toBe(1);
+    expect(tasksRun(dir)).toEqual(['gen[k=1]']);
+    const graph = runCli(dir, ['flow', 'graph']);
+    expect(graph.stdout).toContain('s0 [label="gen (2 tasks)"];');
+    expect(graph.stdout).toContain('s0 -> s1;');
   });
 
   it('refuses a bad workflow file with exit 2 and no stack', () => {
