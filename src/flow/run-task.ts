@@ -116,6 +116,8 @@ async function runAttempt(
     if (!spec.checkpoint) await fsp.rm(join(spec.dir, output), { force: true });
   }
   await fsp.mkdir(dirname(spec.log), { recursive: true, mode: DIR_MODE });
+  // A head that died while this wrapper started: do not start the command at all.
+  if (headGone) return WRAPPER_ABORTED;
   const exit = await runCommand(spec, nonce);
   if (headGone) return WRAPPER_ABORTED;
   const base = {
