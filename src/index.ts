@@ -28,6 +28,18 @@ export {
   UnsupportedValueError,
   UsageError,
 } from './errors.js';
+export {
+  type FlowEvent,
+  FlowFileError,
+  type FlowStatus,
+  loadWorkflow,
+  type RunFlowOptions,
+  type RunFlowResult,
+  readFlowStatus,
+  runFlow,
+  type TaskGraph,
+  type TaskRecord,
+} from './flow/index.js';
 export { openCheckpointer } from './open-checkpointer.js';
 export { decodeValue, encodeValue, VALUE_ENCODING } from './state/index.js';
 export {

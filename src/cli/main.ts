@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CkptError, UsageError } from '../errors.js';
 import type { Store } from '../store/index.js';
+import { addFlowCommand } from './commands/flow.js';
 import type { RunExit } from './commands/run.js';
 import { type CommandContext, resolveStoreDir } from './context.js';
 import { EXIT_FAILURE, EXIT_USAGE, exitCodeFor } from './exit-codes.js';
@@ -212,6 +213,7 @@ function buildProgram(io: Io, result: RunExit): Command {
     .addOption(json())
     .action(action(async (cmd) => (await import('./commands/why.js')).runWhy(ctx(cmd))));
   addRunCommand(program, ctx, result, { store: storeOption, json });
+  addFlowCommand(program, action, ctx, json);
   program
     .command('sbatch')
     .description('submit a command to SLURM so that it survives time limits and preemption by requeue')

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import { suggestSimilar } from '../suggest.js';
 import { formatDurationSpec } from '../supervisor/index.js';
 import { RUN_SETTINGS, type RunSettings, settingEnv, settingFlag, settingName } from './run-settings.js';
-import { suggestSimilar } from './suggest.js';
 
 /** Config files looked for in the working directory, in this order. */
 export const CONFIG_FILES = ['ckpt.toml', 'ckpt.yaml', 'ckpt.yml'];

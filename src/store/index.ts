@@ -37,6 +37,7 @@ export {
   LEASE_TOKEN_ENV,
   Lease,
   type LeaseRecord,
+  processStartTime,
   readLease,
 } from './lease.js';
 export type {

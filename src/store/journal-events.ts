@@ -113,6 +113,34 @@ const EVENT_CHECKS = {
     ok: isBoolean,
     error: optional(isString),
   }),
+  /** `ckpt flow run`: a head started on a workflow file (`run` names this head's run). */
+  'flow-run-start': objectOf({ run: isString, file: isString, jobs: isNumber }),
+  /** `ckpt flow run`: a head ended, with how many tasks ran, were cached, failed or were blocked. */
+  'flow-run-end': objectOf({
+    run: isString,
+    ran: isNumber,
+    cached: isNumber,
+    failed: isNumber,
+    blocked: isNumber,
+    interrupted: isBoolean,
+  }),
+  /** `ckpt flow run`: an attempt of a task started (`pid`: its wrapper). */
+  'flow-task-start': objectOf({
+    run: isString,
+    task: isString,
+    attempt: isNumber,
+    key: isString,
+    pid: optional(isNumber),
+  }),
+  /** `ckpt flow run`: an attempt of a task ended: done (its record's `seq`), retry or failed. */
+  'flow-task-end': objectOf({
+    run: isString,
+    task: isString,
+    attempt: isNumber,
+    outcome: isString,
+    seq: optional(isNumber),
+    error: optional(isString),
+  }),
 } satisfies Record<string, Check<Record<string, unknown>>>;
 
 /** The name of an event ckpt writes. */

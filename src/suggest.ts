@@ -1,3 +1,7 @@
+/**
+ * "Did you mean": shared by every layer that reads names a user typed (CLI flags and config keys,
+ * workflow file fields).
+ */
 /** Edit distance (insert, delete, substitute, swap of neighbours), as commander uses for flags. */
 function distance(a: string, b: string): number {
   const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>

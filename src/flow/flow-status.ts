@@ -1,0 +1,73 @@
+import { journalEventsOf, readJournal, Store } from '../store/index.js';
+import { type AssessContext, assessFlow, type TaskAssessment } from './assess.js';
+import type { TaskGraph } from './expand-tasks.js';
+import { FileHasher } from './file-hash.js';
+import { flowLayout } from './flow-layout.js';
+import { markerAlive, readMarkers } from './markers.js';
+import { readRecords, recordsByTask } from './records.js';
+
+/** A task's state as `ckpt flow status` shows it. */
+export type TaskStatus = 'done' | 'cached' | 'running' | 'failed' | 'pending' | 'blocked';
+
+/**
+ * One task's status. `done`: finished in the latest run of a head; `cached`: done by an earlier
+ * run and still up to date; `running`: a wrapper runs it now; `failed`: its latest attempt for
+ * the current inputs failed; `pending`: it has to run; `blocked`: a declared input is missing.
+ */
+export interface TaskStatusRow {
+  task: string;
+  step: string;
+  status: TaskStatus;
+  /** Attempts recorded for the task's current key (or its latest key when that is not known). */
+  attempts: number;
+  key: string | null;
+  error?: string;
+  assessment: TaskAssessment;
+}
+
+/** Everything `ckpt flow status`, `plan` and `why` show, read without taking the lease. */
+export interface FlowStatus {
+  rows: TaskStatusRow[];
+  /** Whether a head holds the flow now, and its run id. */
+  latestRun: string | undefined;
+  skippedRecords: string[];
+}
+
+/** Reads the flow's records and running markers and assesses every task; runs nothing. */
+export async function readFlowStatus(graph: TaskGraph, env: NodeJS.ProcessEnv): Promise<FlowStatus> {
+  const layout = flowLayout(graph.workflow.flowDir);
+  const store = await Store.open(layout.store).catch(() => undefined);
+  const { records, skipped } = store ? await readRecords(store) : { records: [], skipped: [] };
+  const byTask = recordsByTask(records);
+  const hasher = await FileHasher.open(layout.hashCache);
+  const ctx: AssessContext = { graph, records: byTask, hasher, env };
+  const assessed = await assessFlow(ctx);
+  const live = new Set<string>();
+  for (const { marker } of await readMarkers(layout.running))
+    if (await markerAlive(marker)) live.add(marker.task);
+  const runs = store ? journalEventsOf((await readJournal(store.root)).events, 'flow-run-start') : [];
+  const latestRun = runs.at(-1)?.run;
+  const rows = graph.tasks.map((task): TaskStatusRow => {
+    const a = assessed.get(task.id)!;
+    const history = byTask.get(task.id) ?? [];
+    const key = a.key ?? a.record?.record.key ?? history[0]?.record.key ?? null;
+    const attempts = history.filter((r) => r.record.key === key).length;
+    const last = history[0]?.record;
+    let status: TaskStatus;
+    if (live.has(task.id)) status = 'running';
+    else if (a.verdict === 'done') status = a.record!.record.run === latestRun ? 'done' : 'cached';
+    else if (a.verdict === 'blocked') status = 'blocked';
+    else if (last && !last.ok && (a.key === null || last.key === a.key)) status = 'failed';
+    else status = 'pending';
+    return {
+      task: task.id,
+      step: task.step,
+      status,
+      attempts,
+      key: a.key,
+      ...(status === 'failed' && last?.error ? { error: last.error } : {}),
+      assessment: a,
+    };
+  });
+  return { rows, latestRun, skippedRecords: skipped };
+}

@@ -1,0 +1,57 @@
+/**
+ * The sbatch options a step's `slurm:` map may set (long names, without `--`). Options ckpt sets
+ * itself (job name, output, array, requeue, signal, comment) are not among them.
+ */
+export const SLURM_OPTIONS: readonly string[] = [
+  'account',
+  'partition',
+  'qos',
+  'time',
+  'time-min',
+  'nodes',
+  'ntasks',
+  'ntasks-per-node',
+  'cpus-per-task',
+  'mem',
+  'mem-per-cpu',
+  'mem-per-gpu',
+  'gres',
+  'gpus',
+  'gpus-per-node',
+  'gpus-per-task',
+  'constraint',
+  'exclusive',
+  'reservation',
+  'licenses',
+  'hint',
+  'tmp',
+  'nice',
+  'begin',
+  'mail-type',
+  'mail-user',
+  'clusters',
+  'exclude',
+  'nodelist',
+  'distribution',
+  'threads-per-core',
+  'cores-per-socket',
+  'sockets-per-node',
+  'switches',
+  'wckey',
+];
+
+/** Options ckpt sets on every job it submits: a step may not override them. */
+export const SLURM_RESERVED: readonly string[] = [
+  'job-name',
+  'output',
+  'error',
+  'array',
+  'requeue',
+  'no-requeue',
+  'signal',
+  'comment',
+  'open-mode',
+  'chdir',
+  'wrap',
+  'parsable',
+];
