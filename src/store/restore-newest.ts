@@ -10,8 +10,12 @@ import type { SkippedCheckpoint } from './checkpoint-health.js';
 import type { Manifest } from './manifest.js';
 import type { Store } from './store.js';
 
-/** How often a walk restarts because a concurrent prune removed what it had listed. */
-const MAX_RESTARTS = 5;
+/**
+ * How often a walk restarts because a concurrent prune removed what it had listed. Each restart
+ * means a writer committed and pruned meanwhile, so this bounds only a reader that a faster
+ * writer keeps overtaking (on a loaded machine `--keep 1` commits can overtake five restores).
+ */
+const MAX_RESTARTS = 50;
 
 /** What {@link restoreNewest} found: the checkpoint used (if any) and those passed over. */
 export interface RestoreOutcome<T> {
