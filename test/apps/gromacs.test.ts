@@ -24,12 +24,12 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import {
   crashNodeAfterSecondCapture,
-  describeWithApp,
   killAppAfterFirstCapture,
-  runToEnd,
   sigtermCkptAfter,
 } from '../helpers/app-scenario.js';
-import { type CkptChild, ckptJson, cleanEnv, killLeftoverCkpts, startCkpt } from '../helpers/ckpt-process.js';
+import { type CkptChild, ckptJson, cleanEnv, killLeftoverCkpts, startCkpt } from '../helpers/cli.js';
+import { describeNeeds, GROMACS } from '../helpers/needs.js';
+import { runProgram } from '../helpers/program.js';
 import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
@@ -38,15 +38,13 @@ const MDRUN = ['gmx', 'mdrun', '-deffnm', 'md', '-nt', '1'];
 /** What must come out bitwise identical: energies, full-precision x/v frames, final structure. */
 const RESULTS = ['md.edr', 'md.trr', 'md.gro'];
 const TIMEOUT = 240_000;
-const MISSING = 'gmx is not installed: install the Debian package `gromacs` (apt-get install gromacs)';
-const hasGmx = spawnSync('gmx', ['--version'], { stdio: 'ignore' }).status === 0;
 
 interface Reference {
   files: Map<string, Buffer>;
   ms: number;
 }
 
-describeWithApp('GROMACS under ckpt run --app gromacs', hasGmx, 'gmx', MISSING, () => {
+describeNeeds('GROMACS under ckpt run --app gromacs', GROMACS, () => {
   let prepared = '';
   let reference: Promise<Reference> | undefined;
   const tempDir = useTempDirs('ckpt-gromacs-');
@@ -141,7 +139,9 @@ describeWithApp('GROMACS under ckpt run --app gromacs', hasGmx, 'gmx', MISSING, 
       expect(done.stderr, context).toContain('ckpt: the program crashed (killed by SIGKILL); restart 1/5');
       expect(done.stderr, context).toMatch(/ckpt: resuming from checkpoint #\d+/);
       expect(done.stderr, context).toContain('ckpt: the program finished');
-      const status = ckptJson<{ state: string; restarts: number }>(w.store, ['status'], w.cwd);
+      const status = ckptJson<{ state: string; restarts: number }>(['--store', w.store, 'status'], {
+        cwd: w.cwd,
+      });
       expect(status, context).toMatchObject({ state: 'finished', restarts: 1 });
       expectSameResults(w.cwd, ref, context);
     },
@@ -157,9 +157,9 @@ describeWithApp('GROMACS under ckpt run --app gromacs', hasGmx, 'gmx', MISSING, 
       // The node dies: mdrun and ckpt at the same moment, no chance to clean up.
       const crashed = await crashNodeAfterSecondCapture(run, 'gmx');
       expect(existsSync(join(w.cwd, 'md.gro')), 'mdrun finished before the kill').toBe(false);
-      const newest = ckptJson<{ checkpoints: { seq: number }[] }>(w.store, ['ls'], w.cwd).checkpoints.at(
-        -1,
-      )!.seq;
+      const newest = ckptJson<{ checkpoints: { seq: number }[] }>(['--store', w.store, 'ls'], {
+        cwd: w.cwd,
+      }).checkpoints.at(-1)!.seq;
 
       const cpt = join(w.cwd, 'md.cpt');
       truncateSync(cpt, Math.floor(readFileSync(cpt).length / 2));
@@ -222,7 +222,7 @@ describeWithApp('GROMACS under ckpt run --app gromacs', hasGmx, 'gmx', MISSING, 
 });
 
 /** Runs a command to its end without ckpt; stdout and stderr together. */
-const runBare = (command: readonly string[], cwd: string) => runToEnd(command, cwd, cleanEnv());
+const runBare = (command: readonly string[], cwd: string) => runProgram(command, { cwd, env: cleanEnv() });
 
 /** The result files in `cwd` equal the reference's, byte for byte (the energies shown on a mismatch). */
 function expectSameResults(cwd: string, ref: Reference, context: string): void {

@@ -1,34 +1,20 @@
-/**
- * LAMMPS under `ckpt run --app lammps`, end to end with the real `lmp` (Debian package
- * `lammps`): the example input examples/lammps/in.melt (6912 LJ atoms, 4000 steps) runs once
- * bare as the reference, then under ckpt (b) stopped by a SIGTERM to ckpt (LAMMPS has no
- * handler: ckpt's stop file ends the run through `fix halt`, the input writes a final restart
- * file) and resumed, (c) with lmp SIGKILLed and restarted by ckpt, (d) after a crash that left a
- * torn newest restart file (which `read_restart ckpt/melt.*.restart` would pick and die on).
- * Every run must end bitwise identical to the reference: the final data file (every digit) and
- * every thermo line (printed with 15 significant digits). Run `npm run build` first.
- * Without lmp these tests are skipped, except under CI, where that fails them.
- */
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, expect, it } from 'vitest';
 import {
   crashNodeAfterSecondCapture,
-  describeWithApp,
   killAppAfterFirstCapture,
-  runToEnd,
   sigtermCkptAfter,
 } from '../helpers/app-scenario.js';
-import { type CkptChild, ckptJson, cleanEnv, killLeftoverCkpts, startCkpt } from '../helpers/ckpt-process.js';
+import { type CkptChild, ckptJson, cleanEnv, killLeftoverCkpts, startCkpt } from '../helpers/cli.js';
+import { describeNeeds, LAMMPS } from '../helpers/needs.js';
+import { runProgram } from '../helpers/program.js';
 import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const INPUT = join(REPO_ROOT, 'examples', 'lammps', 'in.melt');
 const LMP = ['lmp', '-in', 'in.melt'];
 const TIMEOUT = 240_000;
-const MISSING = 'lmp is not installed: install the Debian package `lammps` (apt-get install lammps)';
-const hasLmp = spawnSync('lmp', ['-h'], { stdio: 'ignore' }).status === 0;
 
 interface Reference {
   data: Buffer;
@@ -49,7 +35,7 @@ function thermoLines(output: string): Array<[number, string]> {
   return out;
 }
 
-describeWithApp('LAMMPS under ckpt run --app lammps', hasLmp, 'lmp', MISSING, () => {
+describeNeeds('LAMMPS under ckpt run --app lammps', LAMMPS, () => {
   let reference: Promise<Reference> | undefined;
   const tempDir = useTempDirs('ckpt-lammps-');
 
@@ -138,7 +124,9 @@ describeWithApp('LAMMPS under ckpt run --app lammps', hasLmp, 'lmp', MISSING, ()
       expect(done.stderr, context).toMatch(/ckpt: resuming from checkpoint #\d+ \(step [1-9]\d*000\)/);
       expect(done.stderr, context).toContain('ckpt: the program finished');
       expect(done.stdout, context).not.toMatch(/ERROR/);
-      const status = ckptJson<{ state: string; restarts: number }>(w.store, ['status'], w.cwd);
+      const status = ckptJson<{ state: string; restarts: number }>(['--store', w.store, 'status'], {
+        cwd: w.cwd,
+      });
       expect(status, context).toMatchObject({ state: 'finished', restarts: 1 });
       expectSameResults(w.cwd, ref, done.stdout, context);
     },
@@ -154,7 +142,10 @@ describeWithApp('LAMMPS under ckpt run --app lammps', hasLmp, 'lmp', MISSING, ()
       // The node dies: lmp and ckpt at the same moment, no chance to clean up.
       const crashed = await crashNodeAfterSecondCapture(run, 'lmp');
       expect(existsSync(join(w.cwd, 'final.data')), 'lmp finished before the kill').toBe(false);
-      const checkpoints = ckptJson<{ checkpoints: { seq: number; step: number }[] }>(w.store, ['ls'], w.cwd);
+      const checkpoints = ckptJson<{ checkpoints: { seq: number; step: number }[] }>(
+        ['--store', w.store, 'ls'],
+        { cwd: w.cwd },
+      );
       const newest = checkpoints.checkpoints.at(-1)!;
 
       const restarts = readdirSync(join(w.cwd, 'ckpt'))
@@ -190,7 +181,7 @@ describeWithApp('LAMMPS under ckpt run --app lammps', hasLmp, 'lmp', MISSING, ()
 
 /** Runs a command to its end without ckpt; stdout and stderr together. */
 const runBare = (command: readonly string[], cwd: string) =>
-  runToEnd(command, cwd, cleanEnv({ OMP_NUM_THREADS: '1' }));
+  runProgram(command, { cwd, env: cleanEnv({ OMP_NUM_THREADS: '1' }) });
 
 /**
  * final.data equals the reference byte for byte, and every thermo line the runs printed for a

@@ -1,13 +1,3 @@
-/**
- * `ckpt run --app openfoam` with the real icoFoam (Debian's OpenFOAM v1912) on the lid-driven
- * cavity of examples/openfoam/cavity (~20–40 s uninterrupted): a graceful stop of ckpt at a
- * random moment and a resume, a SIGKILL of the solver at a random moment, and torn newest time
- * directories (with and without an earlier checkpoint) all end with final fields byte-equal to
- * an uninterrupted run's (binary writeFormat). Also `ckpt doctor --app openfoam`.
- * Needs icoFoam and blockMesh (skipped without them, except under CI, where that fails).
- * Set CKPT_TEST_SEED to replay the random moments.
- */
-import { spawnSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -22,23 +12,14 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  childNamed,
-  describeWithApp,
-  runToEnd,
-  sleepWhileRunning as sleepUntil,
-} from '../helpers/app-scenario.js';
-import {
-  type CkptChild,
-  cleanEnv,
-  killLeftoverCkpts,
-  runCkpt,
-  startCkpt,
-  waitFor,
-} from '../helpers/ckpt-process.js';
+import { childNamed, sleepWhileRunning as sleepUntil } from '../helpers/app-scenario.js';
+import { type CkptChild, cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
+import { describeNeeds, OPENFOAM } from '../helpers/needs.js';
+import { runProgram } from '../helpers/program.js';
 import { seeded } from '../helpers/random.js';
 import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const CASE = join(REPO_ROOT, 'examples', 'openfoam', 'cavity');
 const FOAM_ENV = { WM_PROJECT_DIR: '/usr/share/openfoam' };
@@ -47,13 +28,10 @@ const FIELDS = ['U', 'p', 'phi'];
 const SEED = Number(process.env.CKPT_TEST_SEED ?? Date.now() % 1_000_000);
 const REPLAY = `(replay with CKPT_TEST_SEED=${SEED})`;
 const CASE_TIMEOUT = 150_000;
-const MISSING =
-  'icoFoam/blockMesh are not installed: install the Debian package `openfoam` to run the OpenFOAM adapter tests';
-const hasFoam = spawnSync('sh', ['-c', 'command -v icoFoam && command -v blockMesh']).status === 0;
 
 /** Runs a program to its end without blocking the event loop. */
 const run = (cmd: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv) =>
-  runToEnd([cmd, ...args], cwd, env);
+  runProgram([cmd, ...args], { cwd, env });
 
 /** Time directories of a case (not `0`), newest first. */
 function times(dir: string): string[] {
@@ -81,7 +59,7 @@ function expectSameFields(dir: string, reference: Record<string, Buffer> | undef
 /** Sleeps `ms` unless the run ends first; throws then (the moment came too late). */
 const sleepWhileRunning = (ms: number, run: CkptChild, what: string) => sleepUntil(ms, run, what, REPLAY);
 
-describeWithApp('ckpt run --app openfoam (icoFoam)', hasFoam, 'icoFoam', MISSING, () => {
+describeNeeds('ckpt run --app openfoam (icoFoam)', OPENFOAM, () => {
   const tempDir = useTempDirs('ckpt-openfoam-');
   const random = seeded(SEED);
   let template = '';
@@ -136,7 +114,7 @@ describeWithApp('ckpt run --app openfoam (icoFoam)', hasFoam, 'icoFoam', MISSING
       const store = join(tempDir(), 'store');
       const args = ckptArgs(store, '--grace', '30s');
       const first = startCkpt(args, { cwd: dir });
-      await waitFor(() => childNamed(first.pid, 'icoFoam'), 'icoFoam to start', 15_000);
+      await waitFor(() => childNamed(first.pid, 'icoFoam'), 'icoFoam to start', { timeoutMs: 15_000 });
       const moment = 1000 + Math.floor(random() * 15_000);
       await sleepWhileRunning(moment, first, `the SIGTERM at ${moment} ms`);
       process.kill(first.pid, 'SIGTERM');
@@ -165,7 +143,7 @@ describeWithApp('ckpt run --app openfoam (icoFoam)', hasFoam, 'icoFoam', MISSING
       const dir = newCase();
       const store = join(tempDir(), 'store');
       const run = startCkpt(ckptArgs(store, '--max-restarts', '5', '--backoff', '0.2s'), { cwd: dir });
-      await waitFor(() => childNamed(run.pid, 'icoFoam'), 'icoFoam to start', 15_000);
+      await waitFor(() => childNamed(run.pid, 'icoFoam'), 'icoFoam to start', { timeoutMs: 15_000 });
       const moment = 1000 + Math.floor(random() * 15_000);
       await sleepWhileRunning(moment, run, `the SIGKILL at ${moment} ms`);
       const pid = childNamed(run.pid, 'icoFoam');
@@ -188,14 +166,17 @@ describeWithApp('ckpt run --app openfoam (icoFoam)', hasFoam, 'icoFoam', MISSING
     const dir = newCase();
     const store = join(tempDir(), 'store');
     const run = startCkpt(ckptArgs(store, '--max-restarts', '5', '--backoff', '3s'), { cwd: dir });
-    await waitFor(() => existsSync(join(dir, time)), `time directory ${time}`, 60_000, 2);
+    await waitFor(() => existsSync(join(dir, time)), `time directory ${time}`, {
+      timeoutMs: 60_000,
+      everyMs: 2,
+    });
     const pid = childNamed(run.pid, 'icoFoam');
     expect(pid, 'icoFoam running').toBeDefined();
     process.kill(pid!, 'SIGKILL');
     await waitFor(
       () => /the program crashed \(killed by SIGKILL\)/.test(run.output().stderr),
       'ckpt to notice the kill',
-      15_000,
+      { timeoutMs: 15_000 },
     );
     const newest = times(dir)[0];
     expect(newest).toBe(time);
@@ -244,7 +225,7 @@ describeWithApp('ckpt run --app openfoam (icoFoam)', hasFoam, 'icoFoam', MISSING
     }
     const doctor = (dir: string): { status: number | null; findings: Finding[] } => {
       const r = runCkpt(['doctor', '--app', 'openfoam', '--json', '--', 'icoFoam'], { cwd: dir });
-      return { status: r.status, findings: (JSON.parse(r.stdout) as { findings: Finding[] }).findings };
+      return { status: r.code, findings: (JSON.parse(r.stdout) as { findings: Finding[] }).findings };
     };
     const withControl = (edit: (text: string) => string): string => {
       const dir = join(tempDir(), 'case');

@@ -13,23 +13,14 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  childRunning,
-  describeWithApp,
-  runToEnd,
-  sleepWhileRunning as sleepUntil,
-} from '../helpers/app-scenario.js';
-import {
-  type CkptChild,
-  cleanEnv,
-  killLeftoverCkpts,
-  runCkpt,
-  startCkpt,
-  waitFor,
-} from '../helpers/ckpt-process.js';
+import { childRunning, sleepWhileRunning as sleepUntil } from '../helpers/app-scenario.js';
+import { type CkptChild, cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
+import { describeNeeds, type Need } from '../helpers/needs.js';
+import { runProgram } from '../helpers/program.js';
 import { seeded } from '../helpers/random.js';
 import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const PYTHON = process.env.CKPT_TEST_PYTHON ?? '/usr/bin/python3';
 const TRAIN = join(REPO_ROOT, 'examples', 'pytorch', 'train.py');
@@ -38,12 +29,16 @@ const TRAIN_ENV = { TRAIN_EPOCHS: '24', TRAIN_EVERY: '200' };
 const SEED = Number(process.env.CKPT_TEST_SEED ?? Date.now() % 1_000_000);
 const REPLAY = `(replay with CKPT_TEST_SEED=${SEED})`;
 const CASE_TIMEOUT = 150_000;
-const MISSING = `${PYTHON} cannot import torch: install the Debian package \`python3-torch\` to run the PyTorch adapter tests`;
-const hasTorch = spawnSync(PYTHON, ['-c', 'import torch']).status === 0;
+const TORCH: Need = {
+  name: `torch for ${PYTHON}`,
+  present: spawnSync(PYTHON, ['-c', 'import torch']).status === 0,
+  install:
+    'install the Debian package `python3-torch` (apt-get install python3-torch), or set CKPT_TEST_PYTHON',
+};
 
 /** Runs a program to its end without blocking the event loop. */
 const run = (cmd: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv) =>
-  runToEnd([cmd, ...args], cwd, env);
+  runProgram([cmd, ...args], { cwd, env });
 
 interface Progress {
   starts: number[];
@@ -73,7 +68,7 @@ function readProgress(path: string): Progress {
 /** Sleeps `ms` unless the run ends first; throws then (the moment came too late). */
 const sleepWhileRunning = (ms: number, run: CkptChild, what: string) => sleepUntil(ms, run, what, REPLAY);
 
-describeWithApp('ckpt run --app pytorch (train.py)', hasTorch, 'torch', MISSING, () => {
+describeNeeds('ckpt run --app pytorch (train.py)', TORCH, () => {
   const tempDir = useTempDirs('ckpt-pytorch-');
   const random = seeded(SEED);
   let reference = '';
@@ -172,7 +167,9 @@ describeWithApp('ckpt run --app pytorch (train.py)', hasTorch, 'torch', MISSING,
       const run = startCkpt(ckptArgs(store, '--max-restarts', '5', '--backoff', '0.2s'), { cwd: dir, env });
       const moment = randomMoment();
       await sleepWhileRunning(moment, run, `the SIGKILL at ${moment} ms`);
-      const pid = await waitFor(() => childRunning(run.pid, PYTHON), 'the training process', 10_000);
+      const pid = await waitFor(() => childRunning(run.pid, PYTHON), 'the training process', {
+        timeoutMs: 10_000,
+      });
       process.kill(pid, 'SIGKILL');
       const end = await run.exited;
       expect(end.code, `${end.stderr} ${REPLAY}`).toBe(0);
@@ -197,7 +194,7 @@ describeWithApp('ckpt run --app pytorch (train.py)', hasTorch, 'torch', MISSING,
         cwd: tempDir(),
         env,
       });
-      return { status: r.status, findings: (JSON.parse(r.stdout) as { findings: Finding[] }).findings };
+      return { status: r.code, findings: (JSON.parse(r.stdout) as { findings: Finding[] }).findings };
     };
 
     it('finds torch with the right python', () => {

@@ -1,60 +1,12 @@
 /**
- * The scaffolding the app tests (test/apps/*) share: skipping (or, under CI, failing) when the
- * app is not installed, running a program bare, finding the app under `ckpt run`, and the
+ * The scaffolding the app tests (test/apps/*) share: running a program bare, finding the app under `ckpt run`, and the
  * interruption scenarios (SIGTERM to ckpt, SIGKILL to the app, a node crash).
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
-import { type CkptChild, type CkptExit, sleep, waitFor } from './ckpt-process.js';
+import { expect } from 'vitest';
+import type { CkptChild, CkptExit } from './cli.js';
 import { isAlive } from './procfs.js';
-
-/**
- * `describe(title, body)` when the app is installed; otherwise one test that is skipped with
- * `missing` as its name, or under CI one that fails saying what to install.
- */
-export function describeWithApp(
-  title: string,
-  available: boolean,
-  tool: string,
-  missing: string,
-  body: () => void,
-): void {
-  if (available) {
-    describe(title, body);
-    return;
-  }
-  describe(title, () => {
-    if (process.env.CI) {
-      it(`needs ${tool}`, () => {
-        throw new Error(`${missing} (CI is set, so this is a failure, not a skip).`);
-      });
-    } else {
-      console.warn(`Skipping ${title}: ${missing}.`);
-      it.skip(missing, () => {});
-    }
-  });
-}
-
-/** Runs `command` to its end without ckpt (and without blocking the event loop); stdout and stderr together. */
-export function runToEnd(
-  command: readonly string[],
-  cwd: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command[0]!, command.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, output }));
-  });
-}
+import { sleep, waitFor } from './wait-for.js';
 
 /** The live children of `parent` for which `matches(pid)` holds (the first one), if any. */
 function liveChild(parent: number, matches: (pid: string) => boolean): number | undefined {
@@ -110,11 +62,9 @@ export async function killAppAfterFirstCapture(
   maxDelayMs: number,
   captureTimeoutMs: number,
 ): Promise<{ done: CkptExit; delay: number }> {
-  await waitFor(
-    () => /captured .* as checkpoint #1\b/.test(run.output().stderr),
-    'a first capture',
-    captureTimeoutMs,
-  );
+  await waitFor(() => /captured .* as checkpoint #1\b/.test(run.output().stderr), 'a first capture', {
+    timeoutMs: captureTimeoutMs,
+  });
   const delay = Math.round(Math.random() * maxDelayMs);
   await sleep(delay);
   const app = childNamed(run.pid, comm);
@@ -131,7 +81,9 @@ export async function killAppAfterFirstCapture(
  * ckpt are SIGKILLed at once. Checks both kills landed mid-run; resolves with ckpt's exit.
  */
 export async function crashNodeAfterSecondCapture(run: CkptChild, comm: string): Promise<CkptExit> {
-  await waitFor(() => /as checkpoint #2\b/.test(run.output().stderr), 'a second capture', 90_000);
+  await waitFor(() => /as checkpoint #2\b/.test(run.output().stderr), 'a second capture', {
+    timeoutMs: 90_000,
+  });
   await sleep(Math.round(Math.random() * 1000));
   const app = childNamed(run.pid, comm);
   expect(app, `no running ${comm} under ckpt\n${run.output().stderr}`).toBeDefined();

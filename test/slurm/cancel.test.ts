@@ -6,10 +6,12 @@
  */
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { waitFor } from '../helpers/wait-for.js';
 import {
   ckpt,
   ckptJson,
   describeSlurm,
+  diagnose,
   jobcomp,
   jobcompOffset,
   jobStatus,
@@ -23,7 +25,6 @@ import {
   stepsSinceCheckpoint,
   submit,
   useJobs,
-  waitFor,
   waitJobEnd,
 } from './lab.js';
 
@@ -47,7 +48,11 @@ describeSlurm('SLURM: scancel', () => {
       'python3',
       ...progArgs({ steps: 2000, every: 20, stepMs: 100 }),
     ]);
-    await waitFor('the program to pass step 30', () => lastStep(dir) >= 30, 60_000, 100, dir);
+    await waitFor(() => lastStep(dir) >= 30, 'the program to pass step 30', {
+      timeoutMs: 60_000,
+      everyMs: 100,
+      explain: () => diagnose(dir),
+    });
     const cancelledAt = Date.now();
     expect(sh('scancel', [id]).code).toBe(0);
     const final = await waitJobEnd(id, 60_000, dir);

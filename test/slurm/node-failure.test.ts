@@ -20,8 +20,10 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { Store } from '../../src/store/index.js';
 import { isAlive } from '../helpers/procfs.js';
+import { waitFor } from '../helpers/wait-for.js';
 import {
   describeSlurm,
+  diagnose,
   interruptions,
   jobcomp,
   jobcompOffset,
@@ -41,7 +43,6 @@ import {
   submit,
   trackStarts,
   useJobs,
-  waitFor,
   waitJobEnd,
 } from './lab.js';
 
@@ -81,7 +82,11 @@ describeSlurm('SLURM: node failure', () => {
     const starts = trackStarts(dir, id);
     const orphans: number[] = [];
     try {
-      await waitFor('the program to pass step 40', () => lastStep(dir) >= 40, 60_000, 100, dir);
+      await waitFor(() => lastStep(dir) >= 40, 'the program to pass step 40', {
+        timeoutMs: 60_000,
+        everyMs: 100,
+        explain: () => diagnose(dir),
+      });
       const [oldCkpt] = (await journal(store)).filter((e) => e.type === 'start');
       const oldCkptPid = (oldCkpt!.writer as { pid: number }).pid;
       const oldProgPid = readProgress(dir).find((e) => e.event === 'start')!.pid;
@@ -100,14 +105,12 @@ describeSlurm('SLURM: node failure', () => {
 
       // SLURM declares the node DOWN and requeues the job; the old copy keeps working meanwhile.
       const requeued = await waitFor(
-        'SLURM to requeue the job after the node failure',
         () => {
           const job = showJob(id);
           return job?.Restarts === '1' ? job : undefined;
         },
-        60_000,
-        500,
-        dir,
+        'SLURM to requeue the job after the node failure',
+        { timeoutMs: 60_000, everyMs: 500, explain: () => diagnose(dir) },
       );
       const requeuedAt = Date.now();
       expect(requeued.JobState).toMatch(/PENDING|REQUEUED/);
@@ -118,22 +121,26 @@ describeSlurm('SLURM: node failure', () => {
       // The node comes back; the job starts again there while the old copy still runs.
       startSlurmd();
       await waitFor(
-        'the new incarnation to start',
         () => readProgress(dir).some((e) => e.event === 'start' && e.restart === 1),
-        60_000,
-        100,
-        dir,
+        'the new incarnation to start',
+        { timeoutMs: 60_000, everyMs: 100, explain: () => diagnose(dir) },
       );
       const takeover = await waitFor(
-        'the lease takeover',
         async () => (await journal(store)).find((e) => e.type === 'lease-takeover'),
-        30_000,
-        100,
-        dir,
+        'the lease takeover',
+        { timeoutMs: 30_000, everyMs: 100, explain: () => diagnose(dir) },
       );
-      await waitFor('the old supervisor to exit', () => !isAlive(oldCkptPid), 30_000, 50, dir);
+      await waitFor(() => !isAlive(oldCkptPid), 'the old supervisor to exit', {
+        timeoutMs: 30_000,
+        everyMs: 50,
+        explain: () => diagnose(dir),
+      });
       const oldGoneAt = Date.now();
-      await waitFor('the old program to exit', () => !isAlive(oldProgPid), 30_000, 50, dir);
+      await waitFor(() => !isAlive(oldProgPid), 'the old program to exit', {
+        timeoutMs: 30_000,
+        everyMs: 50,
+        explain: () => diagnose(dir),
+      });
       const final = await waitJobEnd(id, 120_000, dir);
 
       expect(final).toMatchObject({ JobState: 'COMPLETED', Restarts: '1' });

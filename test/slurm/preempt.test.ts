@@ -8,8 +8,10 @@
  */
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { waitFor } from '../helpers/wait-for.js';
 import {
   describeSlurm,
+  diagnose,
   interruptions,
   jobcomp,
   jobcompOffset,
@@ -28,7 +30,6 @@ import {
   submit,
   trackStarts,
   useJobs,
-  waitFor,
   waitJobEnd,
 } from './lab.js';
 
@@ -55,7 +56,11 @@ describeSlurm('SLURM: preemption (scontrol requeue)', () => {
     let requeuedAt = 0;
     try {
       // Between two periodic checkpoints (every 50 steps), so a checkpoint at the stop matters.
-      await waitFor('the program to pass step 65', () => lastStep(dir) >= 65, 60_000, 100, dir);
+      await waitFor(() => lastStep(dir) >= 65, 'the program to pass step 65', {
+        timeoutMs: 60_000,
+        everyMs: 100,
+        explain: () => diagnose(dir),
+      });
       requeuedAt = Date.now();
       const r = sh('scontrol', ['requeue', id]);
       expect(r.code, r.stderr).toBe(0);

@@ -9,9 +9,11 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { shellQuote } from '../../src/slurm/index.js';
 import { CLI_BIN } from '../helpers/repo.js';
+import { waitFor } from '../helpers/wait-for.js';
 import {
   ckpt,
   describeSlurm,
+  diagnose,
   jobcomp,
   jobcompOffset,
   jobStatus,
@@ -24,7 +26,6 @@ import {
   showJob,
   submit,
   useJobs,
-  waitFor,
   waitJobEnd,
 } from './lab.js';
 
@@ -163,7 +164,11 @@ describeSlurm('SLURM: ckpt sbatch', () => {
       ...progArgs({ steps: 600, every: 50 }),
     ]);
     expect(showJob(id)?.Requeue).toBe('0');
-    await waitFor('the program to pass step 10', () => lastStep(dir) >= 10, 60_000, 100, dir);
+    await waitFor(() => lastStep(dir) >= 10, 'the program to pass step 10', {
+      timeoutMs: 60_000,
+      everyMs: 100,
+      explain: () => diagnose(dir),
+    });
     // What SLURM sends at --signal=B:USR2@N: the time-limit warning, to the batch shell only.
     expect(sh('scancel', ['--batch', '--signal=USR2', id]).code).toBe(0);
     const final = await waitJobEnd(id, 60_000, dir);

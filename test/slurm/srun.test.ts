@@ -10,8 +10,10 @@
  */
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { waitFor } from '../helpers/wait-for.js';
 import {
   describeSlurm,
+  diagnose,
   interruptions,
   jobcomp,
   jobcompOffset,
@@ -29,7 +31,6 @@ import {
   submit,
   trackStarts,
   useJobs,
-  waitFor,
   waitJobEnd,
 } from './lab.js';
 
@@ -61,7 +62,11 @@ describeSlurm('SLURM: a program under srun', () => {
     let final: Record<string, string>;
     let requeuedAt = 0;
     try {
-      await waitFor('the program to pass step 65', () => lastStep(dir) >= 65, 60_000, 100, dir);
+      await waitFor(() => lastStep(dir) >= 65, 'the program to pass step 65', {
+        timeoutMs: 60_000,
+        everyMs: 100,
+        explain: () => diagnose(dir),
+      });
       requeuedAt = Date.now();
       const r = sh('scontrol', ['requeue', id]);
       expect(r.code, r.stderr).toBe(0);

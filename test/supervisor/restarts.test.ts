@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/store/index.js';
 import type { JobStatus } from '../../src/supervisor/index.js';
-import { ckptJson, cleanEnv, killLeftoverCkpts, startCkpt } from '../helpers/ckpt-process.js';
+import { ckptJson, cleanEnv, killLeftoverCkpts, startCkpt } from '../helpers/cli.js';
 import { CLI_BIN, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
@@ -27,7 +27,7 @@ describe('ckpt run: restarts after crashes', () => {
     );
     const end = await run.exited;
     const starts = readFileSync(join(work, 'starts.log'), 'utf8').split('\n').filter(Boolean);
-    const status = ckptJson<JobStatus>(store, ['status'], work);
+    const status = ckptJson<JobStatus>(['--store', store, 'status'], { cwd: work });
     const delays = (await readJournal(store)).events
       .filter((e) => e.type === 'restart')
       .map((e) => e.delayMs);

@@ -7,19 +7,12 @@
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { JobStatus } from '../../src/supervisor/index.js';
-import {
-  ckptJson,
-  cleanEnv,
-  killLeftoverCkpts,
-  readEvents,
-  runCkpt,
-  sleep,
-  startCkpt,
-  waitFor,
-} from '../helpers/ckpt-process.js';
+import { ckptJson, cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
+import { readEvents } from '../helpers/events.js';
 import { isAlive } from '../helpers/procfs.js';
 import { CLI_BIN, REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
+import { sleep, waitFor } from '../helpers/wait-for.js';
 
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'supervisor');
 const GRACE_MS = 3000;
@@ -74,10 +67,10 @@ describe('ckpt run: SIGTERM to ckpt', () => {
     expect(step).toBeLessThan(300);
     expect(readEvents(events).some((e) => e.event === 'finished')).toBe(false);
 
-    const ls = ckptJson<LsJson>(store, ['ls'], work);
+    const ls = ckptJson<LsJson>(['--store', store, 'ls'], { cwd: work });
     expect(ls.checkpoints.map((c) => c.step)).toEqual([step]);
-    expect(ckptJson<WhyJson>(store, ['why'], work).resumeFrom).toMatchObject({ step });
-    const status = ckptJson<JobStatus>(store, ['status'], work);
+    expect(ckptJson<WhyJson>(['--store', store, 'why'], { cwd: work }).resumeFrom).toMatchObject({ step });
+    const status = ckptJson<JobStatus>(['--store', store, 'status'], { cwd: work });
     expect(status.state).toBe('interrupted');
     expect(status.segments).toHaveLength(1);
     expect(status.segments[0]!.exit).toEqual({ code: null, signal: 'SIGTERM' });
@@ -92,7 +85,9 @@ describe('ckpt run: SIGTERM to ckpt', () => {
       [0, null],
       [step, String(step)],
     ]);
-    expect(ckptJson<JobStatus>(store, ['status'], work).segments[1]!.resumeFrom).toMatchObject({ step });
+    expect(
+      ckptJson<JobStatus>(['--store', store, 'status'], { cwd: work }).segments[1]!.resumeFrom,
+    ).toMatchObject({ step });
   });
 
   it('SIGKILLs a program that ignores the checkpoint signal and SIGTERM after --grace + --kill-grace', async () => {
@@ -116,7 +111,7 @@ describe('ckpt run: SIGTERM to ckpt', () => {
     );
     const ready = await waitFor(() => readEvents(events).find((e) => e.event === 'ready'), 'the program');
     const before = runCkpt(['--store', store, 'ls', '--json'], { cwd: work });
-    expect(before.status, before.stderr).toBe(0);
+    expect(before.code, before.stderr).toBe(0);
     expect((JSON.parse(before.stdout) as LsJson).checkpoints).toMatchObject([{ seq: 1, step: 1, ok: true }]);
 
     const stopAt = Date.now();
@@ -132,12 +127,12 @@ describe('ckpt run: SIGTERM to ckpt', () => {
       .filter((e) => e.event === 'ignored')
       .map((e) => e.signal);
     expect(ignored).toEqual(['SIGUSR2', 'SIGTERM']);
-    const status = ckptJson<JobStatus>(store, ['status'], work);
+    const status = ckptJson<JobStatus>(['--store', store, 'status'], { cwd: work });
     expect(status.state).toBe('interrupted');
     expect(status.segments.at(-1)!.exit).toEqual({ code: null, signal: 'SIGKILL' });
 
     const verify = runCkpt(['--store', store, 'verify'], { cwd: work });
-    expect(verify.status, verify.stdout + verify.stderr).toBe(0);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     const after = runCkpt(['--store', store, 'ls', '--json'], { cwd: work });
     expect(after.stdout).toBe(before.stdout);
   });
