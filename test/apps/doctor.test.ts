@@ -1,3 +1,11 @@
+/**
+ * `ckpt doctor` for GROMACS and LAMMPS (the OpenFOAM and PyTorch checks are in their own test
+ * files): settings that break checkpoints or exact restarts are flagged with their fix, errors
+ * make it exit 1, a clean command passes with 0; the --json shape. LAMMPS inputs are the example
+ * examples/lammps/in.melt with one part of ckpt's pattern taken out. The checks that expect
+ * "installed" need gmx / lmp (Debian packages `gromacs`, `lammps`): skipped without them,
+ * except under CI, where they fail.
+ */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';

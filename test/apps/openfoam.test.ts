@@ -1,3 +1,12 @@
+/**
+ * `ckpt run --app openfoam` with the real icoFoam (Debian's OpenFOAM v1912) on the lid-driven
+ * cavity of examples/openfoam/cavity (~20–40 s uninterrupted): a graceful stop of ckpt at a
+ * random moment and a resume, a SIGKILL of the solver at a random moment, and torn newest time
+ * directories (with and without an earlier checkpoint) all end with final fields byte-equal to
+ * an uninterrupted run's (binary writeFormat). Also `ckpt doctor --app openfoam`.
+ * Needs icoFoam and blockMesh (skipped without them, except under CI, where that fails).
+ * Set CKPT_TEST_SEED to replay the random moments.
+ */
 import {
   cpSync,
   existsSync,
