@@ -21,7 +21,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { childNamed, sleepWhileRunning as sleepUntil } from '../helpers/app-scenario.js';
+import { childNamed, killAppAndFinish, stopAndRerun } from '../helpers/app-scenario.js';
 import { type CkptChild, cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
 import { describeNeeds, OPENFOAM } from '../helpers/needs.js';
 import { runProgram } from '../helpers/program.js';
@@ -65,9 +65,6 @@ function expectSameFields(dir: string, reference: Record<string, Buffer> | undef
   }
 }
 
-/** Sleeps `ms` unless the run ends first; throws then (the moment came too late). */
-const sleepWhileRunning = (ms: number, run: CkptChild, what: string) => sleepUntil(ms, run, what, REPLAY);
-
 describeNeeds('ckpt run --app openfoam (icoFoam)', OPENFOAM, () => {
   const tempDir = useTempDirs('ckpt-openfoam-');
   const random = seeded(SEED);
@@ -103,6 +100,13 @@ describeNeeds('ckpt run --app openfoam (icoFoam)', OPENFOAM, () => {
     'icoFoam',
   ];
 
+  /** A fresh copy of the case and a store for a run under ckpt. */
+  const caseRun = (): { dir: string; store: string } => ({ dir: newCase(), store: join(tempDir(), 'store') });
+
+  /** Waits for icoFoam to run under `run`. */
+  const icoFoamStarted = (run: CkptChild) =>
+    waitFor(() => childNamed(run.pid, 'icoFoam'), 'icoFoam to start', { timeoutMs: 15_000 });
+
   it(
     'runs the cavity uninterrupted (the reference)',
     async () => {
@@ -119,26 +123,23 @@ describeNeeds('ckpt run --app openfoam (icoFoam)', OPENFOAM, () => {
   it(
     'SIGTERM to ckpt at a random moment: the solver writes the current time, exit 75; the same command resumes to the same fields',
     async () => {
-      const dir = newCase();
-      const store = join(tempDir(), 'store');
+      const { dir, store } = caseRun();
       const args = ckptArgs(store, '--grace', '30s');
-      const first = startCkpt(args, { cwd: dir });
-      await waitFor(() => childNamed(first.pid, 'icoFoam'), 'icoFoam to start', { timeoutMs: 15_000 });
-      const moment = 1000 + Math.floor(random() * 15_000);
-      await sleepWhileRunning(moment, first, `the SIGTERM at ${moment} ms`);
-      process.kill(first.pid, 'SIGTERM');
-      const stopped = await first.exited;
-      expect(stopped.code, `${stopped.stderr} ${REPLAY}`).toBe(75);
-      // The solver handled SIGTERM (stopAtWriteNowSignal): it wrote the time it was at, and ckpt
-      // captured that directory as the newest checkpoint.
-      expect(stopped.stdout, REPLAY).not.toMatch(/FOAM FATAL/);
-      const newest = times(dir)[0];
-      expect(newest, `a time directory after the stop ${REPLAY}`).toBeDefined();
-      expect(Number(newest)).toBeLessThan(Number(END_TIME));
-
-      const second = startCkpt(args, { cwd: dir });
-      const end = await second.exited;
-      expect(end.code, `${end.stderr} ${REPLAY}`).toBe(0);
+      let newest: string | undefined;
+      const { end } = await stopAndRerun({
+        start: () => startCkpt(args, { cwd: dir }),
+        started: icoFoamStarted,
+        moment: 1000 + Math.floor(random() * 15_000),
+        replay: REPLAY,
+        afterStop(stopped) {
+          // The solver handled SIGTERM (stopAtWriteNowSignal): it wrote the time it was at, and
+          // ckpt captured that directory as the newest checkpoint.
+          expect(stopped.stdout, REPLAY).not.toMatch(/FOAM FATAL/);
+          newest = times(dir)[0];
+          expect(newest, `a time directory after the stop ${REPLAY}`).toBeDefined();
+          expect(Number(newest)).toBeLessThan(Number(END_TIME));
+        },
+      });
       expect(end.stderr).toContain(`(step ${newest})`);
       expect(end.stderr).toContain('ckpt: the program finished');
       expectSameFields(dir, reference, REPLAY);
@@ -149,18 +150,16 @@ describeNeeds('ckpt run --app openfoam (icoFoam)', OPENFOAM, () => {
   it(
     'SIGKILL of icoFoam at a random moment: ckpt restarts it from the newest time directory, same fields',
     async () => {
-      const dir = newCase();
-      const store = join(tempDir(), 'store');
+      const { dir, store } = caseRun();
       const run = startCkpt(ckptArgs(store, '--max-restarts', '5', '--backoff', '0.2s'), { cwd: dir });
-      await waitFor(() => childNamed(run.pid, 'icoFoam'), 'icoFoam to start', { timeoutMs: 15_000 });
+      await icoFoamStarted(run);
       const moment = 1000 + Math.floor(random() * 15_000);
-      await sleepWhileRunning(moment, run, `the SIGKILL at ${moment} ms`);
-      const pid = childNamed(run.pid, 'icoFoam');
-      expect(pid, `icoFoam running at ${moment} ms ${REPLAY}`).toBeDefined();
-      process.kill(pid!, 'SIGKILL');
-      const end = await run.exited;
-      expect(end.code, `${end.stderr} ${REPLAY}`).toBe(0);
-      expect(end.stderr).toMatch(/crashed \(killed by SIGKILL\); restart 1\/5/);
+      const end = await killAppAndFinish({
+        run,
+        moment,
+        replay: REPLAY,
+        app: async () => childNamed(run.pid, 'icoFoam'),
+      });
       expect(end.stdout).not.toMatch(/FOAM FATAL/);
       expectSameFields(dir, reference, `(killed at ${moment} ms) ${REPLAY}`);
     },
@@ -172,8 +171,7 @@ describeNeeds('ckpt run --app openfoam (icoFoam)', OPENFOAM, () => {
    * then, before ckpt restarts it, tears that directory for sure: U removed, p cut in half.
    */
   async function tornRun(time: string): Promise<{ dir: string; stderr: string; stdout: string }> {
-    const dir = newCase();
-    const store = join(tempDir(), 'store');
+    const { dir, store } = caseRun();
     const run = startCkpt(ckptArgs(store, '--max-restarts', '5', '--backoff', '3s'), { cwd: dir });
     await waitFor(() => existsSync(join(dir, time)), `time directory ${time}`, {
       timeoutMs: 60_000,

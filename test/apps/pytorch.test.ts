@@ -13,8 +13,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { childRunning, sleepWhileRunning as sleepUntil } from '../helpers/app-scenario.js';
-import { type CkptChild, cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
+import { childRunning, killAppAndFinish, stopAndRerun } from '../helpers/app-scenario.js';
+import { cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
 import { describeNeeds, type Need } from '../helpers/needs.js';
 import { runProgram } from '../helpers/program.js';
 import { seeded } from '../helpers/random.js';
@@ -64,9 +64,6 @@ function readProgress(path: string): Progress {
   }
   return progress;
 }
-
-/** Sleeps `ms` unless the run ends first; throws then (the moment came too late). */
-const sleepWhileRunning = (ms: number, run: CkptChild, what: string) => sleepUntil(ms, run, what, REPLAY);
 
 describeNeeds('ckpt run --app pytorch (train.py)', TORCH, () => {
   const tempDir = useTempDirs('ckpt-pytorch-');
@@ -118,27 +115,38 @@ describeNeeds('ckpt run --app pytorch (train.py)', TORCH, () => {
     CASE_TIMEOUT,
   );
 
+  /** A fresh directory and store for a training run, with its progress log in the environment. */
+  function trainingRun(): { dir: string; store: string; progress: string; env: NodeJS.ProcessEnv } {
+    const dir = tempDir();
+    const progress = join(dir, 'progress.log');
+    return {
+      dir,
+      store: join(tempDir(), 'store'),
+      progress,
+      env: cleanEnv({ ...TRAIN_ENV, TRAIN_PROGRESS: progress }),
+    };
+  }
+
   it(
     'SIGTERM to ckpt at a random moment: a checkpoint on request, exit 75; the same command resumes to equal tensors',
     async () => {
-      const dir = tempDir();
-      const store = join(tempDir(), 'store');
-      const progress = join(dir, 'progress.log');
-      const env = cleanEnv({ ...TRAIN_ENV, TRAIN_PROGRESS: progress });
+      const { dir, store, progress, env } = trainingRun();
       const args = ckptArgs(store, '--grace', '30s');
-      const first = startCkpt(args, { cwd: dir, env });
       const moment = randomMoment();
-      await sleepWhileRunning(moment, first, `the SIGTERM at ${moment} ms`);
-      const before = readProgress(progress);
-      process.kill(first.pid, 'SIGTERM');
-      const stopped = await first.exited;
-      expect(stopped.code, `${stopped.stderr} ${REPLAY}`).toBe(75);
-      // (A stop during `import torch` comes before the script's first progress line.)
-      const startsBefore = readProgress(progress).starts.length;
-
-      const second = startCkpt(args, { cwd: dir, env });
-      const end = await second.exited;
-      expect(end.code, `${end.stderr} ${REPLAY}`).toBe(0);
+      let before = readProgress(progress);
+      let startsBefore = 0;
+      const { stopped, end } = await stopAndRerun({
+        start: () => startCkpt(args, { cwd: dir, env }),
+        moment,
+        replay: REPLAY,
+        beforeStop: () => {
+          before = readProgress(progress);
+        },
+        afterStop: () => {
+          // (A stop during `import torch` comes before the script's first progress line.)
+          startsBefore = readProgress(progress).starts.length;
+        },
+      });
       const after = readProgress(progress);
       expect(after.done).toBe(true);
       expect(after.starts).toHaveLength(startsBefore + 1);
@@ -160,20 +168,16 @@ describeNeeds('ckpt run --app pytorch (train.py)', TORCH, () => {
   it(
     'SIGKILL of the training process at a random moment: ckpt restarts it, equal tensors',
     async () => {
-      const dir = tempDir();
-      const store = join(tempDir(), 'store');
-      const progress = join(dir, 'progress.log');
-      const env = cleanEnv({ ...TRAIN_ENV, TRAIN_PROGRESS: progress });
+      const { dir, store, progress, env } = trainingRun();
       const run = startCkpt(ckptArgs(store, '--max-restarts', '5', '--backoff', '0.2s'), { cwd: dir, env });
       const moment = randomMoment();
-      await sleepWhileRunning(moment, run, `the SIGKILL at ${moment} ms`);
-      const pid = await waitFor(() => childRunning(run.pid, PYTHON), 'the training process', {
-        timeoutMs: 10_000,
+      await killAppAndFinish({
+        run,
+        moment,
+        replay: REPLAY,
+        app: () =>
+          waitFor(() => childRunning(run.pid, PYTHON), 'the training process', { timeoutMs: 10_000 }),
       });
-      process.kill(pid, 'SIGKILL');
-      const end = await run.exited;
-      expect(end.code, `${end.stderr} ${REPLAY}`).toBe(0);
-      expect(end.stderr).toMatch(/crashed \(killed by SIGKILL\); restart 1\/5/);
       const after = readProgress(progress);
       expect(after.done).toBe(true);
       // Two starts, or one when the kill came during `import torch` (before the first line).

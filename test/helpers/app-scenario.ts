@@ -96,3 +96,49 @@ export async function crashNodeAfterSecondCapture(run: CkptChild, comm: string):
   await waitFor(() => !isAlive(app!), `${comm} to be gone`);
   return crashed;
 }
+
+/**
+ * Starts ckpt, waits for `started` (e.g. the app under it), SIGTERMs ckpt `moment` ms later (it
+ * must still run then, and stop with 75), calls `afterStop`, then starts the same command again,
+ * which must finish with 0. `beforeStop` runs just before the SIGTERM.
+ */
+export async function stopAndRerun(o: {
+  start: () => CkptChild;
+  moment: number;
+  replay: string;
+  started?: (run: CkptChild) => Promise<unknown>;
+  beforeStop?: () => void;
+  afterStop?: (stopped: CkptExit) => void;
+}): Promise<{ stopped: CkptExit; end: CkptExit }> {
+  const first = o.start();
+  await o.started?.(first);
+  await sleepWhileRunning(o.moment, first, `the SIGTERM at ${o.moment} ms`, o.replay);
+  o.beforeStop?.();
+  process.kill(first.pid, 'SIGTERM');
+  const stopped = await first.exited;
+  expect(stopped.code, `${stopped.stderr} ${o.replay}`).toBe(75);
+  o.afterStop?.(stopped);
+  const end = await o.start().exited;
+  expect(end.code, `${end.stderr} ${o.replay}`).toBe(0);
+  return { stopped, end };
+}
+
+/**
+ * SIGKILLs the app under `run` (found by `app` once ckpt has run `moment` ms) and waits for ckpt,
+ * which must restart it once and finish with 0.
+ */
+export async function killAppAndFinish(o: {
+  run: CkptChild;
+  moment: number;
+  replay: string;
+  app: () => Promise<number | undefined>;
+}): Promise<CkptExit> {
+  await sleepWhileRunning(o.moment, o.run, `the SIGKILL at ${o.moment} ms`, o.replay);
+  const pid = await o.app();
+  expect(pid, `the app running at ${o.moment} ms ${o.replay}`).toBeDefined();
+  process.kill(pid!, 'SIGKILL');
+  const end = await o.run.exited;
+  expect(end.code, `${end.stderr} ${o.replay}`).toBe(0);
+  expect(end.stderr).toMatch(/crashed \(killed by SIGKILL\); restart 1\/5/);
+  return end;
+}

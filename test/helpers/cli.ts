@@ -5,8 +5,11 @@
  * {@link cleanEnv}: ours without any CKPT_* variable, so nothing points it at another store).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterEach, beforeAll } from 'vitest';
 import { collectOutput, type Output } from './program.js';
-import { CLI_BIN } from './repo.js';
+import { CLI_BIN, requireBuild } from './repo.js';
+import { useTempDirs } from './tmp.js';
 
 /** How a ckpt process is run. */
 export interface CkptOptions {
@@ -98,4 +101,21 @@ export function startCkpt(args: readonly string[], opts: CkptOptions): CkptChild
   });
   if (child.pid === undefined) throw new Error('could not start node bin/ckpt');
   return { child, pid: child.pid, output: () => ({ ...output }), exited };
+}
+
+/** A fresh working directory and a store beside it (not in it: captures must not see the store). */
+export interface CkptWorkspace {
+  work: string;
+  store: string;
+}
+
+/**
+ * For a describe block whose tests start ckpt: requires the build, kills leftover ckpts after
+ * each test and removes the temporary directories it hands out (prefix `prefix`).
+ */
+export function useCkptRuns(prefix: string): { tempDir: () => string; workspace: () => CkptWorkspace } {
+  const tempDir = useTempDirs(prefix);
+  beforeAll(requireBuild);
+  afterEach(killLeftoverCkpts);
+  return { tempDir, workspace: () => ({ work: tempDir(), store: join(tempDir(), 'store') }) };
 }

@@ -82,23 +82,18 @@ export const PYTHON3: Need = {
   install: 'install python3 (apt-get install python3)',
 };
 
+/** A command that a Debian package installs. */
+function fromDebian(name: string, present: boolean, pkg: string): Need {
+  return { name, present, install: `install the Debian package \`${pkg}\` (apt-get install ${pkg})` };
+}
+
 /** GROMACS' `gmx`. */
-export const GROMACS: Need = {
-  name: 'gmx',
-  present: runs('gmx', '--version'),
-  install: 'install the Debian package `gromacs` (apt-get install gromacs)',
-};
-
+export const GROMACS = fromDebian('gmx', runs('gmx', '--version'), 'gromacs');
 /** LAMMPS' `lmp`. */
-export const LAMMPS: Need = {
-  name: 'lmp',
-  present: runs('lmp', '-h'),
-  install: 'install the Debian package `lammps` (apt-get install lammps)',
-};
-
+export const LAMMPS = fromDebian('lmp', runs('lmp', '-h'), 'lammps');
 /** OpenFOAM's icoFoam and blockMesh. */
-export const OPENFOAM: Need = {
-  name: 'icoFoam/blockMesh',
-  present: hasCommand('icoFoam') && hasCommand('blockMesh'),
-  install: 'install the Debian package `openfoam` (apt-get install openfoam)',
-};
+export const OPENFOAM = fromDebian(
+  'icoFoam/blockMesh',
+  hasCommand('icoFoam') && hasCommand('blockMesh'),
+  'openfoam',
+);

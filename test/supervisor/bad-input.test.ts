@@ -4,20 +4,16 @@
  */
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JobStatus } from '../../src/supervisor/index.js';
-import { ckptJson, cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
-import { requireBuild } from '../helpers/repo.js';
-import { useTempDirs } from '../helpers/tmp.js';
+import { ckptJson, cleanEnv, runCkpt, startCkpt, useCkptRuns } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const EXIT_USAGE = 2;
 const MARK = ['sh', '-c', 'touch ran'];
 
 describe('ckpt run: bad input', () => {
-  const tempDir = useTempDirs('ckpt-bad-input-');
-  beforeAll(requireBuild);
-  afterEach(killLeftoverCkpts);
+  const { tempDir } = useCkptRuns('ckpt-bad-input-');
 
   /** Runs `ckpt --store <tmp> run ARGS` in a fresh directory. */
   function run(args: string[], env: Record<string, string> = {}, work = tempDir()) {

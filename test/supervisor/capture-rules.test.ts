@@ -38,6 +38,9 @@ interface LsJson {
   checkpoints: Array<{ seq: number; step: number; stepKind: string; ok: boolean }>;
 }
 
+/** The poison fixture's state file, captured once settled. */
+const CAPTURE_STATE = ['--capture', 'state.json', '--settle', '0.5s'];
+
 describe('ckpt run capture rules', () => {
   beforeAll(requireBuild);
   afterEach(killLeftoverCkpts);
@@ -106,16 +109,7 @@ describe('ckpt run capture rules', () => {
 
   it('a newest checkpoint the program fails on at start is given up: ckpt resumes from the one before and says why', async () => {
     const l = lab();
-    const end = await run(l, 'poison', [
-      '--capture',
-      'state.json',
-      '--settle',
-      '0.5s',
-      '--max-restarts',
-      '5',
-      '--backoff',
-      '0.1s',
-    ]).exited;
+    const end = await run(l, 'poison', [...CAPTURE_STATE, '--max-restarts', '5', '--backoff', '0.1s']).exited;
     expect(end.code, end.stderr).toBe(0);
     expect(end.stderr).toMatch(
       /checkpoint #2 marked failing: the program exited 1 2 times in a row right after starting from it/,
@@ -135,26 +129,11 @@ describe('ckpt run capture rules', () => {
   it('a store whose every checkpoint fails at start ends with a message naming them, not a loop', async () => {
     const l = lab();
     // Only the poisoned state was ever captured: after it fails, nothing is left to try.
-    const first = await run(l, 'poison', [
-      '--capture',
-      'state.json',
-      '--settle',
-      '0.5s',
-      '--max-restarts',
-      '0',
-    ]).exited;
+    const first = await run(l, 'poison', [...CAPTURE_STATE, '--max-restarts', '0']).exited;
     expect(first.code).toBe(1);
     runCkpt(['--store', l.store, 'prune', '--keep', '1'], { cwd: l.work });
-    const end = await run(l, 'poison', [
-      '--capture',
-      'state.json',
-      '--settle',
-      '0.5s',
-      '--max-restarts',
-      '10',
-      '--backoff',
-      '0.1s',
-    ]).exited;
+    const end = await run(l, 'poison', [...CAPTURE_STATE, '--max-restarts', '10', '--backoff', '0.1s'])
+      .exited;
     expect(end.code).toBe(1);
     expect(end.stderr).toMatch(/every checkpoint makes the program fail right after starting \(#2\)/);
   }, 120_000);

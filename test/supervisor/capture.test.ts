@@ -5,13 +5,12 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/store/index.js';
 import type { JobStatus } from '../../src/supervisor/index.js';
-import { ckptJson, cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
+import { ckptJson, cleanEnv, runCkpt, startCkpt, useCkptRuns } from '../helpers/cli.js';
 import { readEvents } from '../helpers/events.js';
-import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
-import { useTempDirs } from '../helpers/tmp.js';
+import { REPO_ROOT } from '../helpers/repo.js';
 
 const WRITER = join(REPO_ROOT, 'test', 'fixtures', 'supervisor', 'slow-writer.mjs');
 /** Piece `i` of a file as slow-writer.mjs writes it. */
@@ -32,13 +31,10 @@ interface WriterEvent {
 }
 
 describe('ckpt run --capture', () => {
-  const tempDir = useTempDirs('ckpt-capture-');
-  beforeAll(requireBuild);
-  afterEach(killLeftoverCkpts);
+  const { tempDir, workspace } = useCkptRuns('ckpt-capture-');
 
   it('commits a slowly written file once it is closed and settled, and sets a torn one aside after a crash', async () => {
-    const work = tempDir();
-    const store = join(tempDir(), 'store');
+    const { work, store } = workspace();
     const events = join(work, 'writer.log');
     const run = startCkpt(
       [

@@ -8,14 +8,13 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { JobStatus } from '../../src/supervisor/index.js';
-import { ckptJson, cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
+import { ckptJson, cleanEnv, runCkpt, startCkpt, useCkptRuns } from '../helpers/cli.js';
 import { describeNeeds, PYTHON3 } from '../helpers/needs.js';
 import { isAlive } from '../helpers/procfs.js';
 import { seeded } from '../helpers/random.js';
-import { CLI_BIN, REPO_ROOT, requireBuild } from '../helpers/repo.js';
-import { useTempDirs } from '../helpers/tmp.js';
+import { CLI_BIN, REPO_ROOT } from '../helpers/repo.js';
 import { sleep, waitFor } from '../helpers/wait-for.js';
 
 const FIXTURE = join(REPO_ROOT, 'test', 'fixtures', 'supervisor', 'steps.py');
@@ -48,9 +47,7 @@ function readProgress(path: string): ProgramSegment[] {
 }
 
 describeNeeds('ckpt run: SIGKILL the program at random moments', PYTHON3, () => {
-  const tempDir = useTempDirs('ckpt-kill-resume-');
-  beforeAll(requireBuild);
-  afterEach(killLeftoverCkpts);
+  const { tempDir } = useCkptRuns('ckpt-kill-resume-');
 
   it(`resumes after ${KILLS} kills with the uninterrupted result, losing at most one interval each`, async () => {
     const seed = `(replay with CKPT_TEST_SEED=${SEED})`;

@@ -6,12 +6,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { JobStatus } from '../../src/supervisor/index.js';
-import { ckptJson, cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
+import { ckptJson, cleanEnv, runCkpt, startCkpt, useCkptRuns } from '../helpers/cli.js';
 import { groupMembers, isAlive, procInfo } from '../helpers/procfs.js';
-import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
-import { useTempDirs } from '../helpers/tmp.js';
+import { REPO_ROOT } from '../helpers/repo.js';
 import { sleep, waitFor } from '../helpers/wait-for.js';
 
 const SPAWNER = join(REPO_ROOT, 'test', 'fixtures', 'supervisor', 'spawner.mjs');
@@ -36,9 +35,7 @@ function receipts(dir: string, name: string): string[] {
 }
 
 describe.runIf(process.platform === 'linux')('ckpt run: no orphaned processes', () => {
-  const tempDir = useTempDirs('ckpt-orphans-');
-  beforeAll(requireBuild);
-  afterEach(killLeftoverCkpts);
+  const { tempDir } = useCkptRuns('ckpt-orphans-');
   /** Groups this file started: whatever a failed test left of them is killed afterwards. */
   const groups: number[] = [];
   afterEach(() => {

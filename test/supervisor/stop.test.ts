@@ -5,13 +5,12 @@
  * and SIGTERM is SIGKILLed after --grace + --kill-grace and the store is left as it was.
  */
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JobStatus } from '../../src/supervisor/index.js';
-import { ckptJson, cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
+import { ckptJson, cleanEnv, runCkpt, startCkpt, useCkptRuns } from '../helpers/cli.js';
 import { readEvents } from '../helpers/events.js';
 import { isAlive } from '../helpers/procfs.js';
-import { CLI_BIN, REPO_ROOT, requireBuild } from '../helpers/repo.js';
-import { useTempDirs } from '../helpers/tmp.js';
+import { CLI_BIN, REPO_ROOT } from '../helpers/repo.js';
 import { sleep, waitFor } from '../helpers/wait-for.js';
 
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'supervisor');
@@ -26,27 +25,19 @@ interface WhyJson {
   resumeFrom: { seq: number; step: number } | null;
 }
 
+/** `ckpt run` of a fixture with this file's --grace and --kill-grace. */
+function stopArgs(store: string, fixture: string): string[] {
+  const grace = ['--grace', `${GRACE_MS / 1000}s`, '--kill-grace', `${KILL_GRACE_MS / 1000}s`];
+  return ['--store', store, 'run', ...grace, '--', process.execPath, join(FIXTURES, fixture)];
+}
+
 describe('ckpt run: SIGTERM to ckpt', () => {
-  const tempDir = useTempDirs('ckpt-stop-');
-  beforeAll(requireBuild);
-  afterEach(killLeftoverCkpts);
+  const { workspace } = useCkptRuns('ckpt-stop-');
 
   it('checkpoints within the grace period, exits 75, and the same command resumes at that step', async () => {
-    const work = tempDir();
-    const store = join(tempDir(), 'store');
+    const { work, store } = workspace();
     const events = join(work, 'events.log');
-    const args = [
-      '--store',
-      store,
-      'run',
-      '--grace',
-      `${GRACE_MS / 1000}s`,
-      '--kill-grace',
-      `${KILL_GRACE_MS / 1000}s`,
-      '--',
-      process.execPath,
-      join(FIXTURES, 'counter.mjs'),
-    ];
+    const args = stopArgs(store, 'counter.mjs');
     const env = cleanEnv({ COUNTER_LOG: events, COUNTER_CLI: CLI_BIN, COUNTER_TOTAL: '300' });
 
     const first = startCkpt(args, { cwd: work, env });
@@ -91,24 +82,12 @@ describe('ckpt run: SIGTERM to ckpt', () => {
   });
 
   it('SIGKILLs a program that ignores the checkpoint signal and SIGTERM after --grace + --kill-grace', async () => {
-    const work = tempDir();
-    const store = join(tempDir(), 'store');
+    const { work, store } = workspace();
     const events = join(work, 'events.log');
-    const run = startCkpt(
-      [
-        '--store',
-        store,
-        'run',
-        '--grace',
-        `${GRACE_MS / 1000}s`,
-        '--kill-grace',
-        `${KILL_GRACE_MS / 1000}s`,
-        '--',
-        process.execPath,
-        join(FIXTURES, 'stubborn.mjs'),
-      ],
-      { cwd: work, env: cleanEnv({ STUBBORN_LOG: events, STUBBORN_CLI: CLI_BIN }) },
-    );
+    const run = startCkpt(stopArgs(store, 'stubborn.mjs'), {
+      cwd: work,
+      env: cleanEnv({ STUBBORN_LOG: events, STUBBORN_CLI: CLI_BIN }),
+    });
     const ready = await waitFor(() => readEvents(events).find((e) => e.event === 'ready'), 'the program');
     const before = runCkpt(['--store', store, 'ls', '--json'], { cwd: work });
     expect(before.code, before.stderr).toBe(0);
