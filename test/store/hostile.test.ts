@@ -22,6 +22,7 @@ import { acquireLease, type ChunkRef, type Manifest, Store, sha256Hex } from '..
 import { chunkPath, JOURNAL_FILE, manifestPath } from '../../src/store/layout.js';
 import { prepareRestore } from '../../src/supervisor/prepare-restore.js';
 import { seededBytes, writeFileDeep } from '../helpers/bytes.js';
+import { runCkpt } from '../helpers/cli.js';
 import { ckpt, fingerprint } from '../helpers/hostile.js';
 import { CLI_BIN } from '../helpers/repo.js';
 import {
@@ -188,12 +189,13 @@ describe('a damaged chunk is never inherited by a new checkpoint', () => {
       if (damage === 'bit-flipped') corruptChunk(l.store, ref, 1000);
       else truncateChunk(l.store, ref, 10);
       // The same bytes again, by a fresh process (nothing it remembers vouches for the file).
-      const r = spawnSync(
-        process.execPath,
-        [CLI_BIN, 'commit', '--step', '3', '--store', l.store, '--cwd', l.work, 'a.bin', 'notes.txt'],
-        { encoding: 'utf8' },
+      const r = runCkpt(
+        ['commit', '--step', '3', '--store', l.store, '--cwd', l.work, 'a.bin', 'notes.txt'],
+        {
+          cwd: l.work,
+        },
       );
-      expect(r.status, r.stderr).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       const verify = await ckpt(l.store, 'verify', '--deep', '--json');
       const report = JSON.parse(verify.out) as { checkpoints: Array<{ seq: number; ok: boolean }> };
       expect(report.checkpoints.map((c) => [c.seq, c.ok])).toEqual([
