@@ -1,6 +1,7 @@
 /**
- * The scaffolding the app tests (test/apps/*) share: running a program bare, finding the app under `ckpt run`, and the
- * interruption scenarios (SIGTERM to ckpt, SIGKILL to the app, a node crash).
+ * The moments the app tests (test/apps/*) share: finding the app under `ckpt run`, and the
+ * interruptions (SIGTERM to ckpt, SIGKILL to the app, a node crash) with the checks that they
+ * landed. The whole GROMACS/LAMMPS scenarios built on them are in app-runs.ts.
  */
 import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
