@@ -6,11 +6,11 @@
  * "installed" need gmx / lmp (Debian packages `gromacs`, `lammps`): skipped without them,
  * except under CI, where they fail.
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCkpt } from '../helpers/ckpt-process.js';
+import { runCkpt } from '../helpers/cli.js';
+import { GROMACS, LAMMPS, skipWithout } from '../helpers/needs.js';
 import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
@@ -23,15 +23,9 @@ interface Finding {
 }
 
 const EXAMPLE_INPUT = readFileSync(join(REPO_ROOT, 'examples', 'lammps', 'in.melt'), 'utf8');
-const hasGmx = spawnSync('gmx', ['--version'], { stdio: 'ignore' }).status === 0;
-const hasLmp = spawnSync('lmp', ['-h'], { stdio: 'ignore' }).status === 0;
 /** Tests that need the app itself: skipped without it, unless CI is set (then they fail). */
-const needs = (present: boolean, what: string): boolean => {
-  if (!present && !process.env.CI) console.warn(`Skipping doctor checks that need ${what}.`);
-  return !present && !process.env.CI;
-};
-const skipGmx = needs(hasGmx, 'gmx (apt-get install gromacs)');
-const skipLmp = needs(hasLmp, 'lmp (apt-get install lammps)');
+const skipGmx = skipWithout(GROMACS);
+const skipLmp = skipWithout(LAMMPS);
 
 const tempDir = useTempDirs('ckpt-doctor-');
 
@@ -43,7 +37,7 @@ function doctor(app: string, command: string[], cwd: string): { status: number |
   expect(r.stderr).toBe('');
   const parsed = JSON.parse(r.stdout) as { findings: Finding[]; errors: number };
   expect(parsed.errors).toBe(parsed.findings.filter((f) => f.severity === 'error').length);
-  return { status: r.status, findings: parsed.findings };
+  return { status: r.code, findings: parsed.findings };
 }
 
 const codes = (findings: Finding[]): string[] => findings.map((f) => f.code);
@@ -98,7 +92,7 @@ describe('ckpt doctor --app gromacs', () => {
         cwd,
       },
     );
-    expect(text.status).toBe(1);
+    expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/^FAIL `-cpt -1` disables checkpoints/m);
     expect(text.stdout).toMatch(/^ {5}fix: /m);
   });
@@ -204,7 +198,7 @@ describe('ckpt doctor: the command line', () => {
       ['lammps', 'lammps'],
     ] as const) {
       const r = runCkpt(['doctor', '--app', app, '--json'], { cwd: tempDir(), env });
-      expect(r.status).toBe(1);
+      expect(r.code).toBe(1);
       const { findings } = JSON.parse(r.stdout) as { findings: Finding[] };
       expect(findings).toEqual([
         expect.objectContaining({ severity: 'error', code: 'NOT_INSTALLED', fix: `apt-get install ${pkg}` }),
@@ -215,10 +209,10 @@ describe('ckpt doctor: the command line', () => {
   it('a command without --app, or an unknown app, is a usage error (exit 2)', () => {
     const cwd = tempDir();
     const noApp = runCkpt(['doctor', '--', 'gmx', 'mdrun'], { cwd });
-    expect(noApp.status).toBe(2);
+    expect(noApp.code).toBe(2);
     expect(noApp.stderr).toContain('--app NAME');
     const unknown = runCkpt(['doctor', '--app', 'namd'], { cwd });
-    expect(unknown.status).toBe(2);
+    expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('Unknown app `namd`');
   });
 });

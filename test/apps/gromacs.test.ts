@@ -21,38 +21,35 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import {
-  crashNodeAfterSecondCapture,
-  describeWithApp,
-  killAppAfterFirstCapture,
-  runToEnd,
-  sigtermCkptAfter,
-} from '../helpers/app-scenario.js';
-import { type CkptChild, ckptJson, cleanEnv, killLeftoverCkpts, startCkpt } from '../helpers/ckpt-process.js';
-import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
-import { useTempDirs } from '../helpers/tmp.js';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type TornCheckpoint, useAppRuns } from '../helpers/app-runs.js';
+import { describeNeeds, GROMACS } from '../helpers/needs.js';
+import { REPO_ROOT } from '../helpers/repo.js';
 
 const EXAMPLE = join(REPO_ROOT, 'examples', 'gromacs');
 const MDRUN = ['gmx', 'mdrun', '-deffnm', 'md', '-nt', '1'];
 /** What must come out bitwise identical: energies, full-precision x/v frames, final structure. */
 const RESULTS = ['md.edr', 'md.trr', 'md.gro'];
 const TIMEOUT = 240_000;
-const MISSING = 'gmx is not installed: install the Debian package `gromacs` (apt-get install gromacs)';
-const hasGmx = spawnSync('gmx', ['--version'], { stdio: 'ignore' }).status === 0;
 
 interface Reference {
   files: Map<string, Buffer>;
-  ms: number;
 }
 
-describeWithApp('GROMACS under ckpt run --app gromacs', hasGmx, 'gmx', MISSING, () => {
+describeNeeds('GROMACS under ckpt run --app gromacs', GROMACS, () => {
   let prepared = '';
-  let reference: Promise<Reference> | undefined;
-  const tempDir = useTempDirs('ckpt-gromacs-');
+  const runs = useAppRuns<Reference>({
+    prefix: 'ckpt-gromacs-',
+    comm: 'gmx',
+    command: MDRUN,
+    runOptions: ['--app', 'gromacs', '--every', '0.1m'],
+    prepare: (cwd) => copyFileSync(join(prepared, 'md.tpr'), join(cwd, 'md.tpr')),
+    reference: (cwd) => ({ files: new Map(RESULTS.map((f) => [f, readFileSync(join(cwd, f))])) }),
+    timeoutMs: TIMEOUT,
+  });
+  const { itRuns } = runs;
 
   beforeAll(() => {
-    requireBuild();
     prepared = mkdtempSync(join(tmpdir(), 'ckpt-gromacs-tpr-'));
     const r = spawnSync('bash', [join(EXAMPLE, 'prepare.sh'), prepared], { encoding: 'utf8' });
     expect(r.status, `prepare.sh failed:\n${r.stdout}\n${r.stderr}`).toBe(0);
@@ -60,40 +57,11 @@ describeWithApp('GROMACS under ckpt run --app gromacs', hasGmx, 'gmx', MISSING, 
   afterAll(() => {
     if (prepared) rmSync(prepared, { recursive: true, force: true });
   });
-  afterEach(() => killLeftoverCkpts());
-
-  /** A fresh working directory holding md.tpr, and the environment with its own store. */
-  function workspace(): { cwd: string; store: string; env: NodeJS.ProcessEnv } {
-    const cwd = tempDir();
-    copyFileSync(join(prepared, 'md.tpr'), join(cwd, 'md.tpr'));
-    const store = join(tempDir(), 'store');
-    return { cwd, store, env: cleanEnv({ CKPT_STORE: store }) };
-  }
-
-  /** The uninterrupted, bare run (no ckpt): computed once, shared by the tests. */
-  function uninterrupted(): Promise<Reference> {
-    reference ??= (async () => {
-      const w = workspace();
-      const started = Date.now();
-      const done = await runBare(MDRUN, w.cwd);
-      const ms = Date.now() - started;
-      expect(done.code, `bare gmx mdrun failed:\n${done.output}`).toBe(0);
-      const files = new Map(RESULTS.map((f) => [f, readFileSync(join(w.cwd, f))]));
-      return { files, ms };
-    })();
-    return reference;
-  }
-
-  const ckptRun = (w: { cwd: string; env: NodeJS.ProcessEnv }, options: string[]): CkptChild =>
-    startCkpt(['run', '--app', 'gromacs', '--every', '0.1m', ...options, '--', ...MDRUN], {
-      cwd: w.cwd,
-      env: w.env,
-    });
 
   it(
     '(a) the bare run finishes and is the reference',
     async () => {
-      const ref = await uninterrupted();
+      const ref = await runs.uninterrupted();
       for (const f of RESULTS) expect(ref.files.get(f)!.length, f).toBeGreaterThan(0);
       // One frame at step 0 and one at the last step, each with coordinates and velocities.
       expect(ref.ms).toBeGreaterThan(3_000);
@@ -101,103 +69,50 @@ describeWithApp('GROMACS under ckpt run --app gromacs', hasGmx, 'gmx', MISSING, 
     TIMEOUT,
   );
 
-  it(
+  itRuns(
     '(b) SIGTERM to ckpt at a random moment: mdrun checkpoints, ckpt exits 75; the same command resumes and ends identical',
-    async () => {
-      const ref = await uninterrupted();
-      const w = workspace();
-      const delay = Math.round(ref.ms * (0.15 + 0.55 * Math.random()));
-      const stopped = await sigtermCkptAfter(ckptRun(w, ['--grace', '30s']), delay);
-      const context = `SIGTERM after ${delay} ms\n${stopped.stderr}`;
-      expect(stopped.code, context).toBe(75);
-      expect(stopped.stderr, context).toMatch(/ckpt: stopped \(SIGTERM received/);
-      // mdrun handled the TERM itself (one signal only: a second one gives a non-bitwise checkpoint).
-      expect(readFileSync(join(w.cwd, 'md.log'), 'utf8'), context).toContain('Received the TERM signal');
-      expect(readFileSync(join(w.cwd, 'md.log'), 'utf8'), context).not.toContain('Received the second');
-      expect(existsSync(join(w.cwd, 'md.gro')), 'mdrun wrote its final structure after a stop').toBe(false);
-
-      const resumed = await ckptRun(w, ['--grace', '30s']).exited;
-      const context2 = `${context}\n--- resumed ---\n${resumed.stderr}`;
-      expect(resumed.code, context2).toBe(0);
-      expect(resumed.stderr, context2).toMatch(/ckpt: resuming from checkpoint #\d+/);
-      expect(resumed.stderr, context2).toContain('ckpt: the program finished');
+    async (ref, w) => {
+      const { context } = await runs.stopThenResume(w, (_stopped, stopContext) => {
+        // mdrun handled the TERM itself (one signal only: a second one gives a non-bitwise checkpoint).
+        const log = readFileSync(join(w.cwd, 'md.log'), 'utf8');
+        expect(log, stopContext).toContain('Received the TERM signal');
+        expect(log, stopContext).not.toContain('Received the second');
+        expect(existsSync(join(w.cwd, 'md.gro')), 'mdrun wrote its final structure after a stop').toBe(false);
+      });
       // Appended to the restored outputs, not -noappend part files.
       expect(readFileSync(join(w.cwd, 'md.log'), 'utf8')).toContain('Restarting from checkpoint, appending');
       expect(readdirSync(w.cwd).filter((f) => f.includes('.part'))).toEqual([]);
-      expectSameResults(w.cwd, ref, context2);
+      expectSameResults(w.cwd, ref, context);
     },
-    TIMEOUT,
   );
 
-  it(
+  itRuns(
     '(c) mdrun SIGKILLed at a random moment: ckpt restarts it from the last captured checkpoint; ends identical',
-    async () => {
-      const ref = await uninterrupted();
-      const w = workspace();
-      const run = ckptRun(w, ['--max-restarts', '5', '--backoff', '0.2s']);
-      const { done, delay } = await killAppAfterFirstCapture(run, 'gmx', ref.ms * 0.2, 60_000);
-      const context = `SIGKILL ${delay} ms after the first capture\n${done.stderr}`;
-      expect(done.code, context).toBe(0);
-      expect(done.stderr, context).toContain('ckpt: the program crashed (killed by SIGKILL); restart 1/5');
-      expect(done.stderr, context).toMatch(/ckpt: resuming from checkpoint #\d+/);
-      expect(done.stderr, context).toContain('ckpt: the program finished');
-      const status = ckptJson<{ state: string; restarts: number }>(w.store, ['status'], w.cwd);
-      expect(status, context).toMatchObject({ state: 'finished', restarts: 1 });
+    async (ref, w) => {
+      const { context } = await runs.killThenRestart(w, 60_000);
       expectSameResults(w.cwd, ref, context);
     },
-    TIMEOUT,
   );
 
-  it(
+  itRuns(
     '(d) a crash leaves a torn md.cpt: ckpt sets it aside and resumes from its own copy instead of letting mdrun fail',
-    async () => {
-      const ref = await uninterrupted();
-      const w = workspace();
-      const run = ckptRun(w, []);
-      // The node dies: mdrun and ckpt at the same moment, no chance to clean up.
-      const crashed = await crashNodeAfterSecondCapture(run, 'gmx');
-      expect(existsSync(join(w.cwd, 'md.gro')), 'mdrun finished before the kill').toBe(false);
-      const newest = ckptJson<{ checkpoints: { seq: number }[] }>(w.store, ['ls'], w.cwd).checkpoints.at(
-        -1,
-      )!.seq;
-
-      const cpt = join(w.cwd, 'md.cpt');
-      truncateSync(cpt, Math.floor(readFileSync(cpt).length / 2));
-      // Control: mdrun itself cannot restart from that file.
-      const control = tempDir();
-      cpSync(w.cwd, control, { recursive: true });
-      const bare = await runBare([...MDRUN, '-cpi', 'md.cpt'], control);
-      expect(bare.code, bare.output).not.toBe(0);
-      expect(bare.output).toContain('Checkpoint file corrupted/truncated');
-
-      const resumed = await ckptRun(w, ['--max-restarts', '0']).exited;
-      const context = `${crashed.stderr}\n--- after the crash ---\n${resumed.stderr}`;
-      expect(resumed.code, context).toBe(0);
-      expect(resumed.stderr, context).toMatch(/ckpt: set aside \d+ newer file\(s\)/);
-      expect(resumed.stderr, context).toContain(`ckpt: resuming from checkpoint #${newest} `);
-      expect(resumed.stderr, context).not.toContain('crashed');
+    async (ref, w) => {
+      const { resumed, context } = await runs.crashTearThenResume(w, TORN_CPT);
       expect(resumed.stderr, context).not.toContain('Checkpoint file corrupted');
-      expect(existsSync(join(w.cwd, '.ckpt-aside')), 'the torn md.cpt was kept aside').toBe(true);
       expectSameResults(w.cwd, ref, context);
     },
-    TIMEOUT,
   );
 
-  it(
+  itRuns(
     '(e) -maxh ends each start early with a checkpoint and exit 0: ckpt exits 75 (not "finished") until the run is done',
-    async () => {
-      const ref = await uninterrupted();
-      const w = workspace();
+    async (ref, w) => {
       // ~7 s per start (mdrun stops at 0.99 of it): the run takes several starts.
       const maxh = ['-maxh', '0.002'];
       const codes: Array<number | null> = [];
       let last: { code: number | null; stderr: string } | undefined;
       const logs: string[] = [];
       while (codes.length < 12 && last?.code !== 0) {
-        last = await startCkpt(['run', '--app', 'gromacs', '--every', '0.1m', '--', ...MDRUN, ...maxh], {
-          cwd: w.cwd,
-          env: w.env,
-        }).exited;
+        last = await runs.start(w, [], maxh).exited;
         codes.push(last.code);
         logs.push(
           last.stderr
@@ -217,12 +132,20 @@ describeWithApp('GROMACS under ckpt run --app gromacs', hasGmx, 'gmx', MISSING, 
       expect(readFileSync(join(w.cwd, 'md.log'), 'utf8')).toContain('Run time exceeded');
       expectSameResults(w.cwd, ref, context);
     },
-    TIMEOUT,
   );
 });
 
-/** Runs a command to its end without ckpt; stdout and stderr together. */
-const runBare = (command: readonly string[], cwd: string) => runToEnd(command, cwd, cleanEnv());
+/** A crash tears md.cpt in half; mdrun itself cannot restart from it. */
+const TORN_CPT: TornCheckpoint = {
+  finalFile: 'md.gro',
+  tear(cwd) {
+    const cpt = join(cwd, 'md.cpt');
+    truncateSync(cpt, Math.floor(readFileSync(cpt).length / 2));
+    return cpt;
+  },
+  restart: [...MDRUN, '-cpi', 'md.cpt'],
+  failure: /Checkpoint file corrupted\/truncated/,
+};
 
 /** The result files in `cwd` equal the reference's, byte for byte (the energies shown on a mismatch). */
 function expectSameResults(cwd: string, ref: Reference, context: string): void {

@@ -9,32 +9,21 @@
  * every thermo line (printed with 15 significant digits). Run `npm run build` first.
  * Without lmp these tests are skipped, except under CI, where that fails them.
  */
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, expect, it } from 'vitest';
-import {
-  crashNodeAfterSecondCapture,
-  describeWithApp,
-  killAppAfterFirstCapture,
-  runToEnd,
-  sigtermCkptAfter,
-} from '../helpers/app-scenario.js';
-import { type CkptChild, ckptJson, cleanEnv, killLeftoverCkpts, startCkpt } from '../helpers/ckpt-process.js';
-import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
-import { useTempDirs } from '../helpers/tmp.js';
+import { expect, it } from 'vitest';
+import { type TornCheckpoint, useAppRuns } from '../helpers/app-runs.js';
+import { describeNeeds, LAMMPS } from '../helpers/needs.js';
+import { REPO_ROOT } from '../helpers/repo.js';
 
 const INPUT = join(REPO_ROOT, 'examples', 'lammps', 'in.melt');
 const LMP = ['lmp', '-in', 'in.melt'];
 const TIMEOUT = 240_000;
-const MISSING = 'lmp is not installed: install the Debian package `lammps` (apt-get install lammps)';
-const hasLmp = spawnSync('lmp', ['-h'], { stdio: 'ignore' }).status === 0;
 
 interface Reference {
   data: Buffer;
   /** Thermo lines by step. */
   thermo: Map<number, string>;
-  ms: number;
 }
 
 /** Thermo lines (Step Temp E_pair E_mol TotEng Press) in LAMMPS output, by step. */
@@ -49,148 +38,90 @@ function thermoLines(output: string): Array<[number, string]> {
   return out;
 }
 
-describeWithApp('LAMMPS under ckpt run --app lammps', hasLmp, 'lmp', MISSING, () => {
-  let reference: Promise<Reference> | undefined;
-  const tempDir = useTempDirs('ckpt-lammps-');
-
-  beforeAll(() => requireBuild());
-  afterEach(() => killLeftoverCkpts());
-
-  /** A fresh working directory holding in.melt, and the environment with its own store. */
-  function workspace(): { cwd: string; store: string; env: NodeJS.ProcessEnv } {
-    const cwd = tempDir();
-    copyFileSync(INPUT, join(cwd, 'in.melt'));
-    const store = join(tempDir(), 'store');
-    return { cwd, store, env: cleanEnv({ CKPT_STORE: store, OMP_NUM_THREADS: '1' }) };
-  }
-
-  /** The uninterrupted, bare run (no ckpt): computed once, shared by the tests. */
-  function uninterrupted(): Promise<Reference> {
-    reference ??= (async () => {
-      const w = workspace();
-      const started = Date.now();
-      const done = await runBare(LMP, w.cwd);
-      const ms = Date.now() - started;
-      expect(done.code, `bare lmp failed:\n${done.output}`).toBe(0);
-      return {
-        data: readFileSync(join(w.cwd, 'final.data')),
-        thermo: new Map(thermoLines(done.output)),
-        ms,
-      };
-    })();
-    return reference;
-  }
-
-  const ckptRun = (w: { cwd: string; env: NodeJS.ProcessEnv }, options: string[]): CkptChild =>
-    startCkpt(['run', '--app', 'lammps', ...options, '--', ...LMP], { cwd: w.cwd, env: w.env });
+describeNeeds('LAMMPS under ckpt run --app lammps', LAMMPS, () => {
+  const runs = useAppRuns<Reference>({
+    prefix: 'ckpt-lammps-',
+    comm: 'lmp',
+    command: LMP,
+    runOptions: ['--app', 'lammps'],
+    env: { OMP_NUM_THREADS: '1' },
+    prepare: (cwd) => copyFileSync(INPUT, join(cwd, 'in.melt')),
+    reference: (cwd, bare) => ({
+      data: readFileSync(join(cwd, 'final.data')),
+      thermo: new Map(thermoLines(bare.output)),
+    }),
+    timeoutMs: TIMEOUT,
+  });
+  const { itRuns } = runs;
 
   it(
     '(a) the bare run finishes and is the reference',
     async () => {
-      const ref = await uninterrupted();
+      const ref = await runs.uninterrupted();
       expect([...ref.thermo.keys()]).toEqual(Array.from({ length: 41 }, (_, i) => i * 100));
       expect(ref.data.toString('latin1', 0, 80)).toContain('timestep = 4000');
     },
     TIMEOUT,
   );
 
-  it(
+  itRuns(
     '(b) SIGTERM to ckpt at a random moment: the stop file halts the run, ckpt exits 75; the same command resumes and ends identical',
-    async () => {
-      const ref = await uninterrupted();
-      const w = workspace();
-      const delay = Math.round(ref.ms * (0.15 + 0.55 * Math.random()));
-      const stopped = await sigtermCkptAfter(ckptRun(w, ['--grace', '30s']), delay);
-      const context = `SIGTERM after ${delay} ms\n${stopped.stderr}\n${stopped.stdout}`;
-      expect(stopped.code, context).toBe(75);
-      expect(stopped.stderr, context).toMatch(/ckpt: stopped \(SIGTERM received/);
-      const halted = /Fix halt condition for fix-id ckpt_halt met on step (\d+)/.exec(stopped.stdout);
-      expect(halted, context).not.toBeNull();
-      const step = Number(halted![1]);
-      expect(step % 10, context).toBe(0);
-      // The final restart file at the halt step was captured: the resume starts there.
-      expect(existsSync(join(w.cwd, `ckpt/melt.${step}.restart`)), context).toBe(true);
-      expect(existsSync(join(w.cwd, 'final.data')), 'final.data after a stop').toBe(false);
-
-      const resumed = await ckptRun(w, ['--grace', '30s']).exited;
-      const context2 = `${context}\n--- resumed ---\n${resumed.stderr}`;
-      expect(resumed.code, context2).toBe(0);
-      expect(resumed.stderr, context2).toMatch(
+    async (ref, w) => {
+      let step = -1;
+      const { stopped, resumed, context } = await runs.stopThenResume(w, (halt, stopContext) => {
+        const halted = /Fix halt condition for fix-id ckpt_halt met on step (\d+)/.exec(halt.stdout);
+        expect(halted, stopContext).not.toBeNull();
+        step = Number(halted![1]);
+        expect(step % 10, stopContext).toBe(0);
+        // The final restart file at the halt step was captured: the resume starts there.
+        expect(existsSync(join(w.cwd, `ckpt/melt.${step}.restart`)), stopContext).toBe(true);
+        expect(existsSync(join(w.cwd, 'final.data')), 'final.data after a stop').toBe(false);
+      });
+      expect(resumed.stderr, context).toMatch(
         new RegExp(`ckpt: resuming from checkpoint #\\d+ \\(step ${step}\\)`),
       );
-      expect(resumed.stderr, context2).toContain('ckpt: the program finished');
       expect(thermoLines(resumed.stdout)[0]?.[0], 'the resumed run starts at the halt step').toBe(step);
-      expectSameResults(w.cwd, ref, stopped.stdout + resumed.stdout, context2);
+      expectSameResults(w.cwd, ref, stopped.stdout + resumed.stdout, context);
     },
-    TIMEOUT,
   );
 
-  it(
+  itRuns(
     '(c) lmp SIGKILLed at a random moment: ckpt restarts it from the newest captured restart file; ends identical',
-    async () => {
-      const ref = await uninterrupted();
-      const w = workspace();
-      const run = ckptRun(w, ['--max-restarts', '5', '--backoff', '0.2s']);
-      const { done, delay } = await killAppAfterFirstCapture(run, 'lmp', ref.ms * 0.2, 90_000);
-      const context = `SIGKILL ${delay} ms after the first capture\n${done.stderr}`;
-      expect(done.code, context).toBe(0);
-      expect(done.stderr, context).toContain('ckpt: the program crashed (killed by SIGKILL); restart 1/5');
+    async (ref, w) => {
+      const { done, context } = await runs.killThenRestart(w, 90_000);
       expect(done.stderr, context).toMatch(/ckpt: resuming from checkpoint #\d+ \(step [1-9]\d*000\)/);
-      expect(done.stderr, context).toContain('ckpt: the program finished');
       expect(done.stdout, context).not.toMatch(/ERROR/);
-      const status = ckptJson<{ state: string; restarts: number }>(w.store, ['status'], w.cwd);
-      expect(status, context).toMatchObject({ state: 'finished', restarts: 1 });
       expectSameResults(w.cwd, ref, done.stdout, context);
     },
-    TIMEOUT,
   );
 
-  it(
+  itRuns(
     '(d) a crash leaves a torn newest restart file: ckpt sets it aside and hands LAMMPS a complete one',
-    async () => {
-      const ref = await uninterrupted();
-      const w = workspace();
-      const run = ckptRun(w, []);
-      // The node dies: lmp and ckpt at the same moment, no chance to clean up.
-      const crashed = await crashNodeAfterSecondCapture(run, 'lmp');
-      expect(existsSync(join(w.cwd, 'final.data')), 'lmp finished before the kill').toBe(false);
-      const checkpoints = ckptJson<{ checkpoints: { seq: number; step: number }[] }>(w.store, ['ls'], w.cwd);
-      const newest = checkpoints.checkpoints.at(-1)!;
-
-      const restarts = readdirSync(join(w.cwd, 'ckpt'))
-        .map((f) => ({ f, step: Number(/^melt\.(\d+)\.restart$/.exec(f)?.[1] ?? -1) }))
-        .sort((a, b) => a.step - b.step);
-      const torn = join(w.cwd, 'ckpt', restarts.at(-1)!.f);
-      truncateSync(torn, Math.floor(statSync(torn).size / 2));
-      // Control: LAMMPS' own wildcard picks the torn file and dies.
-      const control = tempDir();
-      cpSync(w.cwd, control, { recursive: true });
-      const bare = await runBare(
-        [...LMP, '-var', 'ckpt_resume', '1', '-var', 'ckpt_restart', 'ckpt/melt.*.restart'],
-        control,
-      );
-      expect(bare.code, bare.output).not.toBe(0);
-      expect(bare.output).toMatch(/Unexpected end of/);
-
-      const resumed = await ckptRun(w, ['--max-restarts', '0']).exited;
-      const context = `${crashed.stderr}\n--- after the crash (tore ${torn}) ---\n${resumed.stderr}\n${resumed.stdout}`;
-      expect(resumed.code, context).toBe(0);
-      expect(resumed.stderr, context).toMatch(/ckpt: set aside \d+ newer file\(s\)/);
+    async (ref, w) => {
+      const { resumed, newest, context } = await runs.crashTearThenResume(w, TORN_RESTART);
       expect(resumed.stderr, context).toContain(
         `ckpt: resuming from checkpoint #${newest.seq} (step ${newest.step})`,
       );
-      expect(resumed.stderr, context).not.toContain('crashed');
       expect(resumed.stdout, context).not.toMatch(/Unexpected end of|ERROR/);
-      expect(existsSync(join(w.cwd, '.ckpt-aside')), 'the torn file was kept aside').toBe(true);
       expectSameResults(w.cwd, ref, resumed.stdout, context);
     },
-    TIMEOUT,
   );
 });
 
-/** Runs a command to its end without ckpt; stdout and stderr together. */
-const runBare = (command: readonly string[], cwd: string) =>
-  runToEnd(command, cwd, cleanEnv({ OMP_NUM_THREADS: '1' }));
+/** A crash tears the newest restart file in half; LAMMPS' own wildcard picks it and dies. */
+const TORN_RESTART: TornCheckpoint = {
+  finalFile: 'final.data',
+  tear(cwd) {
+    const restarts = readdirSync(join(cwd, 'ckpt'))
+      .map((f) => ({ f, step: Number(/^melt\.(\d+)\.restart$/.exec(f)?.[1] ?? -1) }))
+      .sort((a, b) => a.step - b.step);
+    const torn = join(cwd, 'ckpt', restarts.at(-1)!.f);
+    truncateSync(torn, Math.floor(statSync(torn).size / 2));
+    return torn;
+  },
+  restart: [...LMP, '-var', 'ckpt_resume', '1', '-var', 'ckpt_restart', 'ckpt/melt.*.restart'],
+  failure: /Unexpected end of/,
+};
 
 /**
  * final.data equals the reference byte for byte, and every thermo line the runs printed for a

@@ -7,7 +7,6 @@
  * Needs icoFoam and blockMesh (skipped without them, except under CI, where that fails).
  * Set CKPT_TEST_SEED to replay the random moments.
  */
-import { spawnSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -22,23 +21,14 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  childNamed,
-  describeWithApp,
-  runToEnd,
-  sleepWhileRunning as sleepUntil,
-} from '../helpers/app-scenario.js';
-import {
-  type CkptChild,
-  cleanEnv,
-  killLeftoverCkpts,
-  runCkpt,
-  startCkpt,
-  waitFor,
-} from '../helpers/ckpt-process.js';
+import { childNamed, killAppAndFinish, stopAndRerun } from '../helpers/app-scenario.js';
+import { type CkptChild, cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
+import { describeNeeds, OPENFOAM } from '../helpers/needs.js';
+import { runProgram } from '../helpers/program.js';
 import { seeded } from '../helpers/random.js';
 import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const CASE = join(REPO_ROOT, 'examples', 'openfoam', 'cavity');
 const FOAM_ENV = { WM_PROJECT_DIR: '/usr/share/openfoam' };
@@ -47,13 +37,10 @@ const FIELDS = ['U', 'p', 'phi'];
 const SEED = Number(process.env.CKPT_TEST_SEED ?? Date.now() % 1_000_000);
 const REPLAY = `(replay with CKPT_TEST_SEED=${SEED})`;
 const CASE_TIMEOUT = 150_000;
-const MISSING =
-  'icoFoam/blockMesh are not installed: install the Debian package `openfoam` to run the OpenFOAM adapter tests';
-const hasFoam = spawnSync('sh', ['-c', 'command -v icoFoam && command -v blockMesh']).status === 0;
 
 /** Runs a program to its end without blocking the event loop. */
 const run = (cmd: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv) =>
-  runToEnd([cmd, ...args], cwd, env);
+  runProgram([cmd, ...args], { cwd, env });
 
 /** Time directories of a case (not `0`), newest first. */
 function times(dir: string): string[] {
@@ -78,10 +65,7 @@ function expectSameFields(dir: string, reference: Record<string, Buffer> | undef
   }
 }
 
-/** Sleeps `ms` unless the run ends first; throws then (the moment came too late). */
-const sleepWhileRunning = (ms: number, run: CkptChild, what: string) => sleepUntil(ms, run, what, REPLAY);
-
-describeWithApp('ckpt run --app openfoam (icoFoam)', hasFoam, 'icoFoam', MISSING, () => {
+describeNeeds('ckpt run --app openfoam (icoFoam)', OPENFOAM, () => {
   const tempDir = useTempDirs('ckpt-openfoam-');
   const random = seeded(SEED);
   let template = '';
@@ -116,6 +100,13 @@ describeWithApp('ckpt run --app openfoam (icoFoam)', hasFoam, 'icoFoam', MISSING
     'icoFoam',
   ];
 
+  /** A fresh copy of the case and a store for a run under ckpt. */
+  const caseRun = (): { dir: string; store: string } => ({ dir: newCase(), store: join(tempDir(), 'store') });
+
+  /** Waits for icoFoam to run under `run`. */
+  const icoFoamStarted = (run: CkptChild) =>
+    waitFor(() => childNamed(run.pid, 'icoFoam'), 'icoFoam to start', { timeoutMs: 15_000 });
+
   it(
     'runs the cavity uninterrupted (the reference)',
     async () => {
@@ -132,26 +123,23 @@ describeWithApp('ckpt run --app openfoam (icoFoam)', hasFoam, 'icoFoam', MISSING
   it(
     'SIGTERM to ckpt at a random moment: the solver writes the current time, exit 75; the same command resumes to the same fields',
     async () => {
-      const dir = newCase();
-      const store = join(tempDir(), 'store');
+      const { dir, store } = caseRun();
       const args = ckptArgs(store, '--grace', '30s');
-      const first = startCkpt(args, { cwd: dir });
-      await waitFor(() => childNamed(first.pid, 'icoFoam'), 'icoFoam to start', 15_000);
-      const moment = 1000 + Math.floor(random() * 15_000);
-      await sleepWhileRunning(moment, first, `the SIGTERM at ${moment} ms`);
-      process.kill(first.pid, 'SIGTERM');
-      const stopped = await first.exited;
-      expect(stopped.code, `${stopped.stderr} ${REPLAY}`).toBe(75);
-      // The solver handled SIGTERM (stopAtWriteNowSignal): it wrote the time it was at, and ckpt
-      // captured that directory as the newest checkpoint.
-      expect(stopped.stdout, REPLAY).not.toMatch(/FOAM FATAL/);
-      const newest = times(dir)[0];
-      expect(newest, `a time directory after the stop ${REPLAY}`).toBeDefined();
-      expect(Number(newest)).toBeLessThan(Number(END_TIME));
-
-      const second = startCkpt(args, { cwd: dir });
-      const end = await second.exited;
-      expect(end.code, `${end.stderr} ${REPLAY}`).toBe(0);
+      let newest: string | undefined;
+      const { end } = await stopAndRerun({
+        start: () => startCkpt(args, { cwd: dir }),
+        started: icoFoamStarted,
+        moment: 1000 + Math.floor(random() * 15_000),
+        replay: REPLAY,
+        afterStop(stopped) {
+          // The solver handled SIGTERM (stopAtWriteNowSignal): it wrote the time it was at, and
+          // ckpt captured that directory as the newest checkpoint.
+          expect(stopped.stdout, REPLAY).not.toMatch(/FOAM FATAL/);
+          newest = times(dir)[0];
+          expect(newest, `a time directory after the stop ${REPLAY}`).toBeDefined();
+          expect(Number(newest)).toBeLessThan(Number(END_TIME));
+        },
+      });
       expect(end.stderr).toContain(`(step ${newest})`);
       expect(end.stderr).toContain('ckpt: the program finished');
       expectSameFields(dir, reference, REPLAY);
@@ -162,18 +150,16 @@ describeWithApp('ckpt run --app openfoam (icoFoam)', hasFoam, 'icoFoam', MISSING
   it(
     'SIGKILL of icoFoam at a random moment: ckpt restarts it from the newest time directory, same fields',
     async () => {
-      const dir = newCase();
-      const store = join(tempDir(), 'store');
+      const { dir, store } = caseRun();
       const run = startCkpt(ckptArgs(store, '--max-restarts', '5', '--backoff', '0.2s'), { cwd: dir });
-      await waitFor(() => childNamed(run.pid, 'icoFoam'), 'icoFoam to start', 15_000);
+      await icoFoamStarted(run);
       const moment = 1000 + Math.floor(random() * 15_000);
-      await sleepWhileRunning(moment, run, `the SIGKILL at ${moment} ms`);
-      const pid = childNamed(run.pid, 'icoFoam');
-      expect(pid, `icoFoam running at ${moment} ms ${REPLAY}`).toBeDefined();
-      process.kill(pid!, 'SIGKILL');
-      const end = await run.exited;
-      expect(end.code, `${end.stderr} ${REPLAY}`).toBe(0);
-      expect(end.stderr).toMatch(/crashed \(killed by SIGKILL\); restart 1\/5/);
+      const end = await killAppAndFinish({
+        run,
+        moment,
+        replay: REPLAY,
+        app: async () => childNamed(run.pid, 'icoFoam'),
+      });
       expect(end.stdout).not.toMatch(/FOAM FATAL/);
       expectSameFields(dir, reference, `(killed at ${moment} ms) ${REPLAY}`);
     },
@@ -185,17 +171,19 @@ describeWithApp('ckpt run --app openfoam (icoFoam)', hasFoam, 'icoFoam', MISSING
    * then, before ckpt restarts it, tears that directory for sure: U removed, p cut in half.
    */
   async function tornRun(time: string): Promise<{ dir: string; stderr: string; stdout: string }> {
-    const dir = newCase();
-    const store = join(tempDir(), 'store');
+    const { dir, store } = caseRun();
     const run = startCkpt(ckptArgs(store, '--max-restarts', '5', '--backoff', '3s'), { cwd: dir });
-    await waitFor(() => existsSync(join(dir, time)), `time directory ${time}`, 60_000, 2);
+    await waitFor(() => existsSync(join(dir, time)), `time directory ${time}`, {
+      timeoutMs: 60_000,
+      everyMs: 2,
+    });
     const pid = childNamed(run.pid, 'icoFoam');
     expect(pid, 'icoFoam running').toBeDefined();
     process.kill(pid!, 'SIGKILL');
     await waitFor(
       () => /the program crashed \(killed by SIGKILL\)/.test(run.output().stderr),
       'ckpt to notice the kill',
-      15_000,
+      { timeoutMs: 15_000 },
     );
     const newest = times(dir)[0];
     expect(newest).toBe(time);
@@ -244,7 +232,7 @@ describeWithApp('ckpt run --app openfoam (icoFoam)', hasFoam, 'icoFoam', MISSING
     }
     const doctor = (dir: string): { status: number | null; findings: Finding[] } => {
       const r = runCkpt(['doctor', '--app', 'openfoam', '--json', '--', 'icoFoam'], { cwd: dir });
-      return { status: r.status, findings: (JSON.parse(r.stdout) as { findings: Finding[] }).findings };
+      return { status: r.code, findings: (JSON.parse(r.stdout) as { findings: Finding[] }).findings };
     };
     const withControl = (edit: (text: string) => string): string => {
       const dir = join(tempDir(), 'case');

@@ -13,23 +13,14 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  childRunning,
-  describeWithApp,
-  runToEnd,
-  sleepWhileRunning as sleepUntil,
-} from '../helpers/app-scenario.js';
-import {
-  type CkptChild,
-  cleanEnv,
-  killLeftoverCkpts,
-  runCkpt,
-  startCkpt,
-  waitFor,
-} from '../helpers/ckpt-process.js';
+import { childRunning, killAppAndFinish, stopAndRerun } from '../helpers/app-scenario.js';
+import { cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
+import { describeNeeds, type Need } from '../helpers/needs.js';
+import { runProgram } from '../helpers/program.js';
 import { seeded } from '../helpers/random.js';
 import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const PYTHON = process.env.CKPT_TEST_PYTHON ?? '/usr/bin/python3';
 const TRAIN = join(REPO_ROOT, 'examples', 'pytorch', 'train.py');
@@ -38,12 +29,16 @@ const TRAIN_ENV = { TRAIN_EPOCHS: '24', TRAIN_EVERY: '200' };
 const SEED = Number(process.env.CKPT_TEST_SEED ?? Date.now() % 1_000_000);
 const REPLAY = `(replay with CKPT_TEST_SEED=${SEED})`;
 const CASE_TIMEOUT = 150_000;
-const MISSING = `${PYTHON} cannot import torch: install the Debian package \`python3-torch\` to run the PyTorch adapter tests`;
-const hasTorch = spawnSync(PYTHON, ['-c', 'import torch']).status === 0;
+const TORCH: Need = {
+  name: `torch for ${PYTHON}`,
+  present: spawnSync(PYTHON, ['-c', 'import torch']).status === 0,
+  install:
+    'install the Debian package `python3-torch` (apt-get install python3-torch), or set CKPT_TEST_PYTHON',
+};
 
 /** Runs a program to its end without blocking the event loop. */
 const run = (cmd: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv) =>
-  runToEnd([cmd, ...args], cwd, env);
+  runProgram([cmd, ...args], { cwd, env });
 
 interface Progress {
   starts: number[];
@@ -70,10 +65,7 @@ function readProgress(path: string): Progress {
   return progress;
 }
 
-/** Sleeps `ms` unless the run ends first; throws then (the moment came too late). */
-const sleepWhileRunning = (ms: number, run: CkptChild, what: string) => sleepUntil(ms, run, what, REPLAY);
-
-describeWithApp('ckpt run --app pytorch (train.py)', hasTorch, 'torch', MISSING, () => {
+describeNeeds('ckpt run --app pytorch (train.py)', TORCH, () => {
   const tempDir = useTempDirs('ckpt-pytorch-');
   const random = seeded(SEED);
   let reference = '';
@@ -123,27 +115,38 @@ describeWithApp('ckpt run --app pytorch (train.py)', hasTorch, 'torch', MISSING,
     CASE_TIMEOUT,
   );
 
+  /** A fresh directory and store for a training run, with its progress log in the environment. */
+  function trainingRun(): { dir: string; store: string; progress: string; env: NodeJS.ProcessEnv } {
+    const dir = tempDir();
+    const progress = join(dir, 'progress.log');
+    return {
+      dir,
+      store: join(tempDir(), 'store'),
+      progress,
+      env: cleanEnv({ ...TRAIN_ENV, TRAIN_PROGRESS: progress }),
+    };
+  }
+
   it(
     'SIGTERM to ckpt at a random moment: a checkpoint on request, exit 75; the same command resumes to equal tensors',
     async () => {
-      const dir = tempDir();
-      const store = join(tempDir(), 'store');
-      const progress = join(dir, 'progress.log');
-      const env = cleanEnv({ ...TRAIN_ENV, TRAIN_PROGRESS: progress });
+      const { dir, store, progress, env } = trainingRun();
       const args = ckptArgs(store, '--grace', '30s');
-      const first = startCkpt(args, { cwd: dir, env });
       const moment = randomMoment();
-      await sleepWhileRunning(moment, first, `the SIGTERM at ${moment} ms`);
-      const before = readProgress(progress);
-      process.kill(first.pid, 'SIGTERM');
-      const stopped = await first.exited;
-      expect(stopped.code, `${stopped.stderr} ${REPLAY}`).toBe(75);
-      // (A stop during `import torch` comes before the script's first progress line.)
-      const startsBefore = readProgress(progress).starts.length;
-
-      const second = startCkpt(args, { cwd: dir, env });
-      const end = await second.exited;
-      expect(end.code, `${end.stderr} ${REPLAY}`).toBe(0);
+      let before = readProgress(progress);
+      let startsBefore = 0;
+      const { stopped, end } = await stopAndRerun({
+        start: () => startCkpt(args, { cwd: dir, env }),
+        moment,
+        replay: REPLAY,
+        beforeStop: () => {
+          before = readProgress(progress);
+        },
+        afterStop: () => {
+          // (A stop during `import torch` comes before the script's first progress line.)
+          startsBefore = readProgress(progress).starts.length;
+        },
+      });
       const after = readProgress(progress);
       expect(after.done).toBe(true);
       expect(after.starts).toHaveLength(startsBefore + 1);
@@ -165,18 +168,16 @@ describeWithApp('ckpt run --app pytorch (train.py)', hasTorch, 'torch', MISSING,
   it(
     'SIGKILL of the training process at a random moment: ckpt restarts it, equal tensors',
     async () => {
-      const dir = tempDir();
-      const store = join(tempDir(), 'store');
-      const progress = join(dir, 'progress.log');
-      const env = cleanEnv({ ...TRAIN_ENV, TRAIN_PROGRESS: progress });
+      const { dir, store, progress, env } = trainingRun();
       const run = startCkpt(ckptArgs(store, '--max-restarts', '5', '--backoff', '0.2s'), { cwd: dir, env });
       const moment = randomMoment();
-      await sleepWhileRunning(moment, run, `the SIGKILL at ${moment} ms`);
-      const pid = await waitFor(() => childRunning(run.pid, PYTHON), 'the training process', 10_000);
-      process.kill(pid, 'SIGKILL');
-      const end = await run.exited;
-      expect(end.code, `${end.stderr} ${REPLAY}`).toBe(0);
-      expect(end.stderr).toMatch(/crashed \(killed by SIGKILL\); restart 1\/5/);
+      await killAppAndFinish({
+        run,
+        moment,
+        replay: REPLAY,
+        app: () =>
+          waitFor(() => childRunning(run.pid, PYTHON), 'the training process', { timeoutMs: 10_000 }),
+      });
       const after = readProgress(progress);
       expect(after.done).toBe(true);
       // Two starts, or one when the kill came during `import torch` (before the first line).
@@ -197,7 +198,7 @@ describeWithApp('ckpt run --app pytorch (train.py)', hasTorch, 'torch', MISSING,
         cwd: tempDir(),
         env,
       });
-      return { status: r.status, findings: (JSON.parse(r.stdout) as { findings: Finding[] }).findings };
+      return { status: r.code, findings: (JSON.parse(r.stdout) as { findings: Finding[] }).findings };
     };
 
     it('finds torch with the right python', () => {

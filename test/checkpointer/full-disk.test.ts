@@ -2,26 +2,15 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { NoSpaceError, openCheckpointer, Store, verifyStore } from '../../src/index.js';
+import { describeNeeds, type Need } from '../helpers/needs.js';
 
-const isRoot = process.getuid?.() === 0;
-const mountPoint = mkdtempSync(join(tmpdir(), 'ckpt-full-'));
-let mounted = false;
-
-beforeAll(() => {
-  if (!isRoot) {
-    if (process.env.CI) throw new Error('The full-disk test must run in CI: it needs root to mount a tmpfs.');
-    console.warn('full-disk test skipped: run as root (it mounts a small tmpfs).');
-    return;
-  }
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=12m', 'tmpfs', mountPoint]);
-  mounted = true;
-});
-afterAll(() => {
-  if (mounted) execFileSync('umount', [mountPoint]);
-  rmSync(mountPoint, { recursive: true, force: true });
-});
+const ROOT: Need = {
+  name: 'root',
+  present: process.getuid?.() === 0,
+  install: 'run the tests as root (the full-disk test mounts a small tmpfs)',
+};
 
 function stateAt(step: number): { step: number; noise: Uint8Array } {
   const noise = new Uint8Array(2 << 20);
@@ -38,9 +27,19 @@ function stateAt(step: number): { step: number; noise: Uint8Array } {
   return { step, noise };
 }
 
-describe('full disk', () => {
-  it('fails a save with a clear NoSpaceError and keeps every earlier checkpoint restorable', async (ctx) => {
-    if (!mounted) return ctx.skip();
+describeNeeds('full disk', ROOT, () => {
+  const mountPoint = mkdtempSync(join(tmpdir(), 'ckpt-full-'));
+  let mounted = false;
+  beforeAll(() => {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=12m', 'tmpfs', mountPoint]);
+    mounted = true;
+  });
+  afterAll(() => {
+    if (mounted) execFileSync('umount', [mountPoint]);
+    rmSync(mountPoint, { recursive: true, force: true });
+  });
+
+  it('fails a save with a clear NoSpaceError and keeps every earlier checkpoint restorable', async () => {
     const dir = join(mountPoint, 'store');
     const ck = await openCheckpointer({ dir, keep: 1000, compression: 'off' });
     let lastGood = 0;

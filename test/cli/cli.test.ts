@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FileEntry, Manifest } from '../../src/store/index.js';
 import { corruptByte, seededBytes, writeFileDeep } from '../helpers/bytes.js';
-import { runCli, runCliJson } from '../helpers/cli.js';
+import { ckptJson, runCkpt } from '../helpers/cli.js';
 import { deadPid } from '../helpers/proc.js';
 import { CLI_BIN, requireBuild } from '../helpers/repo.js';
 import { chunkSpot } from '../helpers/store.js';
@@ -22,18 +22,10 @@ function twoCommits(): string {
   writeFileDeep(join(cwd, 'data.bin'), V1);
   writeFileDeep(join(cwd, 'params.json'), '{"lr":0.01}\n');
   writeFileDeep(join(cwd, 'out/log.txt'), 'epoch 1\n'.repeat(1000));
-  const first = runCli(cwd, [
-    'commit',
-    '--step',
-    '100',
-    '--meta',
-    'lr=0.01',
-    '--meta',
-    'note=a=b',
-    'data.bin',
-    'params.json',
-    'out',
-  ]);
+  const first = runCkpt(
+    ['commit', '--step', '100', '--meta', 'lr=0.01', '--meta', 'note=a=b', 'data.bin', 'params.json', 'out'],
+    { cwd },
+  );
   expect(first, first.stderr).toMatchObject({
     code: 0,
     stdout: expect.stringMatching(/^Committed #1 \(step 100\)/),
@@ -41,21 +33,17 @@ function twoCommits(): string {
   writeFileDeep(join(cwd, 'data.bin'), V2);
   writeFileDeep(join(cwd, 'new.txt'), 'new\n');
   rmSync(join(cwd, 'params.json'));
-  const second = runCliJson<{ seq: number; step: number }>(cwd, [
-    'commit',
-    '--step',
-    '200',
-    'data.bin',
-    'new.txt',
-    'out',
-  ]);
+  const second = ckptJson<{ seq: number; step: number }>(
+    ['commit', '--step', '200', 'data.bin', 'new.txt', 'out'],
+    { cwd },
+  );
   expect(second).toMatchObject({ seq: 2, step: 200 });
   return cwd;
 }
 
 /** Where the first chunk of data.bin in checkpoint `seq` is stored (its pack and offset). */
 function dataChunk(cwd: string, seq: number): { path: string; at: number; length: number } {
-  const m = runCliJson<Manifest>(cwd, ['show', String(seq)]);
+  const m = ckptJson<Manifest>(['show', String(seq)], { cwd });
   const entry = m.entries.find((e): e is FileEntry => e.type === 'file' && e.path === 'data.bin')!;
   return chunkSpot(join(cwd, '.ckpt'), entry.chunks[0]!);
 }
@@ -63,25 +51,25 @@ function dataChunk(cwd: string, seq: number): { path: string; at: number; length
 describe('ckpt CLI', () => {
   it('commit, then ls, show and their --json forms', () => {
     const cwd = twoCommits();
-    const ls = runCli(cwd, ['ls']);
+    const ls = runCkpt(['ls'], { cwd });
     expect(ls.code).toBe(0);
     expect(ls.stdout).toMatch(/^ID\s+STEP\s+AGE/);
     expect(ls.stdout).toMatch(/#1\s+100\s.*\bok$/m);
     expect(ls.stdout).toMatch(/#2\s+200\s.*\bok$/m);
 
-    const list = runCliJson<{ store: string; checkpoints: Array<Record<string, unknown>> }>(cwd, ['ls']);
+    const list = ckptJson<{ store: string; checkpoints: Array<Record<string, unknown>> }>(['ls'], { cwd });
     expect(list.store).toBe(join(cwd, '.ckpt'));
     expect(list.checkpoints).toMatchObject([
       { seq: 1, step: 100, ok: true, meta: { lr: '0.01', note: 'a=b' }, kind: '3 files' },
       { seq: 2, step: 200, ok: true, meta: {}, writer: { pid: expect.any(Number), host: hostname() } },
     ]);
 
-    const show = runCli(cwd, ['show', '1']);
+    const show = runCkpt(['show', '1'], { cwd });
     expect(show.code).toBe(0);
     expect(show.stdout).toContain('Checkpoint #1 — step 100');
     expect(show.stdout).toContain('Meta: {"lr":"0.01","note":"a=b"}');
     expect(show.stdout).toMatch(/^file\s+data\.bin\s+97\.\d+ KiB\s+1\s+[0-9a-f]{16}$/m);
-    const latest = runCliJson<Manifest>(cwd, ['show', 'latest']);
+    const latest = ckptJson<Manifest>(['show', 'latest'], { cwd });
     expect(latest.seq).toBe(2);
     expect(latest.entries.map((e) => (e.type === 'blob' ? e.key : e.path))).toEqual([
       'data.bin',
@@ -93,17 +81,17 @@ describe('ckpt CLI', () => {
 
   it('verify exits 0 on a sound store and 3 with --deep after a chunk is corrupted', () => {
     const cwd = twoCommits();
-    expect(runCli(cwd, ['verify'])).toMatchObject({
+    expect(runCkpt(['verify'], { cwd })).toMatchObject({
       code: 0,
       stdout: expect.stringContaining('2 of 2 checkpoints OK'),
     });
     corruptByte(dataChunk(cwd, 2).path, dataChunk(cwd, 2).at + 1234);
-    expect(runCli(cwd, ['verify']).code).toBe(0); // sizes still match
-    const deep = runCli(cwd, ['verify', '--deep']);
+    expect(runCkpt(['verify'], { cwd }).code).toBe(0); // sizes still match
+    const deep = runCkpt(['verify', '--deep'], { cwd });
     expect(deep.code).toBe(3);
     expect(deep.stdout).toMatch(/1 of 2 checkpoints OK \(every chunk re-hashed\)/);
     expect(deep.stdout).toMatch(/#2: DAMAGED — Chunk [0-9a-f]{64} is corrupt/);
-    const json = runCli(cwd, ['verify', '--deep', '--json']);
+    const json = runCkpt(['verify', '--deep', '--json'], { cwd });
     expect(json.code).toBe(3);
     expect(JSON.parse(json.stdout)).toMatchObject({
       damaged: true,
@@ -113,33 +101,33 @@ describe('ckpt CLI', () => {
 
   it('restore writes identical bytes, and latest falls back past a corrupted checkpoint', () => {
     const cwd = twoCommits();
-    const ok = runCli(cwd, ['restore', 'latest', '--to', 'r1']);
+    const ok = runCkpt(['restore', 'latest', '--to', 'r1'], { cwd });
     expect(ok).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Restored #2 \(step 200\)/) });
     expect(readFileSync(join(cwd, 'r1/data.bin')).equals(V2)).toBe(true);
     expect(readFileSync(join(cwd, 'r1/out/log.txt'), 'utf8')).toBe('epoch 1\n'.repeat(1000));
     expect(readdirSync(join(cwd, 'r1')).sort()).toEqual(['data.bin', 'new.txt', 'out']);
 
     corruptByte(dataChunk(cwd, 2).path, dataChunk(cwd, 2).at + 99_999);
-    const fallback = runCli(cwd, ['restore', 'latest', '--to', 'r2']);
+    const fallback = runCkpt(['restore', 'latest', '--to', 'r2'], { cwd });
     expect(fallback.code).toBe(0);
     expect(fallback.stderr).toMatch(/^Skipped #2: Chunk [0-9a-f]{64} is corrupt/m);
     expect(fallback.stdout).toMatch(/^Restored #1 \(step 100\)/);
     expect(readFileSync(join(cwd, 'r2/data.bin')).equals(V1)).toBe(true);
     expect(readdirSync(join(cwd, 'r2')).sort()).toEqual(['data.bin', 'out', 'params.json']);
 
-    const explicit = runCli(cwd, ['restore', '2', '--to', 'r3']);
+    const explicit = runCkpt(['restore', '2', '--to', 'r3'], { cwd });
     expect(explicit.code).toBe(1);
     expect(explicit.stderr).toMatch(/is corrupt/);
   });
 
   it('diff lists added, removed and changed entries', () => {
     const cwd = twoCommits();
-    const diff = runCli(cwd, ['diff', '1', '2']);
+    const diff = runCkpt(['diff', '1', '2'], { cwd });
     expect(diff.code).toBe(0);
     expect(diff.stdout.split('\n')).toEqual(
       expect.arrayContaining(['  + new.txt', '  - params.json', '  ~ data.bin', '  2 unchanged']),
     );
-    expect(runCliJson(cwd, ['diff', '1', 'latest'])).toMatchObject({
+    expect(ckptJson(['diff', '1', 'latest'], { cwd })).toMatchObject({
       from: 1,
       to: 2,
       added: ['new.txt'],
@@ -153,51 +141,51 @@ describe('ckpt CLI', () => {
   it('prune --dry-run changes nothing; prune removes; gc frees leftovers', () => {
     const cwd = twoCommits();
     const store = join(cwd, '.ckpt');
-    const dry = runCli(cwd, ['prune', '--keep', '1', '--dry-run']);
+    const dry = runCkpt(['prune', '--keep', '1', '--dry-run'], { cwd });
     expect(dry).toMatchObject({
       code: 0,
       stdout: expect.stringMatching(/^Would remove #1 \(not among the newest 1\)/),
     });
     expect(readdirSync(join(store, 'manifests'))).toHaveLength(2);
-    const prune = runCli(cwd, ['prune', '--keep', '1']);
+    const prune = runCkpt(['prune', '--keep', '1'], { cwd });
     expect(prune).toMatchObject({
       code: 0,
       stdout: expect.stringMatching(/^Removed #1 .*\nKeeping #2\. Freed \d+ packs or chunk files\./),
     });
-    expect(runCliJson<{ checkpoints: unknown[] }>(cwd, ['ls']).checkpoints).toMatchObject([{ seq: 2 }]);
+    expect(ckptJson<{ checkpoints: unknown[] }>(['ls'], { cwd }).checkpoints).toMatchObject([{ seq: 2 }]);
 
     const stray = join(store, 'chunks', 'ab', `ab${'0'.repeat(62)}`);
     writeFileDeep(stray, 'orphan');
     const tmp = join(store, `.lease.json.${deadPid()}.0badf00d.tmp`);
     writeFileSync(tmp, 'x');
-    expect(runCliJson(cwd, ['gc', '--dry-run'])).toMatchObject({
+    expect(ckptJson(['gc', '--dry-run'], { cwd })).toMatchObject({
       dryRun: true,
       chunks: 1,
       tmpFiles: 1,
       bytes: 7,
     });
     expect(existsSync(stray) && existsSync(tmp)).toBe(true);
-    expect(runCli(cwd, ['gc'])).toMatchObject({
+    expect(runCkpt(['gc'], { cwd })).toMatchObject({
       code: 0,
       stdout: expect.stringMatching(/^Freed 7 B: 1 unreferenced chunk files or packs, 1 temp files/),
     });
     expect(existsSync(stray) || existsSync(tmp)).toBe(false);
-    expect(runCli(cwd, ['verify', '--deep']).code).toBe(0);
-    expect(runCli(cwd, ['restore', 'latest', '--to', 'r']).code).toBe(0);
+    expect(runCkpt(['verify', '--deep'], { cwd }).code).toBe(0);
+    expect(runCkpt(['restore', 'latest', '--to', 'r'], { cwd }).code).toBe(0);
     expect(readFileSync(join(cwd, 'r/data.bin')).equals(V2)).toBe(true);
   });
 
   it('why names the checkpoint the next start resumes from and why newer ones are skipped', () => {
     const cwd = twoCommits();
-    expect(runCli(cwd, ['why']).stdout).toMatch(
+    expect(runCkpt(['why'], { cwd }).stdout).toMatch(
       /resumes from #2 \(step 200,[\s\S]*No newer checkpoint was skipped/,
     );
     rmSync(dataChunk(cwd, 2).path);
-    const why = runCli(cwd, ['why']);
+    const why = runCkpt(['why'], { cwd });
     expect(why.code).toBe(0);
     expect(why.stdout).toMatch(/resumes from #1 \(step 100/);
     expect(why.stdout).toMatch(/skipped #2: pack [0-9a-f]{32} of chunk [0-9a-f]{64} is missing/);
-    expect(runCliJson(cwd, ['why'])).toMatchObject({
+    expect(ckptJson(['why'], { cwd })).toMatchObject({
       resumeFrom: { seq: 1, step: 100 },
       skipped: [{ seq: 2 }],
     });
@@ -206,7 +194,7 @@ describe('ckpt CLI', () => {
   it('unlock removes a dead holder, refuses a live one without --force', () => {
     const cwd = twoCommits();
     const lease = join(cwd, '.ckpt', 'lease.json');
-    expect(runCli(cwd, ['unlock']).stdout).toMatch(/not locked/);
+    expect(runCkpt(['unlock'], { cwd }).stdout).toMatch(/not locked/);
     const record = {
       host: hostname(),
       pid: deadPid(),
@@ -214,21 +202,21 @@ describe('ckpt CLI', () => {
       startedAt: new Date().toISOString(),
     };
     writeFileSync(lease, JSON.stringify(record));
-    expect(runCli(cwd, ['unlock'])).toMatchObject({
+    expect(runCkpt(['unlock'], { cwd })).toMatchObject({
       code: 0,
       stdout: expect.stringContaining(`pid ${record.pid}`),
     });
     expect(existsSync(lease)).toBe(false);
 
     writeFileSync(lease, JSON.stringify({ ...record, pid: process.pid }));
-    const live = runCli(cwd, ['unlock']);
+    const live = runCkpt(['unlock'], { cwd });
     expect(live.code).toBe(2);
     expect(live.stderr).toMatch(new RegExp(`pid ${process.pid} on .*still running`));
     expect(existsSync(lease)).toBe(true);
-    expect(runCli(cwd, ['commit', '--step', '3', 'data.bin']).code).toBe(1); // locked
-    expect(runCli(cwd, ['unlock', '--force']).code).toBe(0);
+    expect(runCkpt(['commit', '--step', '3', 'data.bin'], { cwd }).code).toBe(1); // locked
+    expect(runCkpt(['unlock', '--force'], { cwd }).code).toBe(0);
     expect(existsSync(lease)).toBe(false);
-    expect(runCli(cwd, ['commit', '--step', '3', 'data.bin']).code).toBe(0);
+    expect(runCkpt(['commit', '--step', '3', 'data.bin'], { cwd }).code).toBe(0);
   });
 
   it('run --json ends with one JSON outcome: how it ended, the exit, the program, the last checkpoint', () => {
@@ -236,7 +224,7 @@ describe('ckpt CLI', () => {
     // The outcome is the last line of stdout; the program's own output comes before it.
     const outcomeOf = (stdout: string) => JSON.parse(stdout.trimEnd().split('\n').at(-1)!);
     const commit = `"${process.execPath}" "${CLI_BIN}" commit --step 7 a.txt`;
-    const done = runCli(cwd, ['run', '--json', '--', 'sh', '-c', `echo x > a.txt && ${commit}`]);
+    const done = runCkpt(['run', '--json', '--', 'sh', '-c', `echo x > a.txt && ${commit}`], { cwd });
     expect(done.code, done.stderr).toBe(0);
     expect(done.stdout).toMatch(/^Committed #1/);
     expect(outcomeOf(done.stdout)).toMatchObject({
@@ -247,10 +235,10 @@ describe('ckpt CLI', () => {
       restarts: 0,
       lastCheckpoint: { seq: 1, step: 7 },
     });
-    const failed = runCli(cwd, ['run', '--json', '--max-restarts', '0', '--', 'sh', '-c', 'exit 3']);
+    const failed = runCkpt(['run', '--json', '--max-restarts', '0', '--', 'sh', '-c', 'exit 3'], { cwd });
     expect(failed.code).toBe(3);
     expect(outcomeOf(failed.stdout)).toMatchObject({ outcome: 'failed', exitCode: 3, program: { code: 3 } });
-    const missing = runCli(cwd, ['run', '--json', '--', './no-such-program']);
+    const missing = runCkpt(['run', '--json', '--', './no-such-program'], { cwd });
     expect(missing.code).toBe(127);
     expect(outcomeOf(missing.stdout)).toMatchObject({ outcome: 'cannot-start', exitCode: 127 });
   });

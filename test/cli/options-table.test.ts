@@ -16,7 +16,7 @@ import {
   settingFlag,
   settingName,
 } from '../../src/cli/run-settings.js';
-import { runCli } from '../helpers/cli.js';
+import { cleanEnv, runCkpt } from '../helpers/cli.js';
 import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
@@ -118,7 +118,10 @@ describe('ckpt run (built CLI)', () => {
   it('--print-config shows max-requeues and warning-signal, from env CKPT_MAX_REQUEUES and the config file', () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, 'ckpt.toml'), '[run]\nwarning-signal = "USR1"\n');
-    const r = runCli(cwd, ['run', '--print-config', '--json', '--', 'true'], { CKPT_MAX_REQUEUES: '7' });
+    const r = runCkpt(['run', '--print-config', '--json', '--', 'true'], {
+      cwd,
+      env: cleanEnv({ CKPT_MAX_REQUEUES: '7' }),
+    });
     expect(r.code, r.stderr).toBe(0);
     const { settings } = JSON.parse(r.stdout) as {
       settings: Array<{ setting: string; value: string; from: string }>;
@@ -127,7 +130,7 @@ describe('ckpt run (built CLI)', () => {
     expect(by['max-requeues']).toEqual(['7', 'env CKPT_MAX_REQUEUES']);
     expect(by['warning-signal']).toEqual(['SIGUSR1', `config ${join(cwd, 'ckpt.toml')}`]);
 
-    const table = runCli(cwd, ['run', '--print-config', '--max-requeues', '2', '--', 'true']);
+    const table = runCkpt(['run', '--print-config', '--max-requeues', '2', '--', 'true'], { cwd });
     expect(table.stdout).toMatch(/^max-requeues\s+2\s+flag$/m);
     expect(table.stdout).toMatch(/^warning-signal\s+SIGUSR1\s+config /m);
   });
@@ -135,7 +138,7 @@ describe('ckpt run (built CLI)', () => {
   it('a misspelt config key is a usage error with "did you mean"', () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, 'ckpt.toml'), 'max-requeus = 3\n');
-    const r = runCli(cwd, ['run', '--', 'true']);
+    const r = runCkpt(['run', '--', 'true'], { cwd });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('Unknown setting `max-requeus`');
     expect(r.stderr).toContain('Did you mean `max-requeues`?');
@@ -146,35 +149,43 @@ describe('ckpt sbatch --dry-run (built CLI)', () => {
   it('passes the settings into the script and takes the warning signal from where ckpt run will', () => {
     const cwd = tempDir();
     const store = join(cwd, 'store');
-    const r = runCli(cwd, [
-      '--store',
-      store,
-      'sbatch',
-      '--time',
-      '2:00:00',
-      '--max-requeues',
-      '5',
-      '--warning-signal',
-      'USR1',
-      '--keep',
-      '4',
-      '--dry-run',
-      '--',
-      'true',
-    ]);
+    const r = runCkpt(
+      [
+        '--store',
+        store,
+        'sbatch',
+        '--time',
+        '2:00:00',
+        '--max-requeues',
+        '5',
+        '--warning-signal',
+        'USR1',
+        '--keep',
+        '4',
+        '--dry-run',
+        '--',
+        'true',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('#SBATCH --signal=B:USR1@');
     expect(r.stdout).toContain(
       `--store ${store} run --max-requeues 5 --warning-signal USR1 --keep 4 -- true`,
     );
 
-    const fromEnv = runCli(cwd, ['--store', store, 'sbatch', '--dry-run', '--', 'true'], {
-      CKPT_WARNING_SIGNAL: 'USR1',
+    const fromEnv = runCkpt(['--store', store, 'sbatch', '--dry-run', '--', 'true'], {
+      cwd,
+      env: cleanEnv({
+        CKPT_WARNING_SIGNAL: 'USR1',
+      }),
     });
     expect(fromEnv.code, fromEnv.stderr).toBe(0);
     expect(fromEnv.stdout).toContain('#SBATCH --signal=B:USR1@');
 
-    const bad = runCli(cwd, ['--store', store, 'sbatch', '--max-requeues', '-1', '--dry-run', '--', 'true']);
+    const bad = runCkpt(['--store', store, 'sbatch', '--max-requeues', '-1', '--dry-run', '--', 'true'], {
+      cwd,
+    });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('Expected `--max-requeues` to be an integer ≥ 0, got `-1`.');
   });

@@ -5,75 +5,35 @@
  * the final result must equal the reference. Run `npm run build` first (the CLI runs from dist/).
  * A missing python3 or cc skips its tests, except under CI, where it fails them.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type CkptResult, ckptJson, cleanEnv, killLeftoverCkpts, startCkpt } from '../helpers/cli.js';
+import { describeNeeds, type Need, PYTHON3, runs } from '../helpers/needs.js';
+import { type ProgramResult, runProgram } from '../helpers/program.js';
+import { CLI_BIN, REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'bin', 'ckpt');
-const EXAMPLES = join(ROOT, 'examples');
+const EXAMPLES = join(REPO_ROOT, 'examples');
 const TEST_TIMEOUT = 90_000;
 
-const has = (cmd: string, ...args: string[]): boolean => spawnSync(cmd, args).status === 0;
-const hasPython = has('python3', '--version');
-const hasCc = has('cc', '--version');
-const hasBash = has('bash', '--version');
-
-/** Registers a failing test under CI, a skipped one elsewhere, when a tool is missing. */
-function requireTool(present: boolean, title: string, missing: string): boolean {
-  if (present) return true;
-  describe(title, () => {
-    if (process.env.CI) {
-      it(`needs ${missing}`, () => {
-        throw new Error(`${missing} (CI is set, so this is a failure, not a skip).`);
-      });
-    } else {
-      console.warn(`Skipping ${title}: ${missing}.`);
-      it.skip(missing, () => {});
-    }
-  });
-  return false;
-}
-
-/** The test's environment without CKPT_* (they would configure ckpt), plus `extra`. */
-function envWith(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('CKPT_')) env[key] = value;
-  // No __pycache__ in the checkout's python/ folder.
-  return { ...env, PYTHONDONTWRITEBYTECODE: '1', ...extra };
-}
-
-interface Finished {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function collect(child: ChildProcess): Promise<Finished> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
+const CC: Need = {
+  name: 'cc',
+  present: runs('cc', '--version'),
+  install: 'install gcc (apt-get install gcc)',
+};
+const BASH: Need = { name: 'bash', present: runs('bash', '--version'), install: 'install bash' };
 
 /** Runs a program to its end, no ckpt run around it. */
-async function runPlain(command: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Finished> {
-  const child = spawn(command[0]!, command.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const done = await collect(child);
+async function runPlain(
+  command: readonly string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<ProgramResult> {
+  const done = await runProgram(command, { cwd, env });
   expect(done.code, `${command.join(' ')} failed:\n${done.stdout}\n${done.stderr}`).toBe(0);
   return done;
 }
@@ -101,7 +61,7 @@ interface Kill {
   delayMs: number;
 }
 
-interface KilledRun extends Finished {
+interface KilledRun extends CkptResult {
   kills: Kill[];
 }
 
@@ -117,12 +77,10 @@ async function runUnderCkptWithKills(
   opts: { cwd: string; env: NodeJS.ProcessEnv; progress: RegExp; kills?: number },
 ): Promise<KilledRun> {
   const wanted = opts.kills ?? 2;
-  const child = spawn(
-    process.execPath,
-    [CLI, 'run', '--max-restarts', '20', '--backoff', '0.1s', ...ckptArgs, '--', ...command],
-    { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const done = collect(child);
+  const run = startCkpt(['run', '--max-restarts', '20', '--backoff', '0.1s', ...ckptArgs, '--', ...command], {
+    cwd: opts.cwd,
+    env: opts.env,
+  });
   const kills: Kill[] = [];
   let program: number | undefined;
   let armed = false;
@@ -142,18 +100,14 @@ async function runUnderCkptWithKills(
     // program finish before the kill lands.
     const delayMs = Math.floor(Math.random() * Math.min(400, Math.max(20, Date.now() - startedAt)));
     setTimeout(() => {
-      if (parentOf(target) !== child.pid) return; // finished meanwhile (the test then fails below)
+      if (parentOf(target) !== run.pid) return; // finished meanwhile (the test then fails below)
       process.kill(target, 'SIGKILL');
       kills.push({ pid: target, delayMs });
     }, delayMs);
   };
-  createInterface({ input: child.stdout! }).on('line', onLine);
-  createInterface({ input: child.stderr! }).on('line', onLine);
-  try {
-    return { ...(await done), kills };
-  } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  }
+  createInterface({ input: run.child.stdout! }).on('line', onLine);
+  createInterface({ input: run.child.stderr! }).on('line', onLine);
+  return { ...(await run.exited), kills };
 }
 
 /** The checks every killed run must pass; returns its result line. */
@@ -165,21 +119,13 @@ function expectResumedTwice(run: KilledRun, store: string, cwd: string): string 
   // Both kills landed: ckpt saw its program die by SIGKILL, twice, before it finished.
   expect(run.stderr.match(/the program crashed \(killed by SIGKILL\)/g) ?? [], context).toHaveLength(2);
   expect(run.stdout.match(/resumed/g) ?? [], context).toHaveLength(2);
-  const status = spawnSync(process.execPath, [CLI, '--store', store, 'status', '--json'], {
-    cwd,
-    encoding: 'utf8',
-  });
-  expect(status.status, status.stderr).toBe(0);
-  const job = JSON.parse(status.stdout) as { state: string; restarts: number };
+  const job = ckptJson<{ state: string; restarts: number }>(['--store', store, 'status'], { cwd });
   expect(job).toMatchObject({ state: 'finished', restarts: 2 });
   return resultLine(run.stdout);
 }
 
-beforeAll(() => {
-  if (!existsSync(join(ROOT, 'dist', 'cli-bundle', 'main.js'))) {
-    throw new Error('dist/ is missing: run `npm run build` before these tests.');
-  }
-});
+beforeAll(requireBuild);
+afterEach(killLeftoverCkpts);
 
 const tempDir = useTempDirs('ckpt-examples-');
 
@@ -187,102 +133,101 @@ const tempDir = useTempDirs('ckpt-examples-');
 function workspace(): { cwd: string; store: string; env: NodeJS.ProcessEnv } {
   const cwd = tempDir();
   const store = join(tempDir(), 'store');
-  return { cwd, store, env: envWith({ CKPT_STORE: store, CKPT_BIN: CLI }) };
+  // No __pycache__ in the checkout's python/ folder.
+  return {
+    cwd,
+    store,
+    env: cleanEnv({ PYTHONDONTWRITEBYTECODE: '1', CKPT_STORE: store, CKPT_BIN: CLI_BIN }),
+  };
 }
 
-if (requireTool(hasPython, 'examples/python', 'python3 is not installed: install python3')) {
-  describe('examples/python', () => {
-    const loop = ['python3', join(EXAMPLES, 'python', 'loop_with_ckpt.py')];
-    let uninterrupted: Promise<string> | undefined;
-    const reference = (): Promise<string> => {
-      const a = workspace();
-      uninterrupted ??= runPlain(loop, a.cwd, a.env).then((done) => resultLine(done.stdout));
-      return uninterrupted;
-    };
+describeNeeds('examples/python', PYTHON3, () => {
+  const loop = ['python3', join(EXAMPLES, 'python', 'loop_with_ckpt.py')];
+  let uninterrupted: Promise<string> | undefined;
+  const reference = (): Promise<string> => {
+    const a = workspace();
+    uninterrupted ??= runPlain(loop, a.cwd, a.env).then((done) => resultLine(done.stdout));
+    return uninterrupted;
+  };
 
-    it(
-      'loop_with_ckpt.py gives the same numbers as the pickle loop it replaces',
-      async () => {
-        const b = workspace();
-        const before = await runPlain(
-          ['python3', join(EXAMPLES, 'python', 'pickle_loop_before.py')],
-          b.cwd,
-          b.env,
-        );
-        expect(resultLine(before.stdout)).toBe(await reference());
-        expect(existsSync(join(b.cwd, 'state.pkl'))).toBe(true);
-      },
-      TEST_TIMEOUT,
-    );
-
-    it(
-      'loop_with_ckpt.py, SIGKILLed twice under ckpt run, ends with the same numbers',
-      async () => {
-        const w = workspace();
-        const run = await runUnderCkptWithKills(['--every', '1s'], loop, {
-          ...w,
-          progress: /committed as #/,
-        });
-        expect(expectResumedTwice(run, w.store, w.cwd)).toBe(await reference());
-      },
-      TEST_TIMEOUT,
-    );
-  });
-}
-
-if (requireTool(hasCc, 'examples/c', 'cc is not installed: install gcc (apt-get install gcc)')) {
-  describe('examples/c', () => {
-    const build = mkdtempSync(join(tmpdir(), 'ckpt-heat-'));
-    const heat = join(build, 'heat');
-    afterAll(() => rmSync(build, { recursive: true, force: true }));
-    // Writes state.bin only when ckpt asks (every second): EVERY is out of reach.
-    const args = ['80000', '100000', '1000000000'];
-
-    beforeAll(() => {
-      const cc = spawnSync(
-        'cc',
-        ['-O2', '-Wall', '-Wextra', '-std=c99', '-o', heat, join(EXAMPLES, 'c', 'heat.c')],
-        {
-          encoding: 'utf8',
-        },
+  it(
+    'loop_with_ckpt.py gives the same numbers as the pickle loop it replaces',
+    async () => {
+      const b = workspace();
+      const before = await runPlain(
+        ['python3', join(EXAMPLES, 'python', 'pickle_loop_before.py')],
+        b.cwd,
+        b.env,
       );
-      if (cc.status !== 0) throw new Error(`cc failed on examples/c/heat.c:\n${cc.stderr}`);
-    });
+      expect(resultLine(before.stdout)).toBe(await reference());
+      expect(existsSync(join(b.cwd, 'state.pkl'))).toBe(true);
+    },
+    TEST_TIMEOUT,
+  );
 
-    it(
-      'heat.c, SIGKILLed twice under ckpt run --capture, ends with the same field',
-      async () => {
-        const ref = workspace();
-        const reference = resultLine((await runPlain([heat, ...args], ref.cwd, ref.env)).stdout);
-        const w = workspace();
-        const run = await runUnderCkptWithKills(
-          ['--every', '1s', '--capture', 'state.bin', '--settle', '0.3s'],
-          [heat, ...args],
-          { ...w, progress: /^ckpt: captured 1 file/ },
-        );
-        expect(expectResumedTwice(run, w.store, w.cwd)).toBe(reference);
-      },
-      TEST_TIMEOUT,
-    );
-  });
-}
+  it(
+    'loop_with_ckpt.py, SIGKILLed twice under ckpt run, ends with the same numbers',
+    async () => {
+      const w = workspace();
+      const run = await runUnderCkptWithKills(['--every', '1s'], loop, {
+        ...w,
+        progress: /committed as #/,
+      });
+      expect(expectResumedTwice(run, w.store, w.cwd)).toBe(await reference());
+    },
+    TEST_TIMEOUT,
+  );
+});
 
-if (requireTool(hasBash, 'examples/bash', 'bash is not installed: install bash')) {
-  describe('examples/bash', () => {
-    it(
-      'loop.sh, SIGKILLed twice under ckpt run, ends with the same counter',
-      async () => {
-        const loop = ['bash', join(EXAMPLES, 'bash', 'loop.sh')];
-        const ref = workspace();
-        const reference = resultLine((await runPlain(loop, ref.cwd, ref.env)).stdout);
-        const w = workspace();
-        const run = await runUnderCkptWithKills(['--every', '1s'], loop, { ...w, progress: /committed$/ });
-        expect(expectResumedTwice(run, w.store, w.cwd)).toBe(reference);
+describeNeeds('examples/c', CC, () => {
+  const build = mkdtempSync(join(tmpdir(), 'ckpt-heat-'));
+  const heat = join(build, 'heat');
+  afterAll(() => rmSync(build, { recursive: true, force: true }));
+  // Writes state.bin only when ckpt asks (every second): EVERY is out of reach.
+  const args = ['80000', '100000', '1000000000'];
+
+  beforeAll(() => {
+    const cc = spawnSync(
+      'cc',
+      ['-O2', '-Wall', '-Wextra', '-std=c99', '-o', heat, join(EXAMPLES, 'c', 'heat.c')],
+      {
+        encoding: 'utf8',
       },
-      TEST_TIMEOUT,
     );
+    if (cc.status !== 0) throw new Error(`cc failed on examples/c/heat.c:\n${cc.stderr}`);
   });
-}
+
+  it(
+    'heat.c, SIGKILLed twice under ckpt run --capture, ends with the same field',
+    async () => {
+      const ref = workspace();
+      const reference = resultLine((await runPlain([heat, ...args], ref.cwd, ref.env)).stdout);
+      const w = workspace();
+      const run = await runUnderCkptWithKills(
+        ['--every', '1s', '--capture', 'state.bin', '--settle', '0.3s'],
+        [heat, ...args],
+        { ...w, progress: /^ckpt: captured 1 file/ },
+      );
+      expect(expectResumedTwice(run, w.store, w.cwd)).toBe(reference);
+    },
+    TEST_TIMEOUT,
+  );
+});
+
+describeNeeds('examples/bash', BASH, () => {
+  it(
+    'loop.sh, SIGKILLed twice under ckpt run, ends with the same counter',
+    async () => {
+      const loop = ['bash', join(EXAMPLES, 'bash', 'loop.sh')];
+      const ref = workspace();
+      const reference = resultLine((await runPlain(loop, ref.cwd, ref.env)).stdout);
+      const w = workspace();
+      const run = await runUnderCkptWithKills(['--every', '1s'], loop, { ...w, progress: /committed$/ });
+      expect(expectResumedTwice(run, w.store, w.cwd)).toBe(reference);
+    },
+    TEST_TIMEOUT,
+  );
+});
 
 describe('examples/node', () => {
   it(

@@ -4,47 +4,33 @@
  * are skipped, except under CI, where they fail.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import type { FileEntry, Manifest } from '../../src/store/index.js';
 import { compressibleBytes, seededBytes, writeFileDeep } from '../helpers/bytes.js';
+import { cleanEnv, runCkpt } from '../helpers/cli.js';
+import { describeNeeds, PYTHON3 } from '../helpers/needs.js';
+import { requireBuild } from '../helpers/repo.js';
 import { corruptChunk } from '../helpers/store.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = join(ROOT, 'bin', 'ckpt');
 const READER = join(ROOT, 'examples', 'python', 'read_store.py');
-const MISSING = 'python3 is not installed: install python3 to run the Python reader tests';
 
-const hasPython = spawnSync('python3', ['--version']).status === 0;
 const hasZstdCommand = spawnSync('zstd', ['--version']).status === 0;
-
-if (!hasPython) {
-  describe('examples/python/read_store.py', () => {
-    if (process.env.CI) {
-      it('needs python3', () => {
-        throw new Error(`${MISSING} (CI is set, so this is a failure, not a skip).`);
-      });
-    } else {
-      console.warn(`Skipping: ${MISSING}.`);
-      it.skip(MISSING, () => {});
-    }
-  });
-}
 
 function python(...args: string[]) {
   return spawnSync('python3', [READER, ...args], { encoding: 'utf8' });
 }
 
 function ckptCommit(work: string, store: string, step: number, paths: string[]): void {
-  const run = spawnSync(process.execPath, [CLI, 'commit', '--step', String(step), ...paths], {
+  const run = runCkpt(['commit', '--step', String(step), ...paths], {
     cwd: work,
-    env: { ...process.env, CKPT_STORE: store },
-    encoding: 'utf8',
+    env: cleanEnv({ CKPT_STORE: store }),
   });
-  expect(run.status, run.stderr).toBe(0);
+  expect(run.code, run.stderr).toBe(0);
 }
 
 function manifestFile(store: string, seq: number): string {
@@ -61,14 +47,10 @@ function fileEntry(manifest: Manifest, path: string): FileEntry {
   return entry as FileEntry;
 }
 
-describe.runIf(hasPython)('examples/python/read_store.py', () => {
+describeNeeds('examples/python/read_store.py', PYTHON3, () => {
   const tempDir = useTempDirs('ckpt-pyreader-');
 
-  beforeAll(() => {
-    if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
-      throw new Error('dist/ is missing: run `npm run build` before these tests.');
-    }
-  });
+  beforeAll(requireBuild);
 
   const big = seededBytes(1, 3_500_000);
   const v1 = seededBytes(2, 200_000);

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCkpt } from '../helpers/cli.js';
 import { flowRecords, sideEffects, startHead, writeFanOut } from '../helpers/flow.js';
 import { seeded } from '../helpers/random.js';
 import { requireBuild } from '../helpers/repo.js';
@@ -37,7 +37,7 @@ describe('a flow head SIGKILLed at random moments', () => {
   it('loses nothing: each finished task ran once, each side effect belongs to one attempt, and the result is an uninterrupted run', async () => {
     const reference = tmp();
     writeFanOut(reference, KS);
-    expect(runCli(reference, ['flow', 'run', '--jobs', '2']).code).toBe(0);
+    expect(runCkpt(['flow', 'run', '--jobs', '2'], { cwd: reference }).code).toBe(0);
 
     const dir = tmp();
     writeFanOut(dir, KS);
@@ -91,7 +91,7 @@ describe('a flow head SIGKILLed at random moments', () => {
     }
     expect(effects.length - ok.length).toBeLessThanOrEqual(kills);
     // A last run does nothing, and nothing of the killed heads lives on.
-    const last = runCli(dir, ['flow', 'run']);
+    const last = runCkpt(['flow', 'run'], { cwd: dir });
     expect(last.stdout).toContain(`0 ran, ${KS.length + 1} cached`);
     expect(processesUnder(dir)).toEqual([]);
   }, 240_000);
@@ -154,7 +154,7 @@ steps:
       await new Promise((r) => setTimeout(r, 20));
     head.child.kill('SIGKILL');
     await head.exited;
-    const again = runCli(dir, ['flow', 'run']);
+    const again = runCkpt(['flow', 'run'], { cwd: dir });
     expect(again.code).toBe(0);
     const starts = readFileSync(join(dir, 'starts.txt'), 'utf8').trim().split('\n').map(Number);
     expect(starts[0]).toBe(0);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCkpt } from '../helpers/cli.js';
 import { flowRecords, sideEffects, writeFanOut } from '../helpers/flow.js';
 import { requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
@@ -17,17 +17,17 @@ describe('ckpt flow run (local executor)', () => {
   it('runs a fan-out pipeline, reruns nothing on a no-op rerun, and exactly the dependents of an edited input', () => {
     const dir = tmp();
     writeFanOut(dir, [1, 2, 3]);
-    const first = runCli(dir, ['flow', 'run', '--jobs', '2']);
+    const first = runCkpt(['flow', 'run', '--jobs', '2'], { cwd: dir });
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(tasksRun(dir).sort()).toEqual(['gen[k=1]', 'gen[k=2]', 'gen[k=3]', 'merge']);
     expect(readFileSync(join(dir, 'total.txt'), 'utf8')).toBe('VALUE 1\nVALUE 2\nVALUE 3\n');
 
-    const again = runCli(dir, ['flow', 'run']);
+    const again = runCkpt(['flow', 'run'], { cwd: dir });
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('0 ran, 4 cached');
     expect(tasksRun(dir)).toHaveLength(4);
-    const status = JSON.parse(runCli(dir, ['flow', 'status', '--json']).stdout) as {
+    const status = JSON.parse(runCkpt(['flow', 'status', '--json'], { cwd: dir }).stdout) as {
       tasks: { task: string; status: string; attempts: number }[];
     };
     expect(status.tasks.map((t) => [t.task, t.status, t.attempts])).toEqual([
@@ -39,22 +39,22 @@ describe('ckpt flow run (local executor)', () => {
 
     const old = readFileSync(join(dir, 'data', '2.txt'), 'utf8');
     appendFileSync(join(dir, 'data', '2.txt'), 'more\n');
-    const plan = runCli(dir, ['flow', 'plan']);
+    const plan = runCkpt(['flow', 'plan'], { cwd: dir });
     expect(plan.stdout).toContain('2 of 4 tasks would run.');
-    const why = runCli(dir, ['flow', 'why', 'gen']);
+    const why = runCkpt(['flow', 'why', 'gen'], { cwd: dir });
     expect(why.code).toBe(0);
     expect(why.stdout).toContain(
       `input data/2.txt: ${sha(old).slice(0, 12)} → ${sha(`${old}more\n`).slice(0, 12)}`,
     );
     expect(why.stdout).toMatch(/gen\[k=1\]: skipped/);
-    const whyJson = JSON.parse(runCli(dir, ['flow', 'why', 'gen', '--json']).stdout) as {
+    const whyJson = JSON.parse(runCkpt(['flow', 'why', 'gen', '--json'], { cwd: dir }).stdout) as {
       task: string;
       changes: { name: string; old: string; new: string }[];
     }[];
     expect(whyJson[1]!.changes).toEqual([
       expect.objectContaining({ name: 'data/2.txt', old: sha(old), new: sha(`${old}more\n`) }),
     ]);
-    const third = runCli(dir, ['flow', 'run']);
+    const third = runCkpt(['flow', 'run'], { cwd: dir });
     expect(third.code).toBe(0);
     expect(tasksRun(dir).slice(4)).toEqual(['gen[k=2]', 'merge']);
     expect(readFileSync(join(dir, 'total.txt'), 'utf8')).toBe('VALUE 1\nVALUE 2\nMORE\nVALUE 3\n');
@@ -63,15 +63,15 @@ describe('ckpt flow run (local executor)', () => {
   it('reruns a task whose output was changed since its record, and not its dependents when it writes the same again', () => {
     const dir = tmp();
     writeFanOut(dir, [1, 2]);
-    expect(runCli(dir, ['flow', 'run']).code).toBe(0);
+    expect(runCkpt(['flow', 'run'], { cwd: dir }).code).toBe(0);
     writeFileSync(join(dir, 'parts', '1.txt'), 'tampered\n');
-    expect(runCli(dir, ['flow', 'why', 'gen']).stdout).toMatch(
+    expect(runCkpt(['flow', 'why', 'gen'], { cwd: dir }).stdout).toMatch(
       /output parts\/1.txt changed since its record/,
     );
-    expect(runCli(dir, ['flow', 'run']).code).toBe(0);
+    expect(runCkpt(['flow', 'run'], { cwd: dir }).code).toBe(0);
     // The rerun writes what merge's record saw: merge's inputs are unchanged, so it is not rerun.
     expect(tasksRun(dir).slice(3)).toEqual(['gen[k=1]']);
-    expect(runCli(dir, ['flow', 'status']).stdout).toMatch(/cached {3}merge/);
+    expect(runCkpt(['flow', 'status'], { cwd: dir }).stdout).toMatch(/cached {3}merge/);
   });
 
   it('retries a failing task, never counts a failed task done, and does not run its dependents', async () => {
@@ -94,7 +94,7 @@ steps:
     outputs: [after.txt]
 `,
     );
-    const result = runCli(dir, ['flow', 'run']);
+    const result = runCkpt(['flow', 'run'], { cwd: dir });
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/failed {3}flaky \(attempt 1\): it exited 3; retrying/);
     expect(result.stdout).toMatch(/done {5}flaky/);
@@ -102,7 +102,7 @@ steps:
     expect(result.stdout).toMatch(/blocked {2}after: broken did not finish/);
     const records = await flowRecords(dir);
     expect(records.filter((r) => r.task === 'broken').map((r) => r.ok)).toEqual([false, false]);
-    const status = runCli(dir, ['flow', 'status']).stdout;
+    const status = runCkpt(['flow', 'status'], { cwd: dir }).stdout;
     expect(status).toMatch(/failed {3}broken \(2 attempts\): it exited 4/);
     expect(status).toMatch(/done {5}flaky \(2 attempts\)/);
     expect(status).toMatch(/pending {2}after/);
@@ -112,14 +112,14 @@ steps:
     const dir = tmp();
     writeFanOut(dir, [1, 2]);
     rmSync(join(dir, 'data', '2.txt'));
-    const plan = runCli(dir, ['flow', 'plan']);
+    const plan = runCkpt(['flow', 'plan'], { cwd: dir });
     expect(plan.stdout).toMatch(/block gen\[k=2\]: cannot run: input data\/2.txt does not exist/);
     expect(plan.stdout).toMatch(/block merge: cannot run: upstream gen\[k=2\] cannot run/);
     expect(plan.stdout).toContain('1 of 3 tasks would run.');
-    const run = runCli(dir, ['flow', 'run']);
+    const run = runCkpt(['flow', 'run'], { cwd: dir });
     expect(run.code).toBe(1);
     expect(tasksRun(dir)).toEqual(['gen[k=1]']);
-    const graph = runCli(dir, ['flow', 'graph']);
+    const graph = runCkpt(['flow', 'graph'], { cwd: dir });
     expect(graph.stdout).toContain('s0 [label="gen (2 tasks)"];');
     expect(graph.stdout).toContain('s0 -> s1;');
   });
@@ -127,7 +127,7 @@ steps:
   it('refuses a bad workflow file with exit 2 and no stack', () => {
     const dir = tmp();
     writeFileSync(join(dir, 'ckpt-flow.yaml'), 'version: 1\nsteps:\n  a: { run: x, needs: [b] }\n');
-    const result = runCli(dir, ['flow', 'run']);
+    const result = runCkpt(['flow', 'run'], { cwd: dir });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/step `a`, field `needs\[0\]`: unknown step `b`/);
     expect(result.stderr).not.toMatch(/at .*\.js/);

@@ -1,60 +1,13 @@
 /**
- * The scaffolding the app tests (test/apps/*) share: skipping (or, under CI, failing) when the
- * app is not installed, running a program bare, finding the app under `ckpt run`, and the
- * interruption scenarios (SIGTERM to ckpt, SIGKILL to the app, a node crash).
+ * The moments the app tests (test/apps/*) share: finding the app under `ckpt run`, and the
+ * interruptions (SIGTERM to ckpt, SIGKILL to the app, a node crash) with the checks that they
+ * landed. The whole GROMACS/LAMMPS scenarios built on them are in app-runs.ts.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
-import { type CkptChild, type CkptExit, sleep, waitFor } from './ckpt-process.js';
+import { expect } from 'vitest';
+import type { CkptChild, CkptExit } from './cli.js';
 import { isAlive } from './procfs.js';
-
-/**
- * `describe(title, body)` when the app is installed; otherwise one test that is skipped with
- * `missing` as its name, or under CI one that fails saying what to install.
- */
-export function describeWithApp(
-  title: string,
-  available: boolean,
-  tool: string,
-  missing: string,
-  body: () => void,
-): void {
-  if (available) {
-    describe(title, body);
-    return;
-  }
-  describe(title, () => {
-    if (process.env.CI) {
-      it(`needs ${tool}`, () => {
-        throw new Error(`${missing} (CI is set, so this is a failure, not a skip).`);
-      });
-    } else {
-      console.warn(`Skipping ${title}: ${missing}.`);
-      it.skip(missing, () => {});
-    }
-  });
-}
-
-/** Runs `command` to its end without ckpt (and without blocking the event loop); stdout and stderr together. */
-export function runToEnd(
-  command: readonly string[],
-  cwd: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command[0]!, command.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, output }));
-  });
-}
+import { sleep, waitFor } from './wait-for.js';
 
 /** The live children of `parent` for which `matches(pid)` holds (the first one), if any. */
 function liveChild(parent: number, matches: (pid: string) => boolean): number | undefined {
@@ -110,11 +63,9 @@ export async function killAppAfterFirstCapture(
   maxDelayMs: number,
   captureTimeoutMs: number,
 ): Promise<{ done: CkptExit; delay: number }> {
-  await waitFor(
-    () => /captured .* as checkpoint #1\b/.test(run.output().stderr),
-    'a first capture',
-    captureTimeoutMs,
-  );
+  await waitFor(() => /captured .* as checkpoint #1\b/.test(run.output().stderr), 'a first capture', {
+    timeoutMs: captureTimeoutMs,
+  });
   const delay = Math.round(Math.random() * maxDelayMs);
   await sleep(delay);
   const app = childNamed(run.pid, comm);
@@ -131,7 +82,9 @@ export async function killAppAfterFirstCapture(
  * ckpt are SIGKILLed at once. Checks both kills landed mid-run; resolves with ckpt's exit.
  */
 export async function crashNodeAfterSecondCapture(run: CkptChild, comm: string): Promise<CkptExit> {
-  await waitFor(() => /as checkpoint #2\b/.test(run.output().stderr), 'a second capture', 90_000);
+  await waitFor(() => /as checkpoint #2\b/.test(run.output().stderr), 'a second capture', {
+    timeoutMs: 90_000,
+  });
   await sleep(Math.round(Math.random() * 1000));
   const app = childNamed(run.pid, comm);
   expect(app, `no running ${comm} under ckpt\n${run.output().stderr}`).toBeDefined();
@@ -143,4 +96,50 @@ export async function crashNodeAfterSecondCapture(run: CkptChild, comm: string):
   expect(crashed.stderr).not.toContain('ckpt: the program finished');
   await waitFor(() => !isAlive(app!), `${comm} to be gone`);
   return crashed;
+}
+
+/**
+ * Starts ckpt, waits for `started` (e.g. the app under it), SIGTERMs ckpt `moment` ms later (it
+ * must still run then, and stop with 75), calls `afterStop`, then starts the same command again,
+ * which must finish with 0. `beforeStop` runs just before the SIGTERM.
+ */
+export async function stopAndRerun(o: {
+  start: () => CkptChild;
+  moment: number;
+  replay: string;
+  started?: (run: CkptChild) => Promise<unknown>;
+  beforeStop?: () => void;
+  afterStop?: (stopped: CkptExit) => void;
+}): Promise<{ stopped: CkptExit; end: CkptExit }> {
+  const first = o.start();
+  await o.started?.(first);
+  await sleepWhileRunning(o.moment, first, `the SIGTERM at ${o.moment} ms`, o.replay);
+  o.beforeStop?.();
+  process.kill(first.pid, 'SIGTERM');
+  const stopped = await first.exited;
+  expect(stopped.code, `${stopped.stderr} ${o.replay}`).toBe(75);
+  o.afterStop?.(stopped);
+  const end = await o.start().exited;
+  expect(end.code, `${end.stderr} ${o.replay}`).toBe(0);
+  return { stopped, end };
+}
+
+/**
+ * SIGKILLs the app under `run` (found by `app` once ckpt has run `moment` ms) and waits for ckpt,
+ * which must restart it once and finish with 0.
+ */
+export async function killAppAndFinish(o: {
+  run: CkptChild;
+  moment: number;
+  replay: string;
+  app: () => Promise<number | undefined>;
+}): Promise<CkptExit> {
+  await sleepWhileRunning(o.moment, o.run, `the SIGKILL at ${o.moment} ms`, o.replay);
+  const pid = await o.app();
+  expect(pid, `the app running at ${o.moment} ms ${o.replay}`).toBeDefined();
+  process.kill(pid!, 'SIGKILL');
+  const end = await o.run.exited;
+  expect(end.code, `${end.stderr} ${o.replay}`).toBe(0);
+  expect(end.stderr).toMatch(/crashed \(killed by SIGKILL\); restart 1\/5/);
+  return end;
 }

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readRecords, type TaskRecord } from '../../src/flow/index.js';
 import { Store } from '../../src/store/index.js';
-import { cliEnv } from './cli.js';
+import { cleanEnv } from './cli.js';
 import { CLI_BIN } from './repo.js';
 
 /**
@@ -67,7 +67,7 @@ export interface FlowHead {
 
 /** Starts `ckpt flow run ...args` in `dir`. */
 export function startHead(dir: string, args: readonly string[] = []): FlowHead {
-  const child = spawn(process.execPath, [CLI_BIN, 'flow', 'run', ...args], { cwd: dir, env: cliEnv() });
+  const child = spawn(process.execPath, [CLI_BIN, 'flow', 'run', ...args], { cwd: dir, env: cleanEnv() });
   const lines: string[] = [];
   let stderr = '';
   const waiters = new Set<() => void>();

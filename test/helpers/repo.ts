@@ -8,7 +8,8 @@ export const DIST_STORE_URL = new URL('../../dist/store/index.js', import.meta.u
 
 /** Child-process tests run the compiled code: fail clearly when it is missing. */
 export function requireBuild(): void {
-  if (!existsSync(fileURLToPath(DIST_STORE_URL))) {
+  const cliBundle = fileURLToPath(new URL('../../dist/cli-bundle/main.js', import.meta.url));
+  if (!existsSync(fileURLToPath(DIST_STORE_URL)) || !existsSync(cliBundle)) {
     throw new Error('dist/ is missing: run `npm run build` before these tests.');
   }
 }

@@ -8,8 +8,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { waitFor } from '../helpers/wait-for.js';
 import {
   describeSlurm,
+  diagnose,
   interruptions,
   jobcomp,
   jobcompOffset,
@@ -26,7 +28,6 @@ import {
   submit,
   trackStarts,
   useJobs,
-  waitFor,
   waitJobEnd,
 } from './lab.js';
 
@@ -59,17 +60,19 @@ describeSlurm('SLURM: job array', () => {
       `exec python3 ${command}`,
     ]);
     const taskDir = (task: number) => join(dir, `task-${task}`);
-    await waitFor(
-      'all three tasks to pass step 20',
-      () => TASKS.every((t) => lastStep(taskDir(t)) >= 20),
-      90_000,
-      200,
-      dir,
-    );
+    await waitFor(() => TASKS.every((t) => lastStep(taskDir(t)) >= 20), 'all three tasks to pass step 20', {
+      timeoutMs: 90_000,
+      everyMs: 200,
+      explain: () => diagnose(dir),
+    });
     const starts = trackStarts(taskDir(1), `${arrayId}_1`);
     let finals: Array<Record<string, string>>;
     try {
-      await waitFor('task 1 to pass step 65', () => lastStep(taskDir(1)) >= 65, 60_000, 100, taskDir(1));
+      await waitFor(() => lastStep(taskDir(1)) >= 65, 'task 1 to pass step 65', {
+        timeoutMs: 60_000,
+        everyMs: 100,
+        explain: () => diagnose(taskDir(1)),
+      });
       const r = sh('scontrol', ['requeue', `${arrayId}_1`]);
       expect(r.code, r.stderr).toBe(0);
       finals = [];

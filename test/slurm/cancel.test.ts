@@ -4,71 +4,51 @@
  * does not requeue), and the checkpoint store is intact: `ckpt verify` passes and `ckpt ls` lists
  * the checkpoint taken at the stop, so a resubmission would resume from it.
  */
-import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import {
   ckpt,
   ckptJson,
   describeSlurm,
-  jobcomp,
-  jobcompOffset,
-  jobStatus,
-  journal,
   lastStep,
-  progArgs,
-  readProgress,
   reportMetrics,
   sh,
   showJob,
   stepsSinceCheckpoint,
-  submit,
-  useJobs,
-  waitFor,
-  waitJobEnd,
 } from './lab.js';
+import { useProgJobs } from './prog-job.js';
 
 interface LsJson {
   checkpoints: Array<{ seq: number; step: number; ok: boolean }>;
 }
 
 describeSlurm('SLURM: scancel', () => {
-  const { jobs, workDir } = useJobs();
+  const lab = useProgJobs();
 
   it('ends the job without a requeue and leaves its last checkpoint intact', async () => {
-    const dir = workDir();
-    const store = join(dir, 'store');
-    const offset = jobcompOffset();
-    const id = submit(jobs, dir, store, [
-      '--time',
-      '5',
-      '-o',
-      join(dir, 'out.txt'),
-      '--',
-      'python3',
-      ...progArgs({ steps: 2000, every: 20, stepMs: 100 }),
-    ]);
-    await waitFor('the program to pass step 30', () => lastStep(dir) >= 30, 60_000, 100, dir);
+    const job = lab.submitProg({ prog: { steps: 2000, every: 20, stepMs: 100 }, time: '5' });
+    const { dir, store, id } = job;
+    await job.waitStep(30);
     const cancelledAt = Date.now();
     expect(sh('scancel', [id]).code).toBe(0);
-    const final = await waitJobEnd(id, 60_000, dir);
+    const final = await job.end(60_000);
     expect(final.JobState).toBe('CANCELLED');
     // Not requeued: still CANCELLED after SLURM's requeue delay (cred_expire + 1 s) and a scheduler pass.
     await new Promise((r) => setTimeout(r, 9000));
     expect(showJob(id)).toMatchObject({ JobState: 'CANCELLED', Restarts: '0' });
-    expect(jobcomp(offset, id).map((r) => r.JobState)).toEqual(['CANCELLED']);
+    expect(job.jobcompStates()).toEqual(['CANCELLED']);
 
-    const events = await journal(store);
+    const events = await job.journal();
     expect(events.find((e) => e.type === 'interruption')).toMatchObject({ kind: 'cancelled' });
     expect(events.filter((e) => e.type === 'requeue')).toEqual([]);
     const end = events.find((e) => e.type === 'run-end');
     expect(end).toMatchObject({ outcome: 'interrupted' });
     expect(String(end?.message)).toContain('cancelled by the user: not requeued, checkpoint kept');
-    expect(jobStatus(dir, store).state).toBe('interrupted');
+    expect(job.status().state).toBe('interrupted');
 
     // The store is intact and holds the checkpoint committed at the stop: the program's last commit.
     const verify = ckpt(dir, ['--store', store, 'verify']);
     expect(verify.code, verify.stderr).toBe(0);
-    const progress = readProgress(dir);
+    const progress = job.progress();
     const commits = progress.filter((e) => e.event === 'commit' || e.event === 'sigcommit');
     const lastCommit = commits.at(-1)!;
     expect(lastCommit.t * 1000).toBeGreaterThanOrEqual(cancelledAt);

@@ -8,12 +8,14 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe } from 'vitest';
+import { afterEach, beforeAll } from 'vitest';
 import { parseJobRecord } from '../../src/slurm/index.js';
 import { type JournalEvent, readJournal } from '../../src/store/index.js';
 import type { JobStatus } from '../../src/supervisor/index.js';
-import { cleanEnv, sleep } from '../helpers/ckpt-process.js';
+import { type CkptResult, cleanEnv, runCkpt, ckptJson as runCkptJson } from '../helpers/cli.js';
+import { describeNeeds, hasCommand, type Need } from '../helpers/needs.js';
 import { CLI_BIN, REPO_ROOT, requireBuild } from '../helpers/repo.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 export const LAB = process.env.CKPT_SLURM_LAB ?? '/tmp/ckpt-slurm-lab';
 export const SLURM_CONF = join(LAB, 'slurm.conf');
@@ -35,25 +37,20 @@ const NEEDED = [
   'scontrol',
   'scancel',
 ];
-const missing = NEEDED.filter((bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0);
+const missing = NEEDED.filter((bin) => !hasCommand(bin));
+const SLURM: Need = {
+  name: `SLURM (${missing.join(', ')} not found)`,
+  present: missing.length === 0,
+  install: INSTALL,
+};
 
 /**
  * `describe` for a SLURM test file: starts the lab cluster first. Without SLURM installed the
- * tests are skipped with a message, except under CI (`CI` set), where that is a failure.
+ * tests are skipped with a message, except under CI, where that is a failure.
  */
 export function describeSlurm(name: string, fn: () => void): void {
-  if (missing.length > 0 && !process.env.CI) {
-    console.warn(`SLURM tests skipped: ${missing.join(', ')} not found. Install: ${INSTALL}`);
-    describe.skip(`${name} (needs SLURM: ${INSTALL})`, fn);
-    return;
-  }
-  describe(name, () => {
+  describeNeeds(name, SLURM, () => {
     beforeAll(async () => {
-      if (missing.length > 0) {
-        throw new Error(
-          `SLURM is not installed (${missing.join(', ')} not found) and CI is set. Install: ${INSTALL}`,
-        );
-      }
       requireBuild();
       await startLab();
     }, 120_000);
@@ -103,12 +100,11 @@ export async function startLab(): Promise<void> {
   process.env.SLURM_CONF = SLURM_CONF;
   const state = sh('sinfo', ['-h', '-n', 'node1', '-o', '%T']).stdout.trim();
   if (/down|drain|fail/i.test(state)) sh('scontrol', ['update', 'NodeName=node1', 'State=RESUME']);
-  await waitFor('node1 to be up', () => /^(idle|mixed|allocated)/.test(nodeState()), 30_000);
+  await waitFor(() => /^(idle|mixed|allocated)/.test(nodeState()), 'node1 to be up', { timeoutMs: 30_000 });
   await waitFor(
-    'an empty queue (jobs of an earlier run are still there: scancel them)',
     () => queue().length === 0,
-    60_000,
-    500,
+    'an empty queue (jobs of an earlier run are still there: scancel them)',
+    { timeoutMs: 60_000, everyMs: 500 },
   );
 }
 
@@ -140,36 +136,13 @@ export async function waitJobEnd(
   dir?: string,
 ): Promise<Record<string, string>> {
   return waitFor(
-    `job ${id} to end`,
     () => {
       const fields = showJob(id);
       return fields && FINAL_STATES.includes(fields.JobState ?? '') ? fields : undefined;
     },
-    timeoutMs,
-    500,
-    dir,
+    `job ${id} to end`,
+    { timeoutMs, everyMs: 500, ...(dir ? { explain: () => diagnose(dir) } : {}) },
   );
-}
-
-/** Polls `check` until it returns something other than undefined/false; the error says what and shows the job's files. */
-export async function waitFor<T>(
-  what: string,
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs: number,
-  everyMs = 200,
-  dir?: string,
-): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > until) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${dir ? `\n${diagnose(dir)}` : ''}`,
-      );
-    }
-    await sleep(everyMs);
-  }
 }
 
 /** What a failing test should show: the job's output, the tail of the progress log, the queue. */
@@ -199,7 +172,10 @@ export function useJobs(): { jobs: Set<string>; workDir: () => string } {
   afterEach(async (ctx) => {
     if (jobs.size > 0) sh('scancel', [...jobs]);
     jobs.clear();
-    await waitFor('the queue to drain after the test', () => queue().length === 0, 60_000, 250);
+    await waitFor(() => queue().length === 0, 'the queue to drain after the test', {
+      timeoutMs: 60_000,
+      everyMs: 250,
+    });
     const failed = ctx.task.result?.state === 'fail';
     for (const dir of dirs.splice(0)) {
       if (failed) console.log(`kept the failed test's directory: ${dir}`);
@@ -217,22 +193,13 @@ export function useJobs(): { jobs: Set<string>; workDir: () => string } {
 }
 
 /** `node bin/ckpt ARGS` in `cwd` with the lab's environment. */
-export function ckpt(cwd: string, args: readonly string[]): Run {
-  const r = spawnSync(process.execPath, [CLI_BIN, ...args], {
-    cwd,
-    env: slurmEnv(),
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+export function ckpt(cwd: string, args: readonly string[]): CkptResult {
+  return runCkpt(args, { cwd, env: slurmEnv() });
 }
 
-/** `ckpt --store STORE ARGS --json`, parsed. */
+/** `ckpt --store STORE ARGS --json` with the lab's environment, parsed. */
 export function ckptJson<T>(cwd: string, store: string, args: readonly string[]): T {
-  const r = ckpt(cwd, ['--store', store, ...args, '--json']);
-  if (r.code !== 0) throw new Error(`ckpt ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
+  return runCkptJson<T>(['--store', store, ...args], { cwd, env: slurmEnv() });
 }
 
 export function jobStatus(cwd: string, store: string): JobStatus {

@@ -23,27 +23,17 @@ import { isAlive } from '../helpers/procfs.js';
 import {
   describeSlurm,
   interruptions,
-  jobcomp,
-  jobcompOffset,
-  jobStatus,
   journal,
   LAB,
   lastStep,
   nodeState,
-  progArgs,
   readProgress,
-  readResult,
-  referenceResult,
   reportMetrics,
   SLURM_CONF,
   sh,
   showJob,
-  submit,
-  trackStarts,
-  useJobs,
-  waitFor,
-  waitJobEnd,
 } from './lab.js';
+import { useProgJobs } from './prog-job.js';
 
 const SLURMD_PID_FILE = join(LAB, 'slurmd.pid');
 
@@ -58,30 +48,20 @@ function startSlurmd(): void {
 }
 
 describeSlurm('SLURM: node failure', () => {
-  const { jobs, workDir } = useJobs();
+  const lab = useProgJobs();
 
   it('the requeued run takes the store over and fences the old copy that still runs', async () => {
-    const dir = workDir();
-    const store = join(dir, 'store');
-    const prog = { steps: 500, every: 20, stepMs: 100 };
-    const reference = referenceResult(prog);
-    const offset = jobcompOffset();
     // --keep 1000: no pruning, so every manifest is there to check who wrote it.
-    const id = submit(jobs, dir, store, [
-      '--time',
-      '5',
-      '-o',
-      join(dir, 'out.txt'),
-      '--keep',
-      '1000',
-      '--',
-      'python3',
-      ...progArgs(prog),
-    ]);
-    const starts = trackStarts(dir, id);
+    const job = lab.submitProg({
+      prog: { steps: 500, every: 20, stepMs: 100 },
+      time: '5',
+      sbatch: ['--keep', '1000'],
+    });
+    const { dir, store, id } = job;
+    const starts = job.trackStarts();
     const orphans: number[] = [];
     try {
-      await waitFor('the program to pass step 40', () => lastStep(dir) >= 40, 60_000, 100, dir);
+      await job.waitStep(40);
       const [oldCkpt] = (await journal(store)).filter((e) => e.type === 'start');
       const oldCkptPid = (oldCkpt!.writer as { pid: number }).pid;
       const oldProgPid = readProgress(dir).find((e) => e.event === 'start')!.pid;
@@ -99,15 +79,13 @@ describeSlurm('SLURM: node failure', () => {
       for (const pid of [daemon!, ...stepds.map(Number)]) process.kill(pid, 'SIGKILL');
 
       // SLURM declares the node DOWN and requeues the job; the old copy keeps working meanwhile.
-      const requeued = await waitFor(
-        'SLURM to requeue the job after the node failure',
+      const requeued = await job.wait(
         () => {
           const job = showJob(id);
           return job?.Restarts === '1' ? job : undefined;
         },
-        60_000,
-        500,
-        dir,
+        'SLURM to requeue the job after the node failure',
+        { timeoutMs: 60_000, everyMs: 500 },
       );
       const requeuedAt = Date.now();
       expect(requeued.JobState).toMatch(/PENDING|REQUEUED/);
@@ -117,30 +95,32 @@ describeSlurm('SLURM: node failure', () => {
 
       // The node comes back; the job starts again there while the old copy still runs.
       startSlurmd();
-      await waitFor(
-        'the new incarnation to start',
+      await job.wait(
         () => readProgress(dir).some((e) => e.event === 'start' && e.restart === 1),
-        60_000,
-        100,
-        dir,
+        'the new incarnation to start',
+        { timeoutMs: 60_000, everyMs: 100 },
       );
-      const takeover = await waitFor(
-        'the lease takeover',
+      const takeover = await job.wait(
         async () => (await journal(store)).find((e) => e.type === 'lease-takeover'),
-        30_000,
-        100,
-        dir,
+        'the lease takeover',
+        { timeoutMs: 30_000, everyMs: 100 },
       );
-      await waitFor('the old supervisor to exit', () => !isAlive(oldCkptPid), 30_000, 50, dir);
+      await job.wait(() => !isAlive(oldCkptPid), 'the old supervisor to exit', {
+        timeoutMs: 30_000,
+        everyMs: 50,
+      });
       const oldGoneAt = Date.now();
-      await waitFor('the old program to exit', () => !isAlive(oldProgPid), 30_000, 50, dir);
-      const final = await waitJobEnd(id, 120_000, dir);
+      await job.wait(() => !isAlive(oldProgPid), 'the old program to exit', {
+        timeoutMs: 30_000,
+        everyMs: 50,
+      });
+      const final = await job.end(120_000);
 
       expect(final).toMatchObject({ JobState: 'COMPLETED', Restarts: '1' });
-      expect(jobcomp(offset, id).map((r) => r.JobState)).toEqual(['NODE_FAIL', 'COMPLETED']);
-      expect(readResult(dir)).toEqual(reference);
+      expect(job.jobcompStates()).toEqual(['NODE_FAIL', 'COMPLETED']);
+      expect(job.result()).toEqual(job.reference());
 
-      const events = await journal(store);
+      const events = await job.journal();
       const takeoverTime = Date.parse(takeover.time);
       expect(takeover).toMatchObject({
         from: { pid: oldCkptPid, slurm: { jobId: id } },
@@ -159,7 +139,7 @@ describeSlurm('SLURM: node failure', () => {
 
       // No two writers: every checkpoint committed after the takeover is the new incarnation's,
       // and each commit the old copy attempted after it was refused.
-      const progress = readProgress(dir);
+      const progress = job.progress();
       const newCommitters = new Set(
         progress
           .filter((e) => e.restart === 1 && (e.event === 'commit' || e.event === 'sigcommit'))
@@ -182,7 +162,7 @@ describeSlurm('SLURM: node failure', () => {
       for (const a of oldAttempts) expect(a.event).toBe('commit-failed');
 
       // ckpt status: the old segment ended by the node failure and the fencing, the new one finished.
-      const status = jobStatus(dir, store);
+      const status = job.status();
       expect(status.state).toBe('finished');
       expect(status.segments).toHaveLength(2);
       expect(status.segments[0]).toMatchObject({ slurm: { jobId: id, restartCount: 0 } });
@@ -194,7 +174,7 @@ describeSlurm('SLURM: node failure', () => {
       expect(status.segments[1]!.endReason).toBeUndefined();
 
       const [lost] = interruptions(progress);
-      const newStart = starts.seen.find((s) => s.restart === 1);
+      const newStart = starts.find((s) => s.restart === 1);
       reportMetrics('node-failure', {
         stepAtFailure,
         requeuedAfterMs: requeuedAt - failedAt,
@@ -205,7 +185,6 @@ describeSlurm('SLURM: node failure', () => {
         restartLatencyMs: newStart?.latencyMs,
       });
     } finally {
-      starts.stop();
       startSlurmd();
       for (const pid of orphans) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
     }

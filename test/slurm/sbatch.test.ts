@@ -9,27 +9,12 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { shellQuote } from '../../src/slurm/index.js';
 import { CLI_BIN } from '../helpers/repo.js';
-import {
-  ckpt,
-  describeSlurm,
-  jobcomp,
-  jobcompOffset,
-  jobStatus,
-  journal,
-  lastStep,
-  PROG,
-  progArgs,
-  readProgress,
-  sh,
-  showJob,
-  submit,
-  useJobs,
-  waitFor,
-  waitJobEnd,
-} from './lab.js';
+import { ckpt, describeSlurm, PROG, progArgs, sh, showJob } from './lab.js';
+import { useProgJobs } from './prog-job.js';
 
 describeSlurm('SLURM: ckpt sbatch', () => {
-  const { jobs, workDir } = useJobs();
+  const lab = useProgJobs();
+  const { jobs, workDir } = lab;
 
   it('--dry-run prints a script that execs this ckpt with requeue, appended output and the warning', () => {
     const dir = workDir();
@@ -149,28 +134,17 @@ describeSlurm('SLURM: ckpt sbatch', () => {
   });
 
   it('a --no-requeue job: when the requeue fails ckpt says so and ends resumable, not "requeued"', async () => {
-    const dir = workDir();
-    const store = join(dir, 'store');
-    const offset = jobcompOffset();
-    const id = submit(jobs, dir, store, [
-      '--no-requeue',
-      '--time',
-      '5',
-      '-o',
-      join(dir, 'out.txt'),
-      '--',
-      'python3',
-      ...progArgs({ steps: 600, every: 50 }),
-    ]);
+    const job = lab.submitProg({ prog: { steps: 600, every: 50 }, time: '5', sbatch: ['--no-requeue'] });
+    const { dir, id } = job;
     expect(showJob(id)?.Requeue).toBe('0');
-    await waitFor('the program to pass step 10', () => lastStep(dir) >= 10, 60_000, 100, dir);
+    await job.waitStep(10);
     // What SLURM sends at --signal=B:USR2@N: the time-limit warning, to the batch shell only.
     expect(sh('scancel', ['--batch', '--signal=USR2', id]).code).toBe(0);
-    const final = await waitJobEnd(id, 60_000, dir);
+    const final = await job.end(60_000);
     expect(final).toMatchObject({ JobState: 'FAILED', ExitCode: '75:0', Restarts: '0' });
-    expect(jobcomp(offset, id).map((r) => r.JobState)).toEqual(['FAILED']);
+    expect(job.jobcompStates()).toEqual(['FAILED']);
 
-    const events = await journal(store);
+    const events = await job.journal();
     const requeue = events.find((e) => e.type === 'requeue');
     expect(requeue).toMatchObject({ cause: 'time-limit', target: id, ok: false });
     expect(String(requeue?.error)).toMatch(/disabled/i);
@@ -180,9 +154,9 @@ describeSlurm('SLURM: ckpt sbatch', () => {
     const out = readFileSync(join(dir, 'out.txt'), 'utf8');
     expect(out).toMatch(/scontrol requeue \d+ failed/);
     expect(out).not.toMatch(/checkpointed and requeued/);
-    expect(jobStatus(dir, store).state).toBe('interrupted');
+    expect(job.status().state).toBe('interrupted');
     // The checkpoint asked for at the warning is there to resume from by hand.
-    const progress = readProgress(dir);
+    const progress = job.progress();
     expect(progress.some((e) => e.event === 'sigcommit')).toBe(true);
   });
 });

@@ -8,73 +8,34 @@
  * segment 3 finishes. At both stops the task's checkpoint signal handler runs and commits before
  * the stop, and the next segment resumes from exactly that checkpoint.
  */
-import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import {
-  describeSlurm,
-  interruptions,
-  jobcomp,
-  jobcompOffset,
-  jobStatus,
-  journal,
-  KILL_WAIT_MS,
-  lastStep,
-  type ProgressEvent,
-  progArgs,
-  readProgress,
-  readResult,
-  referenceResult,
-  reportMetrics,
-  sh,
-  submit,
-  trackStarts,
-  useJobs,
-  waitFor,
-  waitJobEnd,
-} from './lab.js';
+import { describeSlurm, interruptions, KILL_WAIT_MS, type ProgressEvent, reportMetrics, sh } from './lab.js';
+import { useProgJobs } from './prog-job.js';
 
 const isCommit = (e: ProgressEvent): boolean => e.event === 'commit' || e.event === 'sigcommit';
 
 describeSlurm('SLURM: a program under srun', () => {
-  const { jobs, workDir } = useJobs();
+  const lab = useProgJobs();
 
   it('gets its checkpoint signal and commits before the stop, on a requeue and at the deadline', async () => {
-    const dir = workDir();
-    const store = join(dir, 'store');
-    const prog = { steps: 250, every: 50, stepMs: 100 };
-    const reference = referenceResult(prog);
-    const offset = jobcompOffset();
-    const id = submit(jobs, dir, store, [
-      '--time',
-      '1',
-      '-o',
-      join(dir, 'out.txt'),
-      '--',
-      'srun',
-      'python3',
-      ...progArgs(prog),
-    ]);
-    const starts = trackStarts(dir, id, (e) => {
-      // The second segment runs into a real (shortened) time limit.
-      if (e.restart === 1) sh('scontrol', ['update', `JobId=${id}`, 'EndTime=now+18']);
+    const job = lab.submitProg({
+      prog: { steps: 250, every: 50, stepMs: 100 },
+      time: '1',
+      launcher: ['srun'],
     });
-    let final: Record<string, string>;
-    let requeuedAt = 0;
-    try {
-      await waitFor('the program to pass step 65', () => lastStep(dir) >= 65, 60_000, 100, dir);
-      requeuedAt = Date.now();
-      const r = sh('scontrol', ['requeue', id]);
-      expect(r.code, r.stderr).toBe(0);
-      final = await waitJobEnd(id, 180_000, dir);
-    } finally {
-      starts.stop();
-    }
+    const starts = job.trackStarts((e) => {
+      // The second segment runs into a real (shortened) time limit.
+      if (e.restart === 1) sh('scontrol', ['update', `JobId=${job.id}`, 'EndTime=now+18']);
+    });
+    await job.waitStep(65);
+    const requeuedAt = job.requeue();
+    const final = await job.end(180_000);
 
     expect(final).toMatchObject({ JobState: 'COMPLETED', Restarts: '2' });
-    expect(jobcomp(offset, id).map((r) => r.JobState)).toEqual(['PENDING', 'PENDING', 'COMPLETED']);
-    expect(readResult(dir)).toEqual(reference);
+    expect(job.jobcompStates()).toEqual(['PENDING', 'PENDING', 'COMPLETED']);
+    expect(job.result()).toEqual(job.reference());
 
-    const events = await journal(store);
+    const events = await job.journal();
     const stops = events.filter((e) => e.type === 'stop');
     expect(stops.map((e) => (e.reason as { kind: string }).kind)).toEqual(['signal', 'deadline']);
     expect(events.find((e) => e.type === 'interruption')).toMatchObject({ kind: 'requeued' });
@@ -82,10 +43,10 @@ describeSlurm('SLURM: a program under srun', () => {
     expect(requests).toHaveLength(2);
     for (const r of requests) expect(r.handledBy).toBeGreaterThanOrEqual(1);
 
-    const progress = readProgress(dir);
+    const progress = job.progress();
     const incarnations = progress.filter((e) => e.event === 'start');
     expect(incarnations.map((e) => e.restart)).toEqual([0, 1, 2]);
-    const status = jobStatus(dir, store);
+    const status = job.status();
     expect(status.segments).toHaveLength(3);
     expect(status.segments[0]!.endReason).toContain('preempted or requeued by SLURM');
     expect(status.segments[1]!.endReason).toMatch(/^deadline: /);
@@ -125,7 +86,7 @@ describeSlurm('SLURM: a program under srun', () => {
         taskSawTerm: second.some((e) => e.event === 'term'),
         lostSteps: lost[1]?.lostSteps,
       },
-      restartLatencyMs: starts.seen.filter((s) => s.restart > 0).map((s) => s.latencyMs),
+      restartLatencyMs: starts.filter((s) => s.restart > 0).map((s) => s.latencyMs),
     });
   }, 300_000);
 });

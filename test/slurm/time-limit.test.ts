@@ -6,70 +6,40 @@
  * checkpoint, requeues the job; after the requeues the job finishes with the same result as an
  * uninterrupted run, and `ckpt status` tells each segment's story.
  */
-import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import {
   describeSlurm,
   interruptions,
-  jobcomp,
-  jobcompOffset,
-  jobStatus,
-  journal,
-  progArgs,
-  readProgress,
-  readResult,
-  referenceResult,
   reportMetrics,
   requeueDelays,
   sh,
   stepsSinceCheckpoint,
-  submit,
-  trackStarts,
-  useJobs,
-  waitJobEnd,
 } from './lab.js';
+import { useProgJobs } from './prog-job.js';
 
 describeSlurm('SLURM: time limit', () => {
-  const { jobs, workDir } = useJobs();
+  const lab = useProgJobs();
 
   it('a job needing ~3x its time limit finishes through requeues, identical to an uninterrupted run', async () => {
-    const dir = workDir();
-    const store = join(dir, 'store');
     // 300 steps of 100 ms: 30 s of work; a segment gets at most ~10 s before ckpt stops it.
-    const prog = { steps: 300, every: 50, stepMs: 100 };
-    const reference = referenceResult(prog);
-    const offset = jobcompOffset();
-    const id = submit(jobs, dir, store, [
-      '--time',
-      '1',
-      '-o',
-      join(dir, 'out.txt'),
-      '--',
-      'python3',
-      ...progArgs(prog),
-    ]);
-    const starts = trackStarts(dir, id, () => {
+    const job = lab.submitProg({ prog: { steps: 300, every: 50, stepMs: 100 }, time: '1' });
+    const id = job.id;
+    const starts = job.trackStarts(() => {
       // Not every update lands (the job may be between segments): the next start retries.
       sh('scontrol', ['update', `JobId=${id}`, 'EndTime=now+18']);
     });
-    let final: Record<string, string>;
-    try {
-      final = await waitJobEnd(id, 240_000, dir);
-    } finally {
-      starts.stop();
-    }
+    const final = await job.end(240_000);
 
     expect(final.JobState).toBe('COMPLETED');
-    expect(readResult(dir)).toEqual(reference);
+    expect(job.result()).toEqual(job.reference());
     const restarts = Number(final.Restarts);
     expect(restarts).toBeGreaterThanOrEqual(2);
 
     // SLURM's side: one jobcomp record per segment; only the last one is final.
-    const records = jobcomp(offset, id);
-    expect(records.map((r) => r.JobState)).toEqual([...Array(restarts).fill('PENDING'), 'COMPLETED']);
+    expect(job.jobcompStates()).toEqual([...Array(restarts).fill('PENDING'), 'COMPLETED']);
 
     // ckpt's side: every segment but the last ended by the deadline and was requeued by ckpt.
-    const status = jobStatus(dir, store);
+    const status = job.status();
     expect(status.state).toBe('finished');
     expect(status.segments).toHaveLength(restarts + 1);
     status.segments.forEach((segment, i) => {
@@ -77,7 +47,7 @@ describeSlurm('SLURM: time limit', () => {
       if (i < restarts) expect(segment.endReason).toMatch(/^deadline: /);
     });
     expect(status.segments.at(-1)!.exit).toEqual({ code: 0, signal: null });
-    const events = await journal(store);
+    const events = await job.journal();
     const requeues = events.filter((e) => e.type === 'requeue');
     expect(requeues).toHaveLength(restarts);
     for (const r of requeues) expect(r).toMatchObject({ cause: 'time-limit', target: id, ok: true });
@@ -86,7 +56,7 @@ describeSlurm('SLURM: time limit', () => {
 
     // Each segment resumed exactly where the previous one's checkpoint left it, and the program
     // was asked for that checkpoint (its CKPT_SIGNAL handler ran) before it was stopped.
-    const progress = readProgress(dir);
+    const progress = job.progress();
     const incarnations = progress.filter((e) => e.event === 'start');
     expect(incarnations.map((e) => e.restart)).toEqual(status.segments.map((_, i) => i));
     status.segments.forEach((segment, i) => {
@@ -110,8 +80,8 @@ describeSlurm('SLURM: time limit', () => {
         progress,
         (e) => e.event === 'signal' && e.name === 'SIGUSR2',
       ),
-      restartLatencyMs: starts.seen.filter((s) => s.restart > 0).map((s) => s.latencyMs),
-      requeueDelayMs: requeueDelays(events, starts.seen),
+      restartLatencyMs: starts.filter((s) => s.restart > 0).map((s) => s.latencyMs),
+      requeueDelayMs: requeueDelays(events, starts),
     });
   }, 300_000);
 });

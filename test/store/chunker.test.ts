@@ -153,30 +153,27 @@ describe('cdcCut', () => {
     );
   });
 
-  it('finds the same boundaries whether the data arrives at once or in blocks', () => {
+  /** For random data cut into 1–4 blocks of at least `minBlock` bytes: `cut` gives one sequential pass's cuts. */
+  function expectSameCutsInBlocks(
+    minBlock: number,
+    cut: (data: Uint8Array, blocks: number[]) => unknown,
+    numRuns: number,
+  ): void {
+    const blocksArb = fc.array(fc.integer({ min: minBlock, max: 9 << 20 }), { minLength: 1, maxLength: 4 });
     fc.assert(
-      fc.property(
-        dataArb,
-        fc.array(fc.integer({ min: 64 << 10, max: 9 << 20 }), { minLength: 1, maxLength: 4 }),
-        (data, blocks) => {
-          expect(cdcStreaming(data, blocks)).toEqual(cdcAll(data));
-        },
-      ),
-      { numRuns: 15 },
+      fc.property(dataArb, blocksArb, (data, blocks) => {
+        expect(cut(data, blocks)).toEqual(cdcAll(data));
+      }),
+      { numRuns },
     );
+  }
+
+  it('finds the same boundaries whether the data arrives at once or in blocks', () => {
+    expectSameCutsInBlocks(64 << 10, (data, blocks) => cdcStreaming(data, blocks), 15);
   });
 
   it('blocks scanned on their own and chained give exactly the cuts of one sequential pass', () => {
-    fc.assert(
-      fc.property(
-        dataArb,
-        fc.array(fc.integer({ min: 1, max: 9 << 20 }), { minLength: 1, maxLength: 4 }),
-        (data, blocks) => {
-          expect(cdcByCandidates(data, blocks)).toEqual(cdcAll(data));
-        },
-      ),
-      { numRuns: 15 },
-    );
+    expectSameCutsInBlocks(1, (data, blocks) => cdcByCandidates(data, blocks), 15);
   });
 
   it('the WebAssembly scan finds exactly the candidates of the JavaScript one', () => {
@@ -197,16 +194,7 @@ describe('cdcCut', () => {
   });
 
   it('blocks scanned with WebAssembly and chained give the cuts of one sequential pass', () => {
-    fc.assert(
-      fc.property(
-        dataArb,
-        fc.array(fc.integer({ min: 1 << 10, max: 9 << 20 }), { minLength: 1, maxLength: 4 }),
-        (data, blocks) => {
-          expect(cdcByCandidates(data, blocks, wasmScan)).toEqual(cdcAll(data));
-        },
-      ),
-      { numRuns: 10 },
-    );
+    expectSameCutsInBlocks(1 << 10, (data, blocks) => cdcByCandidates(data, blocks, wasmScan), 10);
   });
 
   it('asks for more data (returns 0) until it has a max-size window or the end', () => {

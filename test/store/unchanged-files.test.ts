@@ -25,12 +25,18 @@ async function openedDuring(fn: () => Promise<unknown>): Promise<string[]> {
 
 afterEach(() => vi.restoreAllMocks());
 
+/** A new store and an empty working directory beside it. */
+async function storeAndWork() {
+  const base = tempDir();
+  const store = await openNewStore(join(base, 'store'));
+  const work = join(base, 'work');
+  await fsp.mkdir(work);
+  return { store, work };
+}
+
 describe('a commit skips reading files unchanged since the previous checkpoint', () => {
   it('takes an unchanged file from the previous checkpoint without opening it, and reads a changed one', async () => {
-    const base = tempDir();
-    const store = await openNewStore(join(base, 'store'));
-    const work = join(base, 'work');
-    await fsp.mkdir(work);
+    const { store, work } = await storeAndWork();
     writeFileSync(join(work, 'big.bin'), noise(3 << 20, 1));
     writeFileSync(join(work, 'small.txt'), 'hello\n');
     // Older than the racy margin before the first commit, so that commit can vouch for them.
@@ -54,10 +60,7 @@ describe('a commit skips reading files unchanged since the previous checkpoint',
   });
 
   it('reads a file again when its ctime moved, even with size and mtime put back', async () => {
-    const base = tempDir();
-    const store = await openNewStore(join(base, 'store'));
-    const work = join(base, 'work');
-    await fsp.mkdir(work);
+    const { store, work } = await storeAndWork();
     const path = join(work, 'state.bin');
     writeFileSync(path, noise(1 << 20, 2));
     await sleep(RACY_MARGIN_MS + 100);
@@ -71,10 +74,7 @@ describe('a commit skips reading files unchanged since the previous checkpoint',
   });
 
   it('reads a file whose ctime was within the racy margin of the previous commit', async () => {
-    const base = tempDir();
-    const store = await openNewStore(join(base, 'store'));
-    const work = join(base, 'work');
-    await fsp.mkdir(work);
+    const { store, work } = await storeAndWork();
     writeFileSync(join(work, 'fresh.bin'), noise(1 << 20, 4));
     await commitPaths(store, work, ['fresh.bin'], 1);
     const opened = await openedDuring(() => commitPaths(store, work, ['fresh.bin'], 2));
@@ -82,10 +82,7 @@ describe('a commit skips reading files unchanged since the previous checkpoint',
   });
 
   it('reads the file again when a chunk of the previous checkpoint was damaged since', async () => {
-    const base = tempDir();
-    const store = await openNewStore(join(base, 'store'));
-    const work = join(base, 'work');
-    await fsp.mkdir(work);
+    const { store, work } = await storeAndWork();
     writeFileSync(join(work, 'data.bin'), noise(1 << 20, 5));
     await sleep(RACY_MARGIN_MS + 100);
     const first = await commitPaths(store, work, ['data.bin'], 1);

@@ -4,26 +4,16 @@
  */
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JobStatus } from '../../src/supervisor/index.js';
-import {
-  ckptJson,
-  cleanEnv,
-  killLeftoverCkpts,
-  runCkpt,
-  startCkpt,
-  waitFor,
-} from '../helpers/ckpt-process.js';
-import { requireBuild } from '../helpers/repo.js';
-import { useTempDirs } from '../helpers/tmp.js';
+import { ckptJson, cleanEnv, runCkpt, startCkpt, useCkptRuns } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const EXIT_USAGE = 2;
 const MARK = ['sh', '-c', 'touch ran'];
 
 describe('ckpt run: bad input', () => {
-  const tempDir = useTempDirs('ckpt-bad-input-');
-  beforeAll(requireBuild);
-  afterEach(killLeftoverCkpts);
+  const { tempDir } = useCkptRuns('ckpt-bad-input-');
 
   /** Runs `ckpt --store <tmp> run ARGS` in a fresh directory. */
   function run(args: string[], env: Record<string, string> = {}, work = tempDir()) {
@@ -36,14 +26,14 @@ describe('ckpt run: bad input', () => {
 
   it('refuses an unknown flag with exit 2', () => {
     const r = run(['--evry', '10m', '--', ...MARK]);
-    expect(r.status).toBe(EXIT_USAGE);
+    expect(r.code).toBe(EXIT_USAGE);
     expect(r.stderr).toContain("unknown option '--evry'");
     expect(r.ran).toBe(false);
   });
 
   it('refuses a bad duration with exit 2, naming --every and the value', () => {
     const r = run(['--every', '10 minutes', '--', ...MARK]);
-    expect(r.status).toBe(EXIT_USAGE);
+    expect(r.code).toBe(EXIT_USAGE);
     expect(r.stderr).toContain('`--every`');
     expect(r.stderr).toContain('`10 minutes`');
     expect(r.ran).toBe(false);
@@ -51,7 +41,7 @@ describe('ckpt run: bad input', () => {
 
   it('refuses a bad duration in the environment, naming the variable', () => {
     const r = run(['--', ...MARK], { CKPT_GRACE: 'soon' });
-    expect(r.status).toBe(EXIT_USAGE);
+    expect(r.code).toBe(EXIT_USAGE);
     expect(r.stderr).toContain('`CKPT_GRACE`');
     expect(r.ran).toBe(false);
   });
@@ -60,7 +50,7 @@ describe('ckpt run: bad input', () => {
     'refuses a missing command with exit 2 (args %j)',
     (args) => {
       const r = run(args);
-      expect(r.status).toBe(EXIT_USAGE);
+      expect(r.code).toBe(EXIT_USAGE);
       expect(r.stderr).toMatch(/needs a command to run after `--`/);
     },
   );
@@ -79,8 +69,8 @@ describe('ckpt run: bad input', () => {
     }
     const store = join(parent, 'store');
     const r = runCkpt(['--store', store, 'run', '--', ...MARK], { cwd: work, env: cleanEnv() });
-    expect(r.status).not.toBe(0);
-    expect(r.status).not.toBeNull();
+    expect(r.code).not.toBe(0);
+    expect(r.code).not.toBeNull();
     expect(r.stderr).toContain(store);
     expect(r.stderr).not.toContain('internal error');
     expect(existsSync(join(work, 'ran'))).toBe(false);
@@ -96,8 +86,8 @@ describe('ckpt run: bad input', () => {
     await waitFor(() => existsSync(join(work, 'first-started')), 'the first job to start');
 
     const second = runCkpt(['--store', store, 'run', '--', ...MARK], { cwd: work, env: cleanEnv() });
-    expect(second.status).not.toBe(0);
-    expect(second.status).not.toBeNull();
+    expect(second.code).not.toBe(0);
+    expect(second.code).not.toBeNull();
     expect(second.stderr).toContain(`pid ${first.pid}`);
     expect(second.stderr).toContain('locked');
     expect(existsSync(join(work, 'ran'))).toBe(false);
@@ -106,7 +96,7 @@ describe('ckpt run: bad input', () => {
     const end = await first.exited;
     expect(end.code, end.stderr).toBe(0);
     expect(end.stdout).toContain('first done');
-    const status = ckptJson<JobStatus>(store, ['status'], work);
+    const status = ckptJson<JobStatus>(['--store', store, 'status'], { cwd: work });
     expect(status.state).toBe('finished');
     expect(status.segments).toHaveLength(1);
     expect(status.segments[0]!.exit).toEqual({ code: 0, signal: null });
@@ -118,7 +108,7 @@ describe('ckpt run: bad input', () => {
     const file = join(work, 'ckpt.toml');
     writeFileSync(file, 'grace = "30s"\nmax_restart = 5\n');
     const r = run(['--', ...MARK], {}, work);
-    expect(r.status).toBe(EXIT_USAGE);
+    expect(r.code).toBe(EXIT_USAGE);
     expect(r.stderr).toContain('`max_restart`');
     expect(r.stderr).toContain(file);
     expect(r.stderr).toContain('max-restarts'); // the list of known settings
@@ -130,7 +120,7 @@ describe('ckpt run: bad input', () => {
     const file = join(work, 'ckpt.yaml');
     writeFileSync(file, 'run:\n  grace: soon\n');
     const r = run(['--', ...MARK], {}, work);
-    expect(r.status).toBe(EXIT_USAGE);
+    expect(r.code).toBe(EXIT_USAGE);
     expect(r.stderr).toContain('grace');
     expect(r.stderr).toContain(file);
     expect(r.stderr).toContain('`soon`');
@@ -142,7 +132,7 @@ describe('ckpt run: bad input', () => {
     const file = join(work, 'ckpt.yaml');
     writeFileSync(file, 'run:\n  keep: 5\n  capture: [out/*.chk, "*.h5"]\n');
     const r = run(['--print-config', '--json', '--', ...MARK], {}, work);
-    expect(r.status, r.stderr).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const { settings } = JSON.parse(r.stdout) as {
       settings: Array<{ setting: string; value: string; from: string }>;
     };
@@ -167,7 +157,7 @@ describe('ckpt run: bad input', () => {
 
     it('shows each value and where it came from: flag, env, config file or default', () => {
       const r = configured(['--json']);
-      expect(r.status, r.stderr).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       expect(r.ran).toBe(false);
       const printed = JSON.parse(r.stdout) as {
         store: string;
@@ -191,7 +181,7 @@ describe('ckpt run: bad input', () => {
 
     it('prints the same as a table', () => {
       const r = configured([]);
-      expect(r.status, r.stderr).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain(`config file: ${r.file}`);
       expect(r.stdout).toMatch(/^SETTING\s+VALUE\s+FROM$/m);
       expect(r.stdout).toMatch(/^grace\s+45s\s+env CKPT_GRACE$/m);

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { acquireLease, type Lease, Store } from '../../src/store/index.js';
 import { FileCapturer } from '../../src/supervisor/capture.js';
-import { sleep, waitFor } from '../helpers/ckpt-process.js';
 import { isAlive } from '../helpers/procfs.js';
 import { useTempDirs } from '../helpers/tmp.js';
+import { sleep, waitFor } from '../helpers/wait-for.js';
 
 const tempDir = useTempDirs('ckpt-capture-evidence-');
 const SETTLE_MS = 50;
@@ -49,7 +49,10 @@ async function start(script: string): Promise<{ cwd: string; pgid: number; captu
 
 /** Waits until the writer has written its first half and holds the file open (the marker file). */
 async function waitMidWrite(cwd: string): Promise<void> {
-  await waitFor(() => existsSync(join(cwd, 'half')) || undefined, 'the writer to reach mid-write', 10_000, 5);
+  await waitFor(() => existsSync(join(cwd, 'half')), 'the writer to reach mid-write', {
+    timeoutMs: 10_000,
+    everyMs: 5,
+  });
 }
 
 describe('capture evidence while the program runs', () => {
@@ -61,7 +64,7 @@ describe('capture evidence while the program runs', () => {
     await waitMidWrite(cwd);
     expect(await capturer.poll('running', pgid, 1)).toBeUndefined(); // open for writing
     process.kill(pgid, 'SIGKILL');
-    await waitFor(() => !isAlive(pgid) || undefined, 'the writer to die', 10_000, 5);
+    await waitFor(() => !isAlive(pgid), 'the writer to die', { timeoutMs: 10_000, everyMs: 5 });
     await sleep(3 * SETTLE_MS);
     // The torn file has settled and nobody holds it open: still no capture while "running".
     expect(readFileSync(join(cwd, 'state.bin'), 'utf8')).toBe('first-half');
@@ -79,7 +82,7 @@ describe('capture evidence while the program runs', () => {
     expect(await capturer.poll('running', pgid, 1)).toBeUndefined(); // the child holds it open
     const writer = Number(readFileSync(join(cwd, 'writer'), 'utf8'));
     process.kill(writer, 'SIGKILL');
-    await waitFor(() => !isAlive(writer) || undefined, 'the child writer to die', 10_000, 5);
+    await waitFor(() => !isAlive(writer), 'the child writer to die', { timeoutMs: 10_000, everyMs: 5 });
     await sleep(3 * SETTLE_MS);
     expect(isAlive(pgid)).toBe(true);
     expect(await capturer.poll('running', pgid, 1)).toBeUndefined();

@@ -7,17 +7,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/store/index.js';
-import {
-  ckptJson,
-  cleanEnv,
-  killLeftoverCkpts,
-  readEvents,
-  runCkpt,
-  startCkpt,
-  waitFor,
-} from '../helpers/ckpt-process.js';
+import { ckptJson, cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
+import { readEvents } from '../helpers/events.js';
 import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const RULES = join(REPO_ROOT, 'test', 'fixtures', 'supervisor', 'rules.mjs');
 const tempDir = useTempDirs('ckpt-rules-');
@@ -43,6 +37,9 @@ function run(l: Lab, mode: string, flags: string[]) {
 interface LsJson {
   checkpoints: Array<{ seq: number; step: number; stepKind: string; ok: boolean }>;
 }
+
+/** The poison fixture's state file, captured once settled. */
+const CAPTURE_STATE = ['--capture', 'state.json', '--settle', '0.5s'];
 
 describe('ckpt run capture rules', () => {
   beforeAll(requireBuild);
@@ -86,18 +83,15 @@ describe('ckpt run capture rules', () => {
   it('SIGTERM while a 256 MiB capture is in flight: it completes, ckpt exits 75 after it, the lease is released, the rerun resumes from it', async () => {
     const l = lab();
     const child = run(l, 'big-hold', ['--capture', 'big.bin', '--compress', 'off']);
-    await waitFor(
-      () => readEvents(l.log).some((e) => e.event === 'renamed'),
-      'the file renamed into place',
-      30_000,
-      5,
-    );
+    await waitFor(() => readEvents(l.log).some((e) => e.event === 'renamed'), 'the file renamed into place', {
+      timeoutMs: 30_000,
+      everyMs: 5,
+    });
     // The capture has begun once its first pack is being written.
     await waitFor(
       () => existsSync(join(l.store, 'packs')) && readdirSync(join(l.store, 'packs')).length > 0,
       'the capture to begin',
-      10_000,
-      2,
+      { timeoutMs: 10_000, everyMs: 2 },
     );
     child.child.kill('SIGTERM');
     const end = await child.exited;
@@ -115,16 +109,7 @@ describe('ckpt run capture rules', () => {
 
   it('a newest checkpoint the program fails on at start is given up: ckpt resumes from the one before and says why', async () => {
     const l = lab();
-    const end = await run(l, 'poison', [
-      '--capture',
-      'state.json',
-      '--settle',
-      '0.5s',
-      '--max-restarts',
-      '5',
-      '--backoff',
-      '0.1s',
-    ]).exited;
+    const end = await run(l, 'poison', [...CAPTURE_STATE, '--max-restarts', '5', '--backoff', '0.1s']).exited;
     expect(end.code, end.stderr).toBe(0);
     expect(end.stderr).toMatch(
       /checkpoint #2 marked failing: the program exited 1 2 times in a row right after starting from it/,
@@ -144,26 +129,11 @@ describe('ckpt run capture rules', () => {
   it('a store whose every checkpoint fails at start ends with a message naming them, not a loop', async () => {
     const l = lab();
     // Only the poisoned state was ever captured: after it fails, nothing is left to try.
-    const first = await run(l, 'poison', [
-      '--capture',
-      'state.json',
-      '--settle',
-      '0.5s',
-      '--max-restarts',
-      '0',
-    ]).exited;
+    const first = await run(l, 'poison', [...CAPTURE_STATE, '--max-restarts', '0']).exited;
     expect(first.code).toBe(1);
     runCkpt(['--store', l.store, 'prune', '--keep', '1'], { cwd: l.work });
-    const end = await run(l, 'poison', [
-      '--capture',
-      'state.json',
-      '--settle',
-      '0.5s',
-      '--max-restarts',
-      '10',
-      '--backoff',
-      '0.1s',
-    ]).exited;
+    const end = await run(l, 'poison', [...CAPTURE_STATE, '--max-restarts', '10', '--backoff', '0.1s'])
+      .exited;
     expect(end.code).toBe(1);
     expect(end.stderr).toMatch(/every checkpoint makes the program fail right after starting \(#2\)/);
   }, 120_000);
@@ -184,14 +154,14 @@ describe('ckpt run capture rules', () => {
   it('the step of a captured checkpoint: the program’s with --step-from, else a labelled capture counter', async () => {
     const l = lab();
     expect((await run(l, 'stepfile', ['--capture', 'out/*.pkl']).exited).code).toBe(0);
-    const counter = ckptJson<LsJson>(l.store, ['ls'], l.work).checkpoints.at(-1)!;
+    const counter = ckptJson<LsJson>(['--store', l.store, 'ls'], { cwd: l.work }).checkpoints.at(-1)!;
     expect(counter).toMatchObject({ step: 1, stepKind: 'capture-counter' });
     expect(runCkpt(['--store', l.store, 'ls'], { cwd: l.work }).stdout).toMatch(/#1 +capture 1 /);
     const m = lab();
     expect(
       (await run(m, 'stepfile', ['--capture', 'out/*.pkl', '--step-from', 'chk_(\\d+)']).exited).code,
     ).toBe(0);
-    expect(ckptJson<LsJson>(m.store, ['ls'], m.work).checkpoints.at(-1)).toMatchObject({
+    expect(ckptJson<LsJson>(['--store', m.store, 'ls'], { cwd: m.work }).checkpoints.at(-1)).toMatchObject({
       step: 400,
       stepKind: 'program',
     });
@@ -204,8 +174,7 @@ describe('ckpt run capture rules', () => {
       async () =>
         (await readJournal(l.store).catch(() => ({ events: [] }))).events.some((e) => e.type === 'commit'),
       'the capture',
-      30_000,
-      20,
+      { timeoutMs: 30_000, everyMs: 20 },
     );
     const commitAt = Date.parse((await readJournal(l.store)).events.find((e) => e.type === 'commit')!.time);
     await new Promise((r) => setTimeout(r, 2000));
@@ -214,9 +183,8 @@ describe('ckpt run capture rules', () => {
     await child.exited;
     expect((await run(l, 'report', ['--capture', 'state.json']).exited).code).toBe(0);
     const status = ckptJson<{ segments: Array<{ lostMs: number; resumeFrom: unknown }> }>(
-      l.store,
-      ['status'],
-      l.work,
+      ['--store', l.store, 'status'],
+      { cwd: l.work },
     );
     expect(status.segments).toHaveLength(2);
     // The lease is touched about every second while the program runs: lost is known to that second.

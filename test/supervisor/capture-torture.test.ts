@@ -12,13 +12,15 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, expect, it } from 'vitest';
 import { materializeFiles, Store } from '../../src/store/index.js';
-import { cleanEnv, killLeftoverCkpts, runCkpt, sleep, startCkpt, waitFor } from '../helpers/ckpt-process.js';
+import { cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
+import { describeNeeds, PYTHON3 } from '../helpers/needs.js';
 import { isAlive } from '../helpers/procfs.js';
 import { seeded } from '../helpers/random.js';
 import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
+import { sleep, waitFor } from '../helpers/wait-for.js';
 
 const FIXTURE = join(REPO_ROOT, 'test', 'fixtures', 'supervisor', 'diy_loop.py');
 const KILLS = Number(process.env.CKPT_CAPTURE_KILLS ?? (process.env.CI ? 200 : 30));
@@ -26,7 +28,6 @@ const SEED = Number(process.env.CKPT_TEST_SEED ?? Date.now() % 1_000_000);
 const EVERY = 50;
 /** Steps to the end: enough that the kills land before it (in-place segments run longer). */
 const TOTAL = { atomic: 12_000, inplace: 40_000 } as const;
-const hasPython = spawnSync('python3', ['--version']).status === 0;
 const tempDir = useTempDirs('ckpt-capture-torture-');
 
 interface Segment {
@@ -83,8 +84,7 @@ async function killAt(
       return text !== '' && !seen.has(n) ? n : undefined;
     },
     'a program start',
-    60_000,
-    2,
+    { timeoutMs: 60_000, everyMs: 2 },
   );
   seen.add(pid);
   // This start's own line (the previous segment's does not count): the program logs it once loaded.
@@ -94,20 +94,18 @@ async function killAt(
       return mine ? mine.from : isAlive(pid) ? undefined : -1;
     },
     'the start line',
-    10_000,
-    2,
+    { timeoutMs: 10_000, everyMs: 2 },
   );
   if (from < 0) return false;
   await waitFor(
     () => (readSegments(progress).find((s) => s.pid === pid)?.reached ?? 0) >= from + offset || !isAlive(pid),
     'the kill point',
-    30_000,
-    1,
+    { timeoutMs: 30_000, everyMs: 1 },
   );
   const t1 = Date.now();
   if (!isAlive(pid)) return false;
   process.kill(pid, 'SIGKILL');
-  await waitFor(() => !isAlive(pid), 'the program to die', 10_000, 2);
+  await waitFor(() => !isAlive(pid), 'the program to die', { timeoutMs: 10_000, everyMs: 2 });
   if (process.env.CKPT_TEST_TRACE) console.log(`kill: waited ${t1 - t0} ms for start+offset ${offset}`);
   return true;
 }
@@ -191,133 +189,130 @@ async function withoutCkpt(writer: keyof typeof TOTAL, plan: Schedule): Promise<
   return lost;
 }
 
-describe.runIf(hasPython || process.env.CI)(
-  'capture torture: the guides’ DIY loop under ckpt run --capture',
-  () => {
-    beforeAll(requireBuild);
-    afterEach(killLeftoverCkpts);
+describeNeeds('capture torture: the guides’ DIY loop under ckpt run --capture', PYTHON3, () => {
+  beforeAll(requireBuild);
+  afterEach(killLeftoverCkpts);
 
-    for (const writer of ['atomic', 'inplace'] as const) {
-      it(`${writer} writer: ${KILLS} SIGKILLs, every checkpoint loads, the result is the uninterrupted one`, async () => {
-        const seed = `(replay with CKPT_TEST_SEED=${SEED})`;
-        const plan = schedule(seeded(SEED + (writer === 'atomic' ? 0 : 1)));
-        const expected = reference(writer);
-        const work = tempDir();
-        const store = join(tempDir(), 'store');
-        const args = [
-          '--store',
-          store,
-          'run',
-          '--capture',
-          'checkpoint.pkl',
-          '--max-restarts',
-          String(KILLS * 3),
-        ];
-        // The in-place writer changes its file every few tens of ms: a short settle lets ckpt take
-        // the quiet moments between its saves (it is never taken while open for writing).
-        if (writer === 'inplace') args.push('--settle', '0.05s');
-        const run = startCkpt(
-          [...args, '--backoff', '0.05s', '--max-backoff', '0.2s', '--', 'python3', FIXTURE],
-          {
-            cwd: work,
-            env: env(
-              work,
-              writer,
-              writer === 'inplace' ? { DIY_STEP_S: '0.003' } : { DIY_KILL_OFFSETS: plan.offsets.join(',') },
-            ),
-          },
-        );
-        let ended = false;
-        void run.exited.then(() => {
-          ended = true;
-        });
-        const seen = new Set<number>();
-        const checked = new Set<number>();
-        let landed = KILLS; // the atomic writer's kills are its own, one per start but the last
-        if (writer === 'atomic') {
-          // It kills itself at the schedule's steps: watch the starts, check the store after each.
-          let starts = 0;
-          while (starts < KILLS + 1) {
-            if (ended)
-              throw new Error(
-                `the run ended after ${starts} starts ${seed}\n${run.output().stderr.slice(-3000)}`,
-              );
-            const now = readSegments(join(work, 'progress.log')).length;
-            if (now > starts) {
-              starts = now;
-              await checkAllLoad(store, checked);
-            } else await sleep(20);
-          }
-        } else {
-          landed = 0;
-          // KILLS kills that land: a start that dies by itself first does not count.
-          for (let i = 0; landed < KILLS; i++) {
-            if (i > KILLS * 2) throw new Error(`only ${landed} kills landed in ${i} starts ${seed}`);
-            const hit = await killAt(
-              join(work, 'program.pid'),
-              join(work, 'progress.log'),
-              seen,
-              // Longer segments than the atomic writer's: time for quiet moments between saves.
-              3 * plan.offsets[i % plan.offsets.length]!,
-              () => ended,
-            ).catch((error: Error) => {
-              throw new Error(
-                `kill ${landed + 1}: ${error.message} ${seed}\n${run.output().stderr.slice(-3000)}`,
-              );
-            });
-            if (hit) landed++;
+  for (const writer of ['atomic', 'inplace'] as const) {
+    it(`${writer} writer: ${KILLS} SIGKILLs, every checkpoint loads, the result is the uninterrupted one`, async () => {
+      const seed = `(replay with CKPT_TEST_SEED=${SEED})`;
+      const plan = schedule(seeded(SEED + (writer === 'atomic' ? 0 : 1)));
+      const expected = reference(writer);
+      const work = tempDir();
+      const store = join(tempDir(), 'store');
+      const args = [
+        '--store',
+        store,
+        'run',
+        '--capture',
+        'checkpoint.pkl',
+        '--max-restarts',
+        String(KILLS * 3),
+      ];
+      // The in-place writer changes its file every few tens of ms: a short settle lets ckpt take
+      // the quiet moments between its saves (it is never taken while open for writing).
+      if (writer === 'inplace') args.push('--settle', '0.05s');
+      const run = startCkpt(
+        [...args, '--backoff', '0.05s', '--max-backoff', '0.2s', '--', 'python3', FIXTURE],
+        {
+          cwd: work,
+          env: env(
+            work,
+            writer,
+            writer === 'inplace' ? { DIY_STEP_S: '0.003' } : { DIY_KILL_OFFSETS: plan.offsets.join(',') },
+          ),
+        },
+      );
+      let ended = false;
+      void run.exited.then(() => {
+        ended = true;
+      });
+      const seen = new Set<number>();
+      const checked = new Set<number>();
+      let landed = KILLS; // the atomic writer's kills are its own, one per start but the last
+      if (writer === 'atomic') {
+        // It kills itself at the schedule's steps: watch the starts, check the store after each.
+        let starts = 0;
+        while (starts < KILLS + 1) {
+          if (ended)
+            throw new Error(
+              `the run ended after ${starts} starts ${seed}\n${run.output().stderr.slice(-3000)}`,
+            );
+          const now = readSegments(join(work, 'progress.log')).length;
+          if (now > starts) {
+            starts = now;
             await checkAllLoad(store, checked);
-          }
+          } else await sleep(20);
         }
-        writeFileSync(join(work, 'fast'), '');
-        const end = await run.exited;
-        expect(end.code, `${end.stderr.slice(-3000)} ${seed}`).toBe(0);
-        expect(end.stdout.match(/^result (\w+)$/gm)?.at(-1), seed).toBe(`result ${expected}`);
-        await checkAllLoad(store, checked);
+      } else {
+        landed = 0;
+        // KILLS kills that land: a start that dies by itself first does not count.
+        for (let i = 0; landed < KILLS; i++) {
+          if (i > KILLS * 2) throw new Error(`only ${landed} kills landed in ${i} starts ${seed}`);
+          const hit = await killAt(
+            join(work, 'program.pid'),
+            join(work, 'progress.log'),
+            seen,
+            // Longer segments than the atomic writer's: time for quiet moments between saves.
+            3 * plan.offsets[i % plan.offsets.length]!,
+            () => ended,
+          ).catch((error: Error) => {
+            throw new Error(
+              `kill ${landed + 1}: ${error.message} ${seed}\n${run.output().stderr.slice(-3000)}`,
+            );
+          });
+          if (hit) landed++;
+          await checkAllLoad(store, checked);
+        }
+      }
+      writeFileSync(join(work, 'fast'), '');
+      const end = await run.exited;
+      expect(end.code, `${end.stderr.slice(-3000)} ${seed}`).toBe(0);
+      expect(end.stdout.match(/^result (\w+)$/gm)?.at(-1), seed).toBe(`result ${expected}`);
+      await checkAllLoad(store, checked);
 
-        const segments = readSegments(join(work, 'progress.log'));
-        if (process.env.CKPT_TEST_TRACE)
-          writeFileSync(
-            `/tmp/torture-${writer}.log`,
-            `${end.stderr}\n${readFileSync(join(work, 'progress.log'), 'utf8')}`,
-          );
-        expect(segments.length, seed).toBeGreaterThanOrEqual(KILLS + 1);
-        // The torture tortured something: checkpoints were captured, and restarts resumed from them.
-        // (The in-place writer is captured only in the quiet moments between its saves.)
-        expect(checked.size, `checkpoints captured ${seed}`).toBeGreaterThanOrEqual(
-          writer === 'atomic' ? Math.ceil(KILLS / 10) : Math.ceil(KILLS / 40),
+      const segments = readSegments(join(work, 'progress.log'));
+      if (process.env.CKPT_TEST_TRACE)
+        writeFileSync(
+          `/tmp/torture-${writer}.log`,
+          `${end.stderr}\n${readFileSync(join(work, 'progress.log'), 'utf8')}`,
         );
-        expect(segments.filter((s) => s.from > 0).length, `resumes ${seed}`).toBeGreaterThan(KILLS / 2);
-        let lost = 0;
-        let lostAlone = 0;
-        for (let i = 1; i < segments.length; i++) {
-          const before = segments[i - 1]!;
-          lost += before.reached - segments[i]!.from;
-          lostAlone += before.reached - before.saved;
-          if (writer === 'atomic') {
-            // Never older than the program's own last complete save: the newest complete state wins.
-            expect(
-              segments[i]!.from,
-              `restart ${i} after reaching ${before.reached} ${seed}`,
-            ).toBeGreaterThanOrEqual(before.saved);
-          }
-        }
+      expect(segments.length, seed).toBeGreaterThanOrEqual(KILLS + 1);
+      // The torture tortured something: checkpoints were captured, and restarts resumed from them.
+      // (The in-place writer is captured only in the quiet moments between its saves.)
+      expect(checked.size, `checkpoints captured ${seed}`).toBeGreaterThanOrEqual(
+        writer === 'atomic' ? Math.ceil(KILLS / 10) : Math.ceil(KILLS / 40),
+      );
+      expect(segments.filter((s) => s.from > 0).length, `resumes ${seed}`).toBeGreaterThan(KILLS / 2);
+      let lost = 0;
+      let lostAlone = 0;
+      for (let i = 1; i < segments.length; i++) {
+        const before = segments[i - 1]!;
+        lost += before.reached - segments[i]!.from;
+        lostAlone += before.reached - before.saved;
         if (writer === 'atomic') {
-          const alone = await withoutCkpt(writer, plan);
-          console.log(
-            `atomic writer, ${KILLS} kills: repeated steps with ckpt ${lost}; measured without ckpt, same kill points: ${alone}`,
-          );
-          expect(lost, seed).toBeLessThanOrEqual(alone);
-          expect(lost, seed).toBeLessThanOrEqual(lostAlone);
-          expect(end.stderr, seed).not.toMatch(/set aside/);
-        } else {
-          console.log(
-            `in-place writer, ${KILLS} kills: repeated steps with ckpt ${lost}; ${checked.size} checkpoints captured`,
-          );
+          // Never older than the program's own last complete save: the newest complete state wins.
+          expect(
+            segments[i]!.from,
+            `restart ${i} after reaching ${before.reached} ${seed}`,
+          ).toBeGreaterThanOrEqual(before.saved);
         }
-        expect(runCkpt(['--store', store, 'verify'], { cwd: work }).status).toBe(0);
-        await sleep(0);
-      }, 900_000);
-    }
-  },
-);
+      }
+      if (writer === 'atomic') {
+        const alone = await withoutCkpt(writer, plan);
+        console.log(
+          `atomic writer, ${KILLS} kills: repeated steps with ckpt ${lost}; measured without ckpt, same kill points: ${alone}`,
+        );
+        expect(lost, seed).toBeLessThanOrEqual(alone);
+        expect(lost, seed).toBeLessThanOrEqual(lostAlone);
+        expect(end.stderr, seed).not.toMatch(/set aside/);
+      } else {
+        console.log(
+          `in-place writer, ${KILLS} kills: repeated steps with ckpt ${lost}; ${checked.size} checkpoints captured`,
+        );
+      }
+      expect(runCkpt(['--store', store, 'verify'], { cwd: work }).code).toBe(0);
+      await sleep(0);
+    }, 900_000);
+  }
+});

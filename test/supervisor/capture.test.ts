@@ -5,19 +5,12 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/store/index.js';
 import type { JobStatus } from '../../src/supervisor/index.js';
-import {
-  ckptJson,
-  cleanEnv,
-  killLeftoverCkpts,
-  readEvents,
-  runCkpt,
-  startCkpt,
-} from '../helpers/ckpt-process.js';
-import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
-import { useTempDirs } from '../helpers/tmp.js';
+import { ckptJson, cleanEnv, runCkpt, startCkpt, useCkptRuns } from '../helpers/cli.js';
+import { readEvents } from '../helpers/events.js';
+import { REPO_ROOT } from '../helpers/repo.js';
 
 const WRITER = join(REPO_ROOT, 'test', 'fixtures', 'supervisor', 'slow-writer.mjs');
 /** Piece `i` of a file as slow-writer.mjs writes it. */
@@ -38,13 +31,10 @@ interface WriterEvent {
 }
 
 describe('ckpt run --capture', () => {
-  const tempDir = useTempDirs('ckpt-capture-');
-  beforeAll(requireBuild);
-  afterEach(killLeftoverCkpts);
+  const { tempDir, workspace } = useCkptRuns('ckpt-capture-');
 
   it('commits a slowly written file once it is closed and settled, and sets a torn one aside after a crash', async () => {
-    const work = tempDir();
-    const store = join(tempDir(), 'store');
+    const { work, store } = workspace();
     const events = join(work, 'writer.log');
     const run = startCkpt(
       [
@@ -73,20 +63,20 @@ describe('ckpt run --capture', () => {
     expect(closed.t - opened.t).toBeGreaterThanOrEqual(1900);
 
     // Exactly one checkpoint: made after a.chk was closed, while the program still ran.
-    const ls = ckptJson<LsJson>(store, ['ls'], work);
+    const ls = ckptJson<LsJson>(['--store', store, 'ls'], { cwd: work });
     expect(ls.checkpoints).toHaveLength(1);
     const only = ls.checkpoints[0]!;
     expect(only.ok).toBe(true);
     expect(Date.parse(only.time)).toBeGreaterThanOrEqual(closed.t);
     expect(Date.parse(only.time)).toBeLessThan(crashing.t);
     const complete = Buffer.concat([piece('a', 0), piece('a', 1), piece('a', 2)]);
-    const shown = ckptJson<ShowJson>(store, ['show', String(only.seq)], work);
+    const shown = ckptJson<ShowJson>(['--store', store, 'show', String(only.seq)], { cwd: work });
     expect(shown.entries.map((e) => [e.type, e.path, e.size])).toEqual([
       ['file', 'out/a.chk', complete.length],
     ]);
     const restored = tempDir();
     const restore = runCkpt(['--store', store, 'restore', String(only.seq), '--to', restored], { cwd: work });
-    expect(restore.status, restore.stderr).toBe(0);
+    expect(restore.code, restore.stderr).toBe(0);
     expect(readFileSync(join(restored, 'out', 'a.chk')).equals(complete)).toBe(true);
 
     // The restarted program saw only the checkpoint's files; the torn b.chk was kept aside.
@@ -101,7 +91,7 @@ describe('ckpt run --capture', () => {
     const setAside = (await readJournal(store)).events.filter((e) => e.type === 'set-aside');
     expect(setAside).toMatchObject([{ seq: only.seq, files: ['out/b.chk'] }]);
 
-    const status = ckptJson<JobStatus>(store, ['status'], work);
+    const status = ckptJson<JobStatus>(['--store', store, 'status'], { cwd: work });
     expect(status.state).toBe('finished');
     expect(status.segments.map((s) => [s.resumeFrom, s.exit])).toMatchObject([
       [null, { code: 1, signal: null }],

@@ -8,28 +8,20 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { JobStatus } from '../../src/supervisor/index.js';
-import {
-  ckptJson,
-  cleanEnv,
-  killLeftoverCkpts,
-  runCkpt,
-  startCkpt,
-  waitFor,
-} from '../helpers/ckpt-process.js';
+import { ckptJson, cleanEnv, runCkpt, startCkpt, useCkptRuns } from '../helpers/cli.js';
+import { describeNeeds, PYTHON3 } from '../helpers/needs.js';
 import { isAlive } from '../helpers/procfs.js';
 import { seeded } from '../helpers/random.js';
-import { CLI_BIN, REPO_ROOT, requireBuild } from '../helpers/repo.js';
-import { useTempDirs } from '../helpers/tmp.js';
+import { CLI_BIN, REPO_ROOT } from '../helpers/repo.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const FIXTURE = join(REPO_ROOT, 'test', 'fixtures', 'supervisor', 'steps.py');
 const KILLS = Number(process.env.CKPT_TEST_KILLS ?? 20);
 const SEED = Number(process.env.CKPT_TEST_SEED ?? Date.now() % 1_000_000);
 const EVERY = 50;
 const TOTAL = 1000;
-const MISSING = 'python3 is not installed: install python3 to run the kill-and-resume test of `ckpt run`';
-const hasPython = spawnSync('python3', ['--version']).status === 0;
 
 interface ProgramSegment {
   pid: number;
@@ -54,23 +46,8 @@ function readProgress(path: string): ProgramSegment[] {
   return segments;
 }
 
-if (!hasPython) {
-  describe('ckpt run: SIGKILL the program at random moments', () => {
-    if (process.env.CI) {
-      it('needs python3', () => {
-        throw new Error(`${MISSING} (CI is set, so this is a failure, not a skip).`);
-      });
-    } else {
-      console.warn(`Skipping: ${MISSING}.`);
-      it.skip(MISSING, () => {});
-    }
-  });
-}
-
-describe.runIf(hasPython)('ckpt run: SIGKILL the program at random moments', () => {
-  const tempDir = useTempDirs('ckpt-kill-resume-');
-  beforeAll(requireBuild);
-  afterEach(killLeftoverCkpts);
+describeNeeds('ckpt run: SIGKILL the program at random moments', PYTHON3, () => {
+  const { tempDir } = useCkptRuns('ckpt-kill-resume-');
 
   it(`resumes after ${KILLS} kills with the uninterrupted result, losing at most one interval each`, async () => {
     const seed = `(replay with CKPT_TEST_SEED=${SEED})`;
@@ -132,10 +109,8 @@ describe.runIf(hasPython)('ckpt run: SIGKILL the program at random moments', () 
           const n = Number(text);
           return text !== '' && !killedPids.includes(n) ? n : undefined;
         },
-        `program start #${killedPids.length + 1}`,
-        // Kills before a first new checkpoint double ckpt's backoff (0.1 s, 0.2 s, 0.4 s…).
-        120_000,
-        5,
+        `program start #${killedPids.length + 1}`, // Kills before a first new checkpoint double ckpt's backoff (0.1 s, 0.2 s, 0.4 s…).
+        { timeoutMs: 120_000, everyMs: 5 },
       );
       // Anywhere from start-up to two and a half intervals in, counted in the program's own steps
       // (not in wall time, which a loaded machine stretches): some kills land inside a commit.
@@ -147,8 +122,7 @@ describe.runIf(hasPython)('ckpt run: SIGKILL the program at random moments', () 
           return mine !== undefined && mine.reached >= mine.from + offset;
         },
         `step ${offset} of start #${killedPids.length + 1}`,
-        60_000,
-        2,
+        { timeoutMs: 60_000, everyMs: 2 },
       );
       if (ended || !isAlive(pid))
         throw new Error(`the program ended before kill #${killedPids.length + 1} ${seed}`);
@@ -165,7 +139,7 @@ describe.runIf(hasPython)('ckpt run: SIGKILL the program at random moments', () 
     expect(segments, seed).toHaveLength(KILLS + 1);
     expect(segments.at(-1)).toMatchObject({ reached: TOTAL, done: expected });
 
-    const status = ckptJson<JobStatus>(store, ['status'], work);
+    const status = ckptJson<JobStatus>(['--store', store, 'status'], { cwd: work });
     expect(status.state).toBe('finished');
     expect(status.restarts).toBe(KILLS);
     expect(status.segments).toHaveLength(KILLS + 1);
@@ -185,6 +159,6 @@ describe.runIf(hasPython)('ckpt run: SIGKILL the program at random moments', () 
     expect(froms, seed).toEqual([...froms].sort((a, b) => a - b));
     // Kills landed between commits and restarts resumed from them: not a test that passes at step 0.
     expect(froms.filter((f) => f > 0).length, `resumes from a checkpoint ${seed}`).toBeGreaterThan(KILLS / 2);
-    expect(runCkpt(['--store', store, 'verify'], { cwd: work }).status).toBe(0);
+    expect(runCkpt(['--store', store, 'verify'], { cwd: work }).code).toBe(0);
   }, 170_000);
 });

@@ -6,20 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { JobStatus } from '../../src/supervisor/index.js';
-import {
-  ckptJson,
-  cleanEnv,
-  killLeftoverCkpts,
-  runCkpt,
-  sleep,
-  startCkpt,
-  waitFor,
-} from '../helpers/ckpt-process.js';
+import { ckptJson, cleanEnv, runCkpt, startCkpt, useCkptRuns } from '../helpers/cli.js';
 import { groupMembers, isAlive, procInfo } from '../helpers/procfs.js';
-import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
-import { useTempDirs } from '../helpers/tmp.js';
+import { REPO_ROOT } from '../helpers/repo.js';
+import { sleep, waitFor } from '../helpers/wait-for.js';
 
 const SPAWNER = join(REPO_ROOT, 'test', 'fixtures', 'supervisor', 'spawner.mjs');
 
@@ -43,9 +35,7 @@ function receipts(dir: string, name: string): string[] {
 }
 
 describe.runIf(process.platform === 'linux')('ckpt run: no orphaned processes', () => {
-  const tempDir = useTempDirs('ckpt-orphans-');
-  beforeAll(requireBuild);
-  afterEach(killLeftoverCkpts);
+  const { tempDir } = useCkptRuns('ckpt-orphans-');
   /** Groups this file started: whatever a failed test left of them is killed afterwards. */
   const groups: number[] = [];
   afterEach(() => {
@@ -82,9 +72,9 @@ describe.runIf(process.platform === 'linux')('ckpt run: no orphaned processes', 
     for (const w of pids.workers) expect(isAlive(w.pid), w.name).toBe(false);
 
     // The journal tells what happened, and the dead supervisor's lease does not block the next run.
-    expect(ckptJson<JobStatus>(store, ['status'], work).state).toBe('supervisor-died');
+    expect(ckptJson<JobStatus>(['--store', store, 'status'], { cwd: work }).state).toBe('supervisor-died');
     const next = runCkpt(['--store', store, 'run', '--', 'true'], { cwd: work });
-    expect(next.status, next.stderr).toBe(0);
+    expect(next.code, next.stderr).toBe(0);
   });
 
   it('on SIGTERM to ckpt, every worker gets the signals and none is left when ckpt exits', async () => {

@@ -5,17 +5,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readJournal } from '../../src/store/index.js';
 import type { JobStatus } from '../../src/supervisor/index.js';
-import { ckptJson, cleanEnv, killLeftoverCkpts, startCkpt } from '../helpers/ckpt-process.js';
-import { CLI_BIN, requireBuild } from '../helpers/repo.js';
-import { useTempDirs } from '../helpers/tmp.js';
+import { ckptJson, cleanEnv, startCkpt, useCkptRuns } from '../helpers/cli.js';
+import { CLI_BIN } from '../helpers/repo.js';
 
 describe('ckpt run: restarts after crashes', () => {
-  const tempDir = useTempDirs('ckpt-restarts-');
-  beforeAll(requireBuild);
-  afterEach(killLeftoverCkpts);
+  const { tempDir } = useCkptRuns('ckpt-restarts-');
 
   /** Runs `sh -c SCRIPT` under `ckpt run --max-restarts 2 --backoff 0.1s`. */
   async function runCrashing(script: string) {
@@ -27,7 +24,7 @@ describe('ckpt run: restarts after crashes', () => {
     );
     const end = await run.exited;
     const starts = readFileSync(join(work, 'starts.log'), 'utf8').split('\n').filter(Boolean);
-    const status = ckptJson<JobStatus>(store, ['status'], work);
+    const status = ckptJson<JobStatus>(['--store', store, 'status'], { cwd: work });
     const delays = (await readJournal(store)).events
       .filter((e) => e.type === 'restart')
       .map((e) => e.delayMs);

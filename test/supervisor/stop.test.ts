@@ -5,21 +5,13 @@
  * and SIGTERM is SIGKILLed after --grace + --kill-grace and the store is left as it was.
  */
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JobStatus } from '../../src/supervisor/index.js';
-import {
-  ckptJson,
-  cleanEnv,
-  killLeftoverCkpts,
-  readEvents,
-  runCkpt,
-  sleep,
-  startCkpt,
-  waitFor,
-} from '../helpers/ckpt-process.js';
+import { ckptJson, cleanEnv, runCkpt, startCkpt, useCkptRuns } from '../helpers/cli.js';
+import { readEvents } from '../helpers/events.js';
 import { isAlive } from '../helpers/procfs.js';
-import { CLI_BIN, REPO_ROOT, requireBuild } from '../helpers/repo.js';
-import { useTempDirs } from '../helpers/tmp.js';
+import { CLI_BIN, REPO_ROOT } from '../helpers/repo.js';
+import { sleep, waitFor } from '../helpers/wait-for.js';
 
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'supervisor');
 const GRACE_MS = 3000;
@@ -33,27 +25,19 @@ interface WhyJson {
   resumeFrom: { seq: number; step: number } | null;
 }
 
+/** `ckpt run` of a fixture with this file's --grace and --kill-grace. */
+function stopArgs(store: string, fixture: string): string[] {
+  const grace = ['--grace', `${GRACE_MS / 1000}s`, '--kill-grace', `${KILL_GRACE_MS / 1000}s`];
+  return ['--store', store, 'run', ...grace, '--', process.execPath, join(FIXTURES, fixture)];
+}
+
 describe('ckpt run: SIGTERM to ckpt', () => {
-  const tempDir = useTempDirs('ckpt-stop-');
-  beforeAll(requireBuild);
-  afterEach(killLeftoverCkpts);
+  const { workspace } = useCkptRuns('ckpt-stop-');
 
   it('checkpoints within the grace period, exits 75, and the same command resumes at that step', async () => {
-    const work = tempDir();
-    const store = join(tempDir(), 'store');
+    const { work, store } = workspace();
     const events = join(work, 'events.log');
-    const args = [
-      '--store',
-      store,
-      'run',
-      '--grace',
-      `${GRACE_MS / 1000}s`,
-      '--kill-grace',
-      `${KILL_GRACE_MS / 1000}s`,
-      '--',
-      process.execPath,
-      join(FIXTURES, 'counter.mjs'),
-    ];
+    const args = stopArgs(store, 'counter.mjs');
     const env = cleanEnv({ COUNTER_LOG: events, COUNTER_CLI: CLI_BIN, COUNTER_TOTAL: '300' });
 
     const first = startCkpt(args, { cwd: work, env });
@@ -74,10 +58,10 @@ describe('ckpt run: SIGTERM to ckpt', () => {
     expect(step).toBeLessThan(300);
     expect(readEvents(events).some((e) => e.event === 'finished')).toBe(false);
 
-    const ls = ckptJson<LsJson>(store, ['ls'], work);
+    const ls = ckptJson<LsJson>(['--store', store, 'ls'], { cwd: work });
     expect(ls.checkpoints.map((c) => c.step)).toEqual([step]);
-    expect(ckptJson<WhyJson>(store, ['why'], work).resumeFrom).toMatchObject({ step });
-    const status = ckptJson<JobStatus>(store, ['status'], work);
+    expect(ckptJson<WhyJson>(['--store', store, 'why'], { cwd: work }).resumeFrom).toMatchObject({ step });
+    const status = ckptJson<JobStatus>(['--store', store, 'status'], { cwd: work });
     expect(status.state).toBe('interrupted');
     expect(status.segments).toHaveLength(1);
     expect(status.segments[0]!.exit).toEqual({ code: null, signal: 'SIGTERM' });
@@ -92,31 +76,21 @@ describe('ckpt run: SIGTERM to ckpt', () => {
       [0, null],
       [step, String(step)],
     ]);
-    expect(ckptJson<JobStatus>(store, ['status'], work).segments[1]!.resumeFrom).toMatchObject({ step });
+    expect(
+      ckptJson<JobStatus>(['--store', store, 'status'], { cwd: work }).segments[1]!.resumeFrom,
+    ).toMatchObject({ step });
   });
 
   it('SIGKILLs a program that ignores the checkpoint signal and SIGTERM after --grace + --kill-grace', async () => {
-    const work = tempDir();
-    const store = join(tempDir(), 'store');
+    const { work, store } = workspace();
     const events = join(work, 'events.log');
-    const run = startCkpt(
-      [
-        '--store',
-        store,
-        'run',
-        '--grace',
-        `${GRACE_MS / 1000}s`,
-        '--kill-grace',
-        `${KILL_GRACE_MS / 1000}s`,
-        '--',
-        process.execPath,
-        join(FIXTURES, 'stubborn.mjs'),
-      ],
-      { cwd: work, env: cleanEnv({ STUBBORN_LOG: events, STUBBORN_CLI: CLI_BIN }) },
-    );
+    const run = startCkpt(stopArgs(store, 'stubborn.mjs'), {
+      cwd: work,
+      env: cleanEnv({ STUBBORN_LOG: events, STUBBORN_CLI: CLI_BIN }),
+    });
     const ready = await waitFor(() => readEvents(events).find((e) => e.event === 'ready'), 'the program');
     const before = runCkpt(['--store', store, 'ls', '--json'], { cwd: work });
-    expect(before.status, before.stderr).toBe(0);
+    expect(before.code, before.stderr).toBe(0);
     expect((JSON.parse(before.stdout) as LsJson).checkpoints).toMatchObject([{ seq: 1, step: 1, ok: true }]);
 
     const stopAt = Date.now();
@@ -132,12 +106,12 @@ describe('ckpt run: SIGTERM to ckpt', () => {
       .filter((e) => e.event === 'ignored')
       .map((e) => e.signal);
     expect(ignored).toEqual(['SIGUSR2', 'SIGTERM']);
-    const status = ckptJson<JobStatus>(store, ['status'], work);
+    const status = ckptJson<JobStatus>(['--store', store, 'status'], { cwd: work });
     expect(status.state).toBe('interrupted');
     expect(status.segments.at(-1)!.exit).toEqual({ code: null, signal: 'SIGKILL' });
 
     const verify = runCkpt(['--store', store, 'verify'], { cwd: work });
-    expect(verify.status, verify.stdout + verify.stderr).toBe(0);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     const after = runCkpt(['--store', store, 'ls', '--json'], { cwd: work });
     expect(after.stdout).toBe(before.stdout);
   });
