@@ -39,6 +39,7 @@ export type FlowEvent =
   | { type: 'failed'; task: string; attempt: number; error: string; retry: boolean; log: string }
   | { type: 'blocked'; task: string; why: string };
 
+/** How {@link runFlow} runs a workflow: parallelism, how to start ckpt, the environment, progress. */
 export interface RunFlowOptions {
   /** Tasks at once (default {@link DEFAULT_JOBS}). */
   jobs: number;
@@ -52,6 +53,7 @@ export interface RunFlowOptions {
   signal?: AbortSignal;
 }
 
+/** What a head's run did: task ids that ran, were cached, failed or were blocked; `run` names it. */
 export interface RunFlowResult {
   run: string;
   ran: string[];

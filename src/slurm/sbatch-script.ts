@@ -1,6 +1,7 @@
 import { UsageError } from '../errors.js';
 import { leadTimeMs, SLURM_JITTER_MS } from './deadline.js';
 
+/** What `ckpt sbatch` puts into the batch script it writes. */
 export interface BatchScriptInput {
   /** Absolute paths: the node binary and ckpt's bin script, so the job runs this same ckpt. */
   node: string;

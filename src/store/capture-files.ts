@@ -33,6 +33,7 @@ export interface PreviousFiles {
  */
 export const RACY_MARGIN_MS = 2000;
 
+/** How the files of one commit are read: growing logs, the identities a check saw, the previous entries. */
 export interface CaptureOptions {
   /** Paths of files that may keep growing (logs): captured up to their size when opened. */
   growing?: ReadonlySet<string> | undefined;

@@ -12,6 +12,7 @@ export interface WriterInfo {
   slurm?: SlurmInfo;
 }
 
+/** The SLURM job a checkpoint's writer ran in (from the SLURM_* variables). */
 export interface SlurmInfo {
   jobId: string;
   arrayJobId?: string;
@@ -33,12 +34,14 @@ export interface FileEntry {
   chunks: ChunkRef[];
 }
 
+/** A directory of a committed tree; `mode` is its permission bits. */
 export interface DirEntry {
   type: 'dir';
   path: string;
   mode: number;
 }
 
+/** A symbolic link of a committed tree; `target` is relative and stays inside the tree. */
 export interface SymlinkEntry {
   type: 'symlink';
   path: string;
@@ -54,9 +57,12 @@ export interface BlobEntry {
   chunks: ChunkRef[];
 }
 
+/** One entry of a manifest. */
 export type Entry = FileEntry | DirEntry | SymlinkEntry | BlobEntry;
+/** An entry whose bytes are chunks. */
 export type ChunkedEntry = FileEntry | BlobEntry;
 
+/** What a commit cost: bytes of state, bytes and chunks actually written, time. */
 export interface SaveStats {
   /** Bytes of state in this checkpoint. */
   bytes: number;

@@ -22,6 +22,7 @@ export interface RetentionPolicy {
   keepEvery?: number;
 }
 
+/** Which checkpoints a retention policy keeps, and which it removes with the reason. */
 export interface PrunePlan {
   keep: number[];
   remove: Array<{ seq: number; why: string }>;
