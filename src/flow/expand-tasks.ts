@@ -1,9 +1,9 @@
 import { posix } from 'node:path';
 import { suggestSimilar } from '../suggest.js';
 import { flowError, showValue } from './flow-errors.js';
-import { isContainedPath } from './parse-workflow.js';
 import { placeholders, renderTemplate } from './template.js';
 import type { FlowStep, Workflow } from './workflow.js';
+import { isContainedPath } from './workflow-fields.js';
 
 /** One task: a step with one combination of its `for_each` values, every template rendered. */
 export interface FlowTask {

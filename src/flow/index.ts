@@ -9,13 +9,8 @@ export { type GraphFormat, renderGraph } from './graph-text.js';
 export { loadWorkflow } from './load-workflow.js';
 export { parseWorkflowText } from './parse-workflow.js';
 export { readRecords, recordsByTask, type StoredRecord, type TaskRecord } from './records.js';
-export {
-  DEFAULT_JOBS,
-  type FlowEvent,
-  type RunFlowOptions,
-  type RunFlowResult,
-  runFlow,
-} from './run-flow.js';
+export { runFlow } from './run-flow.js';
+export { DEFAULT_JOBS, type FlowEvent, type RunFlowOptions, type RunFlowResult } from './run-flow-api.js';
 export { runTaskWrapper, type TaskSpec, WRAPPER_ABORTED } from './run-task.js';
 export { diffComponents, type KeyComponent } from './task-key.js';
 export { DEFAULT_FLOW_DIR, DEFAULT_FLOW_FILE, type FlowStep, type Workflow } from './workflow.js';
