@@ -21,7 +21,13 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { childNamed, killAppAndFinish, stopAndRerun } from '../helpers/app-scenario.js';
+import {
+  childNamed,
+  killAppAndFinish,
+  type Moment,
+  momentText,
+  stopAndRerun,
+} from '../helpers/app-scenario.js';
 import { type CkptChild, cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
 import { describeNeeds, OPENFOAM } from '../helpers/needs.js';
 import { runProgram } from '../helpers/program.js';
@@ -84,6 +90,23 @@ describeNeeds('ckpt run --app openfoam (icoFoam)', OPENFOAM, () => {
   });
   afterEach(killLeftoverCkpts);
 
+  /**
+   * A random moment in the first ~40 % of a run in `dir`: once the solver has written a random
+   * one of its first time directories (or has just started), plus up to 3 s. Counted in the
+   * solver's progress, not in seconds since its start, which a loaded CPU stretches.
+   */
+  const randomMoment = (dir: string): Moment => {
+    const after = Number(END_TIME) * 0.4 * random();
+    const extraMs = Math.floor(random() * 3000);
+    let reachedAt: number | undefined;
+    return {
+      label: `time ≥ ${after.toFixed(3)} + ${extraMs} ms`,
+      reached: () => {
+        reachedAt ??= Number(times(dir)[0] ?? 0) >= after ? Date.now() : undefined;
+        return reachedAt !== undefined && Date.now() - reachedAt >= extraMs;
+      },
+    };
+  };
   const newCase = (): string => {
     const dir = join(tempDir(), 'cavity');
     cpSync(template, dir, { recursive: true });
@@ -129,7 +152,7 @@ describeNeeds('ckpt run --app openfoam (icoFoam)', OPENFOAM, () => {
       const { end } = await stopAndRerun({
         start: () => startCkpt(args, { cwd: dir }),
         started: icoFoamStarted,
-        moment: 1000 + Math.floor(random() * 15_000),
+        moment: randomMoment(dir),
         replay: REPLAY,
         afterStop(stopped) {
           // The solver handled SIGTERM (stopAtWriteNowSignal): it wrote the time it was at, and
@@ -153,7 +176,7 @@ describeNeeds('ckpt run --app openfoam (icoFoam)', OPENFOAM, () => {
       const { dir, store } = caseRun();
       const run = startCkpt(ckptArgs(store, '--max-restarts', '5', '--backoff', '0.2s'), { cwd: dir });
       await icoFoamStarted(run);
-      const moment = 1000 + Math.floor(random() * 15_000);
+      const moment = randomMoment(dir);
       const end = await killAppAndFinish({
         run,
         moment,
@@ -161,7 +184,7 @@ describeNeeds('ckpt run --app openfoam (icoFoam)', OPENFOAM, () => {
         app: async () => childNamed(run.pid, 'icoFoam'),
       });
       expect(end.stdout).not.toMatch(/FOAM FATAL/);
-      expectSameFields(dir, reference, `(killed at ${moment} ms) ${REPLAY}`);
+      expectSameFields(dir, reference, `(killed at ${momentText(moment)}) ${REPLAY}`);
     },
     CASE_TIMEOUT,
   );

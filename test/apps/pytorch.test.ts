@@ -13,7 +13,13 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { childRunning, killAppAndFinish, stopAndRerun } from '../helpers/app-scenario.js';
+import {
+  childRunning,
+  killAppAndFinish,
+  type Moment,
+  momentText,
+  stopAndRerun,
+} from '../helpers/app-scenario.js';
 import { cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
 import { describeNeeds, type Need } from '../helpers/needs.js';
 import { runProgram } from '../helpers/program.js';
@@ -69,10 +75,24 @@ describeNeeds('ckpt run --app pytorch (train.py)', TORCH, () => {
   const tempDir = useTempDirs('ckpt-pytorch-');
   const random = seeded(SEED);
   let reference = '';
-  let referenceMs = 0;
+  let referenceSteps = 0;
   let keep = '';
-  /** A random moment in the first 60 % of the reference run (after 1 s), so the run is still going. */
-  const randomMoment = (): number => 1000 + Math.floor(random() * Math.max(1, 0.6 * referenceMs - 1000));
+  /**
+   * A random moment while the run still goes: one time in ten during start-up (0.3–0.8 s in,
+   * inside `import torch`), else once the script's own progress has reached a random step of the
+   * first 60 % of the reference run's steps (steps, not seconds: a loaded CPU stretches time).
+   */
+  const randomMoment = (progress: string): Moment => {
+    if (random() < 0.1) return 300 + Math.floor(random() * 500);
+    const step = Math.floor(random() * 0.6 * referenceSteps);
+    return {
+      label: `step ${step}`,
+      reached: () => {
+        const p = readProgress(progress);
+        return p.starts.length > 0 && p.lastStep >= step;
+      },
+    };
+  };
   beforeAll(() => {
     requireBuild();
     keep = mkdtempSync(join(tmpdir(), 'ckpt-pytorch-reference-'));
@@ -104,13 +124,17 @@ describeNeeds('ckpt run --app pytorch (train.py)', TORCH, () => {
     async () => {
       const dir = tempDir();
       const started = Date.now();
-      const result = await run(PYTHON, [TRAIN], dir, cleanEnv(TRAIN_ENV));
+      const progress = join(dir, 'progress.log');
+      const result = await run(PYTHON, [TRAIN], dir, cleanEnv({ ...TRAIN_ENV, TRAIN_PROGRESS: progress }));
       expect(result.code, result.output).toBe(0);
       // Kept for the other tests (the temp dirs go after each test).
       reference = join(keep, 'reference.pt');
       writeFileSync(reference, readFileSync(join(dir, 'final.pt')));
-      referenceMs = Date.now() - started;
-      console.log(`pytorch reference run: ${(referenceMs / 1000).toFixed(1)} s`);
+      referenceSteps = readProgress(progress).lastStep;
+      expect(referenceSteps).toBeGreaterThan(100);
+      console.log(
+        `pytorch reference run: ${((Date.now() - started) / 1000).toFixed(1)} s, ${referenceSteps} steps`,
+      );
     },
     CASE_TIMEOUT,
   );
@@ -132,7 +156,7 @@ describeNeeds('ckpt run --app pytorch (train.py)', TORCH, () => {
     async () => {
       const { dir, store, progress, env } = trainingRun();
       const args = ckptArgs(store, '--grace', '30s');
-      const moment = randomMoment();
+      const moment = randomMoment(progress);
       let before = readProgress(progress);
       let startsBefore = 0;
       const { stopped, end } = await stopAndRerun({
@@ -160,7 +184,7 @@ describeNeeds('ckpt run --app pytorch (train.py)', TORCH, () => {
         expect(after.starts[1]).toBeGreaterThan(0);
         expect(end.stderr).toContain(`(step ${after.starts[1]})`);
       }
-      await expectSameTensors(dir, `(stopped at ${moment} ms) ${REPLAY}`);
+      await expectSameTensors(dir, `(stopped at ${momentText(moment)}) ${REPLAY}`);
     },
     CASE_TIMEOUT,
   );
@@ -170,7 +194,7 @@ describeNeeds('ckpt run --app pytorch (train.py)', TORCH, () => {
     async () => {
       const { dir, store, progress, env } = trainingRun();
       const run = startCkpt(ckptArgs(store, '--max-restarts', '5', '--backoff', '0.2s'), { cwd: dir, env });
-      const moment = randomMoment();
+      const moment = randomMoment(progress);
       await killAppAndFinish({
         run,
         moment,
@@ -182,7 +206,7 @@ describeNeeds('ckpt run --app pytorch (train.py)', TORCH, () => {
       expect(after.done).toBe(true);
       // Two starts, or one when the kill came during `import torch` (before the first line).
       expect([1, 2]).toContain(after.starts.length);
-      await expectSameTensors(dir, `(killed at ${moment} ms) ${REPLAY}`);
+      await expectSameTensors(dir, `(killed at ${momentText(moment)}) ${REPLAY}`);
     },
     CASE_TIMEOUT,
   );

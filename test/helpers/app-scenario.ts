@@ -37,9 +37,30 @@ export function childRunning(parent: number, exe: string): number | undefined {
   return liveChild(parent, (pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] === exe);
 }
 
-/** Sleeps `ms` unless the run ends first; throws then (the moment came too late). */
-export async function sleepWhileRunning(ms: number, run: CkptChild, what: string, note = ''): Promise<void> {
-  const ended = await Promise.race([sleep(ms).then(() => false), run.exited.then(() => true)]);
+/**
+ * When a test interrupts a run: after `ms` of wall time, or once the program's own progress has
+ * `reached` a point (a step, a time directory). Progress is what a loaded machine cannot stretch
+ * past the end of the run; wall time is kept for moments inside the start-up.
+ */
+export type Moment = number | { label: string; reached: () => boolean };
+
+/** How a moment reads in a message. */
+export function momentText(moment: Moment): string {
+  return typeof moment === 'number' ? `${moment} ms` : moment.label;
+}
+
+/** Waits for `moment` unless the run ends first; throws then (the moment came too late). */
+export async function sleepWhileRunning(
+  moment: Moment,
+  run: CkptChild,
+  what: string,
+  note = '',
+): Promise<void> {
+  const came =
+    typeof moment === 'number'
+      ? sleep(moment)
+      : waitFor(moment.reached, moment.label, { timeoutMs: 10 * 60_000, everyMs: 20 });
+  const ended = await Promise.race([came.then(() => false), run.exited.then(() => true)]);
   if (ended) throw new Error(`ckpt ended before ${what}: ${run.output().stderr} ${note}`);
 }
 
@@ -105,7 +126,7 @@ export async function crashNodeAfterSecondCapture(run: CkptChild, comm: string):
  */
 export async function stopAndRerun(o: {
   start: () => CkptChild;
-  moment: number;
+  moment: Moment;
   replay: string;
   started?: (run: CkptChild) => Promise<unknown>;
   beforeStop?: () => void;
@@ -113,7 +134,7 @@ export async function stopAndRerun(o: {
 }): Promise<{ stopped: CkptExit; end: CkptExit }> {
   const first = o.start();
   await o.started?.(first);
-  await sleepWhileRunning(o.moment, first, `the SIGTERM at ${o.moment} ms`, o.replay);
+  await sleepWhileRunning(o.moment, first, `the SIGTERM at ${momentText(o.moment)}`, o.replay);
   o.beforeStop?.();
   process.kill(first.pid, 'SIGTERM');
   const stopped = await first.exited;
@@ -130,13 +151,13 @@ export async function stopAndRerun(o: {
  */
 export async function killAppAndFinish(o: {
   run: CkptChild;
-  moment: number;
+  moment: Moment;
   replay: string;
   app: () => Promise<number | undefined>;
 }): Promise<CkptExit> {
-  await sleepWhileRunning(o.moment, o.run, `the SIGKILL at ${o.moment} ms`, o.replay);
+  await sleepWhileRunning(o.moment, o.run, `the SIGKILL at ${momentText(o.moment)}`, o.replay);
   const pid = await o.app();
-  expect(pid, `the app running at ${o.moment} ms ${o.replay}`).toBeDefined();
+  expect(pid, `the app running at ${momentText(o.moment)} ${o.replay}`).toBeDefined();
   process.kill(pid!, 'SIGKILL');
   const end = await o.run.exited;
   expect(end.code, `${end.stderr} ${o.replay}`).toBe(0);
