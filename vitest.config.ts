@@ -50,13 +50,20 @@ const TIMEOUTS = { testTimeout: 60_000, hookTimeout: 60_000 };
 
 /**
  * The whole suite runs in two lanes at once, each one file at a time: the SLURM tests (one shared
- * cluster, so never two files together; mostly waiting on the scheduler) and the real apps in a
- * worker thread, everything else in a forked process (some tests set the process umask, which a
- * thread cannot). vitest runs projects of different pools side by side, so the lanes overlap and
+ * cluster, so never two files together; mostly waiting on the scheduler), the real apps, the
+ * checkpointer's crash torture and the examples in a worker thread, everything else in a forked
+ * process (some tests set the process umask, which a thread cannot). vitest runs projects of different pools side by side, so the lanes overlap and
  * the suite takes about as long as its longer lane. A single tier runs in one lane.
  */
 function lanes(): TestProjectConfiguration[] {
-  const threaded = [...tierFiles('slurm'), ...tierFiles('apps')];
+  // Balanced by measured time (a full run with a CPU hog: SLURM ~270 s, apps ~520 s; the other
+  // lane ~1080 s before the checkpointer torture and the examples moved here).
+  const threaded = [
+    ...tierFiles('slurm'),
+    ...tierFiles('apps'),
+    'test/checkpointer/torture.test.ts',
+    'test/examples/examples.test.ts',
+  ];
   const others = globSync('test/**/*.test.ts').filter((file) => !threaded.includes(file));
   return [
     {

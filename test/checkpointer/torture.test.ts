@@ -26,19 +26,46 @@ function expectStateAt(actual: unknown, step: number): void {
   expect(rest).toStrictEqual(wantRest);
 }
 
-/** Runs the fixture, SIGKILLs it `delayMs` after it is ready; returns the last step it reported committed. */
-function runAndKill(store: string, delayMs: number): Promise<{ ready: number; lastCommitted: number }> {
+/**
+ * When a round's kill lands, in the child's own progress (a loaded CPU stretches wall time, so a
+ * fixed delay after start-up could land before every commit): after its `commits`-th commit line
+ * (0: its "ready" line), plus `fraction` of the time its saves take (the last interval between
+ * its lines, or `intervalMs` before it printed two), so kills fall anywhere inside a save.
+ */
+interface KillPoint {
+  commits: number;
+  fraction: number;
+  intervalMs: number;
+}
+
+/** Runs the fixture and SIGKILLs it at `at`; returns its start step, last reported commit and save interval. */
+function runAndKill(
+  store: string,
+  at: KillPoint,
+): Promise<{ ready: number; lastCommitted: number; intervalMs: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [fixture, store], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     let ready = -1;
+    let lines = 0;
+    let lastLineAt = 0;
+    let intervalMs = at.intervalMs;
+    let armed = false;
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
+      const now = Date.now();
+      const count = (out.match(/^(ready|committed) \d+$/gm) ?? []).length;
+      if (count > lines) {
+        if (lines > 0) intervalMs = (now - lastLineAt) / (count - lines);
+        lines = count;
+        lastLineAt = now;
+      }
       const m = /ready (\d+)/.exec(out);
-      if (m && ready < 0) {
-        ready = Number(m[1]);
-        setTimeout(() => child.kill('SIGKILL'), delayMs);
+      if (m && ready < 0) ready = Number(m[1]);
+      if (!armed && ready >= 0 && lines >= 1 + at.commits) {
+        armed = true;
+        setTimeout(() => child.kill('SIGKILL'), Math.floor(at.fraction * intervalMs));
       }
     });
     child.stderr.on('data', (d: Buffer) => {
@@ -47,7 +74,7 @@ function runAndKill(store: string, delayMs: number): Promise<{ ready: number; la
     child.on('exit', (code, signal) => {
       if (signal !== 'SIGKILL') return reject(new Error(`fixture exited ${code} ${signal}: ${err}`));
       const steps = [...out.matchAll(/committed (\d+)/g)].map((m) => Number(m[1]));
-      resolve({ ready, lastCommitted: steps.at(-1) ?? ready });
+      resolve({ ready, lastCommitted: steps.at(-1) ?? ready, intervalMs });
     });
   });
 }
@@ -59,8 +86,12 @@ describe('crash torture: SIGKILL at random moments while saving', () => {
     // The torture must have tortured something: commits between kills, and resumes from them.
     let advanced = 0;
     let resumedFromCheckpoint = 0;
+    let intervalMs = 100;
     for (let i = 0; i < KILLS; i++) {
-      const { ready, lastCommitted } = await runAndKill(store, Math.floor(Math.random() * 250));
+      const at = { commits: Math.floor(Math.random() * 3), fraction: Math.random(), intervalMs };
+      const round = await runAndKill(store, at);
+      const { ready, lastCommitted } = round;
+      intervalMs = round.intervalMs;
       // The restart resumed from what the previous round verified.
       expect(ready).toBe(expectedAtLeast);
       // Taking over the dead child's lease is part of the test: it must succeed every time.
