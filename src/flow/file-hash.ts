@@ -1,5 +1,14 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fsp } from 'node:fs';
+import {
+  type BigIntStats,
+  closeSync,
+  createReadStream,
+  promises as fsp,
+  fstatSync,
+  openSync,
+  readSync,
+  statSync,
+} from 'node:fs';
 import { errnoCode, IoError, wrapIoError } from '../errors.js';
 import { writeFileAtomic } from '../store/index.js';
 
@@ -25,6 +34,12 @@ export interface HashedFile extends FileIdentity {
  */
 export const RACY_WINDOW_NS = 2_000_000_000n;
 const CACHE_FORMAT = 'ckpt-flow-hash-cache';
+/**
+ * Files up to this size are read and hashed synchronously, in one read; larger ones are streamed
+ * without blocking the event loop.
+ */
+export const SYNC_HASH_BYTES = 1 << 20;
+const scratch = Buffer.allocUnsafe(SYNC_HASH_BYTES);
 
 /** Thrown when an input or output file is not there. */
 export class MissingFileError extends IoError {}
@@ -67,18 +82,23 @@ export class FileHasher {
     this.dirty = true;
   }
 
-  /** The hash of the file at absolute `path`. Throws {@link MissingFileError} if it is not there. */
+  /**
+   * The hash of the file at absolute `path`. Throws {@link MissingFileError} if it is not there.
+   * NOTE: a plan stats every input of every task, so the stat and the read of a small file are
+   * synchronous: an asynchronous call per file costs a thread-pool round trip each, which made
+   * stat-only plans of 100 000 files take seconds. Files above {@link SYNC_HASH_BYTES} are
+   * streamed, so a head never blocks on a large read.
+   */
   async hash(path: string): Promise<HashedFile> {
-    const before = await statFile(path);
+    const before = statFile(path);
     const known = this.entries.get(path);
     if (known && sameIdentity(known, before) && !isRacy(known)) return known;
     for (let attempt = 0; ; attempt++) {
       const hashedAtNs = (BigInt(Date.now()) * 1_000_000n).toString();
-      const start = attempt === 0 ? before : await statFile(path);
-      const hash = await hashFile(path);
-      const after = await statFile(path);
-      if (sameIdentity(start, after)) {
-        const entry: HashedFile = { ...after, hash, hashedAtNs };
+      const start = attempt === 0 ? before : statFile(path);
+      const read = start.size <= SYNC_HASH_BYTES ? hashSmallFile(path) : await hashLargeFile(path);
+      if (sameIdentity(start, read.after)) {
+        const entry: HashedFile = { ...read.after, hash: read.hash, hashedAtNs };
         this.entries.set(path, entry);
         this.dirty = true;
         return entry;
@@ -113,16 +133,24 @@ function isRacy(entry: HashedFile): boolean {
 }
 
 /** The identity of a regular file. Throws {@link MissingFileError} if there is none. */
-export async function statFile(path: string): Promise<FileIdentity> {
-  let stat: Awaited<ReturnType<typeof fsp.stat>> & { mtimeNs: bigint };
+export function statFile(path: string): FileIdentity {
+  let stat: BigIntStats;
   try {
-    stat = (await fsp.stat(path, { bigint: true })) as unknown as typeof stat;
+    stat = statSync(path, { bigint: true });
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') {
-      throw new MissingFileError(`\`${path}\` does not exist.`, { cause: error });
-    }
-    throw wrapIoError(error, 'reading', path);
+    throw statError(error, path);
   }
+  return identityOf(stat, path);
+}
+
+function statError(error: unknown, path: string): Error {
+  if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') {
+    return new MissingFileError(`\`${path}\` does not exist.`, { cause: error });
+  }
+  return wrapIoError(error, 'reading', path);
+}
+
+function identityOf(stat: BigIntStats, path: string): FileIdentity {
   if (!stat.isFile()) {
     throw new IoError(`\`${path}\` is not a regular file.`, {
       hint: 'Inputs and outputs of a step are files; list the files of a directory (or a glob).',
@@ -136,7 +164,36 @@ export async function statFile(path: string): Promise<FileIdentity> {
   };
 }
 
-async function hashFile(path: string): Promise<string> {
+/** A file's hash and its identity once read (to compare with the one before). */
+interface HashRead {
+  hash: string;
+  after: FileIdentity;
+}
+
+/** Reads a small file in one go and hashes it; `after` is the open file's identity after the read. */
+function hashSmallFile(path: string): HashRead {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    throw statError(error, path);
+  }
+  try {
+    const digest = createHash('sha256');
+    for (;;) {
+      const n = readSync(fd, scratch, 0, scratch.byteLength, null);
+      if (n === 0) break;
+      digest.update(scratch.subarray(0, n));
+    }
+    return { hash: digest.digest('hex'), after: identityOf(fstatSync(fd, { bigint: true }), path) };
+  } catch (error) {
+    throw error instanceof IoError ? error : wrapIoError(error, 'hashing', path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function hashLargeFile(path: string): Promise<HashRead> {
   const digest = createHash('sha256');
   try {
     for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }))
@@ -144,5 +201,5 @@ async function hashFile(path: string): Promise<string> {
   } catch (error) {
     throw wrapIoError(error, 'hashing', path);
   }
-  return digest.digest('hex');
+  return { hash: digest.digest('hex'), after: statFile(path) };
 }

@@ -1,4 +1,5 @@
-import { journalEventsOf, readJournal, Store } from '../store/index.js';
+import { promises as fsp } from 'node:fs';
+import { DIR_MODE, journalEventsOf, readJournal, Store } from '../store/index.js';
 import { type AssessContext, assessFlow, type TaskAssessment } from './assess.js';
 import type { TaskGraph } from './expand-tasks.js';
 import { FileHasher } from './file-hash.js';
@@ -33,7 +34,11 @@ export interface FlowStatus {
   skippedRecords: string[];
 }
 
-/** Reads the flow's records and running markers and assesses every task; runs nothing. */
+/**
+ * Reads the flow's records and running markers and assesses every task; runs nothing. The file
+ * hashes it computed are saved to the hash cache (best effort; the flow directory is created for
+ * it), so that the next plan or run does not read the same files again.
+ */
 export async function readFlowStatus(graph: TaskGraph, env: NodeJS.ProcessEnv): Promise<FlowStatus> {
   const layout = flowLayout(graph.workflow.flowDir);
   const store = await Store.open(layout.store).catch(() => undefined);
@@ -42,6 +47,10 @@ export async function readFlowStatus(graph: TaskGraph, env: NodeJS.ProcessEnv): 
   const hasher = await FileHasher.open(layout.hashCache);
   const ctx: AssessContext = { graph, records: byTask, hasher, env };
   const assessed = await assessFlow(ctx);
+  await fsp
+    .mkdir(layout.root, { recursive: true, mode: DIR_MODE })
+    .then(() => hasher.save())
+    .catch(() => {});
   const live = new Set<string>();
   for (const { marker } of await readMarkers(layout.running))
     if (await markerAlive(marker)) live.add(marker.task);

@@ -10,13 +10,7 @@ import {
   type Lease,
   Store,
 } from '../store/index.js';
-import {
-  type AssessContext,
-  assessTask,
-  type TaskAssessment,
-  upstreamStateOf,
-  upstreamTasks,
-} from './assess.js';
+import { type AssessContext, assessTask, type TaskAssessment, upstreamStateOf } from './assess.js';
 import type { FlowTask, TaskGraph } from './expand-tasks.js';
 import { FileHasher } from './file-hash.js';
 import { type FlowLayout, flowLayout, logPath, stepStorePath } from './flow-layout.js';
@@ -81,7 +75,11 @@ export async function runFlow(graph: TaskGraph, options: RunFlowOptions): Promis
 }
 
 class Head {
-  private readonly outcome = new Map<string, Outcome>();
+  /** Steps whose tasks are not assessed yet, in dependency order. */
+  private unassessed: string[];
+  /** Per step, how many of its tasks have ended (any outcome), and which failed or were blocked. */
+  private readonly endedTasks = new Map<string, number>();
+  private readonly badTasks = new Map<string, string[]>();
   private readonly upstream = new Map<string, UpstreamState>();
   private readonly attempts = new Map<string, number>();
   private readonly running = new Map<string, { child: ChildProcess; done: Promise<void> }>();
@@ -101,6 +99,7 @@ class Head {
     readonly hasher: FileHasher,
   ) {
     this.result = { run, ran: [], cached: [], failed: [], blocked: [], interrupted: false };
+    this.unassessed = [...graph.stepOrder];
   }
 
   async runAll(records: Map<string, StoredRecord[]>): Promise<RunFlowResult> {
@@ -126,53 +125,58 @@ class Head {
     return this.result;
   }
 
-  /** Assesses every task whose upstream tasks have all ended, in dependency order. */
+  /**
+   * Assesses the tasks of every step whose needed steps have ended, in dependency order, and
+   * blocks those of a step that needs a failed or blocked task. `needs` are per step, so
+   * readiness is decided once per step, not per task: one pass costs the number of steps.
+   */
   private async assessReady(): Promise<void> {
-    for (const task of this.graph.tasks) {
-      if (
-        this.outcome.has(task.id) ||
-        this.running.has(task.id) ||
-        this.queue.some((q) => q.task.id === task.id)
-      )
-        continue;
-      if (this.attempts.has(task.id)) continue;
-      const ups = upstreamTasks(this.graph, task);
-      const bad = ups.filter((u) => ['failed', 'blocked'].includes(this.outcome.get(u.id) ?? ''));
+    const waiting: string[] = [];
+    for (const name of this.unassessed) {
+      const needs = this.graph.steps.get(name)!.needs;
+      const tasks = this.graph.tasksOf.get(name)!;
+      const bad = needs.flatMap((need) => this.badTasks.get(need) ?? []);
       if (bad.length > 0) {
-        this.finish(task, 'blocked');
-        this.options.onEvent({
-          type: 'blocked',
-          task: task.id,
-          why: `${bad.map((u) => u.id).join(', ')} did not finish`,
-        });
+        for (const task of tasks) {
+          this.finish(task, 'blocked');
+          this.options.onEvent({ type: 'blocked', task: task.id, why: `${bad.join(', ')} did not finish` });
+        }
         continue;
       }
-      if (!ups.every((u) => this.upstream.has(u.id))) continue;
-      const assessment = await assessTask(
-        this.ctx,
-        task,
-        ups.map((u) => this.upstream.get(u.id)!),
-      );
-      if (assessment.verdict === 'done') {
-        this.upstream.set(task.id, upstreamStateOf(assessment));
-        this.finish(task, 'cached');
-        this.options.onEvent({ type: 'cached', task: task.id });
-      } else if (assessment.verdict === 'blocked') {
-        this.finish(task, 'blocked');
-        this.options.onEvent({
-          type: 'blocked',
-          task: task.id,
-          why: `missing input ${assessment.missing.join(', ')}`,
-        });
-      } else {
-        this.attempts.set(task.id, 0);
-        this.queue.push({ task, assessment });
+      if (!needs.every((need) => this.endedTasks.get(need) === this.graph.tasksOf.get(need)!.length)) {
+        waiting.push(name);
+        continue;
+      }
+      const ups = needs.flatMap((need) => this.graph.tasksOf.get(need)!.map((u) => this.upstream.get(u.id)!));
+      for (const task of tasks) {
+        const assessment = await assessTask(this.ctx, task, ups);
+        if (assessment.verdict === 'done') {
+          this.upstream.set(task.id, upstreamStateOf(assessment));
+          this.finish(task, 'cached');
+          this.options.onEvent({ type: 'cached', task: task.id });
+        } else if (assessment.verdict === 'blocked') {
+          this.finish(task, 'blocked');
+          this.options.onEvent({
+            type: 'blocked',
+            task: task.id,
+            why: `missing input ${assessment.missing.join(', ')}`,
+          });
+        } else {
+          this.attempts.set(task.id, 0);
+          this.queue.push({ task, assessment });
+        }
       }
     }
+    this.unassessed = waiting;
   }
 
   private finish(task: FlowTask, outcome: Outcome): void {
-    this.outcome.set(task.id, outcome);
+    this.endedTasks.set(task.step, (this.endedTasks.get(task.step) ?? 0) + 1);
+    if (outcome === 'failed' || outcome === 'blocked') {
+      const bad = this.badTasks.get(task.step) ?? [];
+      bad.push(task.id);
+      this.badTasks.set(task.step, bad);
+    }
     const lists: Record<Outcome, string[]> = {
       done: this.result.ran,
       cached: this.result.cached,

@@ -64,9 +64,10 @@ export async function keyComponents(
   }
   const missing: string[] = [];
   for (const pattern of task.inputs) {
-    const names = isDynamicPattern(pattern)
-      ? (await glob(pattern, { cwd: dir, onlyFiles: true, expandDirectories: false })).sort()
-      : [isAbsolute(pattern) ? pattern : posix.normalize(pattern)];
+    const names =
+      mayBeGlob(pattern) && isDynamicPattern(pattern)
+        ? (await glob(pattern, { cwd: dir, onlyFiles: true, expandDirectories: false })).sort()
+        : [isAbsolute(pattern) ? pattern : posix.normalize(pattern)];
     for (const name of names) {
       if (inputs.has(name)) continue;
       try {
@@ -86,6 +87,11 @@ export async function keyComponents(
       (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
   );
   return { components, missing };
+}
+
+/** Whether `pattern` has a character a glob needs: a cheap test before tinyglobby's full one. */
+function mayBeGlob(pattern: string): boolean {
+  return /[*?[\]{}()!+@\\]/.test(pattern);
 }
 
 /** The key of these parts (SHA-256 of their canonical JSON), or null when a part is unknown. */

@@ -1,9 +1,18 @@
+import * as crypto from 'node:crypto';
 import { createHash, webcrypto } from 'node:crypto';
 
 /** Hex SHA-256 of `data`: the name of a chunk, and the check on everything ckpt reads back. */
 export function sha256Hex(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
+  return oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
 }
+
+/**
+ * `crypto.hash` (Node ≥ 20.12): a one-shot digest, about three times faster than `createHash` for
+ * the short strings a flow plan hashes per task. Older Node 20 releases lack it.
+ */
+const oneShot = (
+  crypto as { hash?: (algorithm: string, data: Uint8Array | string, encoding: 'hex') => string }
+).hash;
 
 /**
  * The content hash of an entry: SHA-256 over its chunk hashes (as raw 32-byte digests, in order).

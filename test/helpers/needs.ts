@@ -97,3 +97,5 @@ export const OPENFOAM = fromDebian(
   hasCommand('icoFoam') && hasCommand('blockMesh'),
   'openfoam',
 );
+/** Snakemake (Debian's 7.21), for the side-by-side tests of `ckpt flow`. */
+export const SNAKEMAKE = fromDebian('snakemake', runs('snakemake', '--version'), 'snakemake');

@@ -206,14 +206,17 @@ async function runPlan(ctx: CommandContext, graph: TaskGraph): Promise<number> {
     return 0;
   }
   const runs = rows.filter((r) => r.assessment.verdict === 'run');
+  // One write for the whole plan: a plan can have 100 000 lines.
+  const lines: string[] = [];
   for (const r of rows) {
     const verb =
       r.assessment.verdict === 'done' ? 'skip ' : r.assessment.verdict === 'run' ? 'run  ' : 'block';
     const [first, ...more] = describeAssessment(r.assessment);
-    ctx.out(`${verb} ${r.task}: ${first ?? ''}`);
-    for (const line of more) ctx.out(`      ${' '.repeat(r.task.length)}  ${line}`);
+    lines.push(`${verb} ${r.task}: ${first ?? ''}`);
+    for (const line of more) lines.push(`      ${' '.repeat(r.task.length)}  ${line}`);
   }
-  ctx.out(`${runs.length} of ${rows.length} tasks would run.`);
+  lines.push(`${runs.length} of ${rows.length} tasks would run.`);
+  ctx.out(lines.join('\n'));
   return 0;
 }
 
@@ -226,16 +229,18 @@ async function runStatus(ctx: CommandContext, graph: TaskGraph): Promise<number>
     });
     return 0;
   }
+  const lines: string[] = [];
   for (const step of graph.stepOrder) {
     const mine = rows.filter((r) => r.step === step);
     const counts = new Map<string, number>();
     for (const r of mine) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
-    ctx.out(`${step}: ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}`);
+    lines.push(`${step}: ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}`);
     for (const r of mine) {
       const attempts = r.attempts > 0 ? ` (${r.attempts} attempt${r.attempts > 1 ? 's' : ''})` : '';
-      ctx.out(`  ${r.status.padEnd(8)} ${r.task}${attempts}${r.error ? `: ${r.error}` : ''}`);
+      lines.push(`  ${r.status.padEnd(8)} ${r.task}${attempts}${r.error ? `: ${r.error}` : ''}`);
     }
   }
+  if (lines.length > 0) ctx.out(lines.join('\n'));
   for (const s of skippedRecords) ctx.err(`ckpt flow: warning: record ${s} (passed over)`);
   return 0;
 }
