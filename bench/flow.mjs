@@ -3,8 +3,8 @@
 // tools get the same pipeline (a ckpt-flow.yaml and a Snakefile, input files present), are
 // measured alternately in the same run, 3 rounds, medians.
 //   npm run build && node bench/flow.mjs
-// BENCH_FLOW_TASKS=10000,100000 sets the plan sizes, BENCH_FLOW_RERUN=200 the size of the run,
-// BENCH_ROUNDS=3 the rounds. Needs snakemake on PATH (Debian: apt-get install snakemake).
+// BENCH_FLOW_TASKS=10000,100000 sets the plan sizes, BENCH_FLOW_RERUN=200 the size of the run
+// (0: no rerun rows), BENCH_ROUNDS=3 the rounds. Needs snakemake on PATH (Debian: apt-get install snakemake).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -117,7 +117,7 @@ function row(what, ckptMs, otherName, otherMs, goal) {
 const sleep = (ms) => execFileSync('sleep', [String(ms / 1000)]);
 
 // 1. A no-op rerun after a completed run: `ckpt flow run` vs `snakemake`, and their plans.
-{
+if (rerunSize > 0) {
   const ckptDir = join(base, 'rerun-ckpt');
   const smkDir = join(base, 'rerun-snakemake');
   const tasks = writePipeline(ckptDir, rerunSize) + 1;
