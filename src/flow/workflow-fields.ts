@@ -19,6 +19,7 @@ const APP_NAMES = ['gromacs', 'lammps', 'openfoam', 'pytorch', 'generic'];
 /** A YAML map as parsed. */
 export type YamlMap = Record<string, unknown>;
 
+/** `value` as a YAML map, or an error naming the place (`what` says what was expected). */
 export function asMap(value: unknown, place: FlowPlace, what: string, hint?: string): YamlMap {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw flowError(place, `expected ${what} to be a map, got ${describeType(value)}.`, hint);
@@ -26,6 +27,7 @@ export function asMap(value: unknown, place: FlowPlace, what: string, hint?: str
   return value as YamlMap;
 }
 
+/** Every key of `map` is one of `known`; an unknown one is an error with "did you mean". */
 export function checkFields(map: YamlMap, known: readonly string[], place: FlowPlace, what: string): void {
   for (const key of Object.keys(map)) {
     if (known.includes(key)) continue;
@@ -38,6 +40,7 @@ export function checkFields(map: YamlMap, known: readonly string[], place: FlowP
   }
 }
 
+/** A string or a list of strings (`what` names what they are); absent means none. */
 export function stringList(value: unknown, place: FlowPlace, what: string): string[] {
   if (value === undefined || value === null) return [];
   const list = typeof value === 'string' ? [value] : value;
@@ -54,6 +57,7 @@ export function stringList(value: unknown, place: FlowPlace, what: string): stri
   });
 }
 
+/** `env:`: the names of the environment variables that enter the step's key. */
 export function parseEnv(value: unknown, place: FlowPlace): string[] {
   const names = stringList(value, place, 'environment variable names');
   for (const [i, name] of names.entries()) {
@@ -68,12 +72,14 @@ export function parseEnv(value: unknown, place: FlowPlace): string[] {
   return names;
 }
 
+/** `executor:`: `local` or `slurm`; undefined when absent (the default applies). */
 export function parseExecutor(value: unknown, place: FlowPlace): Executor | undefined {
   if (value === undefined) return undefined;
   if (typeof value === 'string' && (EXECUTORS as readonly string[]).includes(value)) return value as Executor;
   throw flowError(place, `expected \`local\` or \`slurm\`, got ${showValue(value)}.`);
 }
 
+/** `retries:`: a count of further attempts after a failure; undefined when absent. */
 export function parseRetries(value: unknown, place: FlowPlace): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
@@ -84,6 +90,7 @@ export function parseRetries(value: unknown, place: FlowPlace): number | undefin
   throw flowError(place, `expected a non-negative integer, got ${showValue(value)}.`, hint);
 }
 
+/** `slurm:`: sbatch options by their long name, each checked against SLURM's list. */
 export function parseSlurm(value: unknown, place: FlowPlace): Record<string, string> {
   if (value === undefined || value === null) return {};
   const map = asMap(value, place, '`slurm`', 'Give sbatch options as a map: `slurm: { time: "1:00:00" }`.');
@@ -111,6 +118,7 @@ export function parseSlurm(value: unknown, place: FlowPlace): Record<string, str
   return out;
 }
 
+/** `for_each:`: the fan-out variables and their values, in order. */
 export function parseForEach(value: unknown, place: FlowPlace): ForEachVar[] {
   if (value === undefined || value === null) return [];
   const map = asMap(value, place, '`for_each`', 'Write `for_each: { k: [1, 2, 3] }`.');
@@ -144,6 +152,7 @@ export function parseForEach(value: unknown, place: FlowPlace): ForEachVar[] {
   });
 }
 
+/** `checkpoint:`: run the step under `ckpt run` (`every`, `capture`, `app`); undefined when absent. */
 export function parseCheckpoint(value: unknown, place: FlowPlace): CheckpointSpec | undefined {
   if (value === undefined || value === null) return undefined;
   const map = asMap(value, place, '`checkpoint`', 'Write `checkpoint: { every: 10m, capture: "state.*" }`.');
