@@ -114,7 +114,7 @@ printTable(
       ratio(Math.min(...copyMs) / Math.min(...captureMs)),
     ],
     [
-      '**ckpt commit** (CDC, SHA-256, durable)',
+      '**ckpt commit** (anchored chunks, SHA-256, durable)',
       fmtMs(Math.min(...captureMs)),
       fmtRate(bytes, Math.min(...captureMs)),
       '1.000x',

@@ -50,7 +50,7 @@ export class FileChangedError extends IoError {}
 
 /**
  * Stores the files and directories named by `paths` (recursively) as entries relative to
- * `base`. Files are cut into content-defined chunks, so a file that changed in parts writes
+ * `base`. Files are cut into anchored chunks (chunker.ts), so a file that changed in parts writes
  * only the changed chunks. A file that changes while being read is read again; paths outside
  * `base` are refused.
  */

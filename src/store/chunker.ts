@@ -3,8 +3,11 @@
  *
  * Two strategies, both writer-side details (a reader only concatenates a chunk list):
  * - fixed-size chunks for in-memory arrays, which change in place and never shift;
- * - content-defined chunks (FastCDC, gear hash with normalized chunking) for files, so an
- *   insertion or deletion moves only the chunks around it and the rest still dedups.
+ * - anchored chunks for files: a cut near every MiB, placed by the content of a small window
+ *   before it, so a file changed in place or appended to keeps its other chunks, and so does one
+ *   into which a few KiB were inserted or from which they were deleted (the cuts move with the
+ *   bytes). Finding the cuts reads 1/16 of the bytes, so a commit costs little more than its
+ *   hashing; the price is that a shift of more than a window loses the chunks after it.
  */
 
 /** The chunk size for in-memory buffers and typed arrays. */
@@ -18,13 +21,6 @@ export const FIXED_CHUNK_SIZE = 1 << 20;
 export function fixedChunkSizeFor(_byteLength: number): number {
   return FIXED_CHUNK_SIZE;
 }
-/** Content-defined chunk sizes for files. */
-export const CDC_MIN_SIZE = 256 << 10;
-/** The average chunk size the cut rule aims at. */
-export const CDC_AVG_SIZE = 1 << 20;
-/** A chunk is cut here at the latest, cut point or not. */
-export const CDC_MAX_SIZE = 4 << 20;
-
 /** [offset, length] pairs covering `byteLength` in fixed steps. */
 export function fixedChunks(
   byteLength: number,
@@ -37,12 +33,37 @@ export function fixedChunks(
   return out;
 }
 
-/** 256 pseudo-random 32-bit values from a fixed seed: boundaries must be the same in every version (scanCandidates builds the same table). */
+/** The largest chunk of a file: a chunk ends at most this many bytes after it starts. */
+export const ANCHOR_EVERY = 1 << 20;
+/** The last bytes of that span, in which the cut is looked for: chunks are 960 KiB to 1 MiB. */
+export const ANCHOR_WINDOW = 64 << 10;
+
+/**
+ * The chunk lengths of a whole file's bytes: the reference definition of where files are cut
+ * (the commit path finds the same cuts as the blocks arrive, see file-chunks.ts). A chunk that
+ * starts at `s` ends at the end when fewer than E = {@link ANCHOR_EVERY} bytes remain after `s`;
+ * else after the byte of the window `[s + E - W, s + E)` (W = {@link ANCHOR_WINDOW}) chosen by
+ * {@link findAnchorCut}. Each window is placed by the previous cut, so the cuts move with the
+ * bytes: after an insertion or deletion of any size, the cuts after it fall back in step within
+ * a few chunks (when a shifted window picks its old byte again), as with content-defined chunking.
+ */
+export function anchoredChunks(data: Uint8Array): number[] {
+  const sizes: number[] = [];
+  let start = 0;
+  while (data.byteLength - start > ANCHOR_EVERY) {
+    const cut = findAnchorCut(data, start + ANCHOR_EVERY);
+    sizes.push(cut - start);
+    start = cut;
+  }
+  if (start < data.byteLength) sizes.push(data.byteLength - start);
+  return sizes;
+}
+
+/** 256 pseudo-random 32-bit values: successive xorshift32 values from the seed 0x9e3779b9. */
 const GEAR = (() => {
   const table = new Int32Array(256);
   let x = 0x9e3779b9;
   for (let i = 0; i < 256; i++) {
-    // xorshift32
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
@@ -51,112 +72,24 @@ const GEAR = (() => {
   return table;
 })();
 
-// High bits of the gear hash carry the most recent ~32 bytes; test those.
-const MASK_STRICT = 0xfffffc00 | 0; // 22 bits: before the average size, cuts are rarer
-const MASK_LOOSE = 0xffffc000 | 0; // 18 bits: after it, cuts come sooner
-
-/** Bytes the gear hash sees: a cut depends only on the 32 bytes ending at it. */
-export const CDC_WINDOW = 32;
-
 /**
- * Length of the next chunk of `data` starting at `start`, looking at no more than `end`: the
- * reference definition of the cut points (the scan below finds the same ones in parallel).
- * A cut may fall after byte `i` (relative to `start`) with `i` ≥ the min size where the gear hash
- * of the window ending at `i` has no bit of the strict mask set (before the average size) or of
- * the loose one (after it). Returns `end - start` when no cut was found and `final` is true or
- * the max size was reached; returns 0 when more data is needed to decide.
+ * The cut for the window ending at `end` (exclusive) in `data`: the position after the byte `i`
+ * of `[end - ANCHOR_WINDOW, end)` whose gear hash is the largest (as a signed 32-bit integer; the
+ * first such `i` on ties). The hash is `h = (h << 1) + GEAR[byte]` over 32-bit integers, so it
+ * depends only on the 32 bytes ending at `i`; it is warmed up on the 31 bytes before the window.
  */
-export function cdcCut(data: Uint8Array, start: number, end: number, final: boolean): number {
-  const available = end - start;
-  if (available <= CDC_MIN_SIZE) return final ? available : 0;
-  const limit = Math.min(available, CDC_MAX_SIZE);
-  const normal = Math.min(limit, CDC_AVG_SIZE);
+export function findAnchorCut(data: Uint8Array, end: number): number {
+  const from = end - ANCHOR_WINDOW;
   let h = 0;
-  let i = CDC_MIN_SIZE - (CDC_WINDOW - 1);
-  for (; i < CDC_MIN_SIZE; i++) h = ((h << 1) + GEAR[data[start + i]!]!) | 0;
-  for (; i < normal; i++) {
-    h = ((h << 1) + GEAR[data[start + i]!]!) | 0;
-    if ((h & MASK_STRICT) === 0) return i + 1;
-  }
-  for (; i < limit; i++) {
-    h = ((h << 1) + GEAR[data[start + i]!]!) | 0;
-    if ((h & MASK_LOOSE) === 0) return i + 1;
-  }
-  if (limit === CDC_MAX_SIZE || final) return limit;
-  return 0;
-}
-
-/**
- * Every position in `data[from, to)` where a cut may fall: the gear hash of the 32 bytes ending
- * there has no bit of the loose mask set. A position where the strict mask holds too is stored as
- * `~position`. The bytes before `from` (up to 31) only warm the hash up.
- * NOTE: self-contained (its own table and masks, no imports), because its source text also runs
- * in worker threads (cdc-scan.ts). The table is the same as GEAR.
- */
-export function scanCandidates(data: Uint8Array, from: number, to: number): Int32Array {
-  const gear = new Int32Array(256);
-  let x = 0x9e3779b9;
-  for (let i = 0; i < 256; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    gear[i] = x | 0;
-  }
-  const strict = 0xfffffc00 | 0;
-  const loose = 0xffffc000 | 0;
-  let h = 0;
-  for (let i = Math.max(0, from - 31); i < from; i++) h = ((h << 1) + gear[data[i]!]!) | 0;
-  const out: number[] = [];
-  for (let i = from; i < to; i++) {
-    h = ((h << 1) + gear[data[i]!]!) | 0;
-    if ((h & loose) === 0) out.push((h & strict) === 0 ? ~i : i);
-  }
-  return Int32Array.from(out);
-}
-
-/**
- * Turns cut candidates into chunk lengths exactly as {@link cdcCut} would, without touching the
- * data again: feed it each scanned block's candidates in order, then ask for the next cut.
- */
-export class CutChain {
-  /** Absolute candidate positions; strict ones as `-(position + 1)`. */
-  private readonly candidates: number[] = [];
-  private head = 0;
-  /** Where the current chunk starts (absolute offset in the file). */
-  start = 0;
-
-  /** Adds the candidates of a block whose position 0 is the absolute offset `base`. */
-  add(found: Int32Array, base: number): void {
-    for (const e of found) this.candidates.push(e < 0 ? -(base + ~e + 1) : base + e);
-    if (this.head > 4096) {
-      this.candidates.splice(0, this.head);
-      this.head = 0;
+  for (let i = Math.max(0, from - 31); i < from; i++) h = ((h << 1) + GEAR[data[i]!]!) | 0;
+  let best = -0x80000001;
+  let at = from;
+  for (let i = from; i < end; i++) {
+    h = ((h << 1) + GEAR[data[i]!]!) | 0;
+    if (h > best) {
+      best = h;
+      at = i;
     }
   }
-
-  /** The length of the next chunk given data scanned up to `end`, or 0 when more is needed. */
-  next(end: number, final: boolean): number {
-    const available = end - this.start;
-    if (available <= 0) return 0;
-    if (available <= CDC_MIN_SIZE) return final ? available : 0;
-    const limit = Math.min(available, CDC_MAX_SIZE);
-    const normal = Math.min(limit, CDC_AVG_SIZE);
-    while (
-      this.head < this.candidates.length &&
-      position(this.candidates[this.head]!) - this.start < CDC_MIN_SIZE
-    )
-      this.head++;
-    for (let k = this.head; k < this.candidates.length; k++) {
-      const e = this.candidates[k]!;
-      const i = position(e) - this.start;
-      if (i >= limit) break;
-      if (i >= normal || e < 0) return i + 1;
-    }
-    if (limit === CDC_MAX_SIZE || final) return limit;
-    return 0;
-  }
-}
-
-function position(encoded: number): number {
-  return encoded < 0 ? -encoded - 1 : encoded;
+  return at + 1;
 }

@@ -1,30 +1,27 @@
 import type { promises as fsp } from 'node:fs';
-import { hashRanges, SCAN_IN_WORKERS_FROM, scanBlock, WARM_BYTES } from './cdc-scan.js';
 import type { ChunkRef } from './chunk-read.js';
 import type { ChunkWriter } from './chunk-store.js';
-import { CutChain } from './chunker.js';
+import { ANCHOR_EVERY, findAnchorCut } from './chunker.js';
+import { HASH_IN_WORKERS_FROM, hashRanges } from './hash-workers.js';
 
-/** Bytes read from a file per block; each block is scanned for cut points on its own. */
-const SCAN_BLOCK = 16 << 20;
-/** Blocks read and being scanned ahead of the one being cut. */
+/** Bytes read from a file per block. */
+const BLOCK = 16 << 20;
+/**
+ * Bytes of the previous block copied in front of each block: a chunk is at most ANCHOR_EVERY
+ * long, so every chunk, and the window that ends it, lies within one block's buffer.
+ */
+const CARRY = ANCHOR_EVERY;
+/** Blocks read ahead of the one being cut. */
 const BLOCKS_AHEAD = 3;
 /** Shared blocks one commit may hold at once (read ahead, being cut, or with chunks being written). */
 const MAX_SHARED_BLOCKS = 10;
 
 interface Block {
-  /** File offset of `bytes[0]`. */
+  /** File offset of `bytes[0]` (the carried bytes included). */
   start: number;
   bytes: Uint8Array;
-  /** Returns the block's buffer for reuse once the chain passed it and its chunks are written. */
+  /** Returns the block's buffer for reuse once its chunks are cut and written. */
   done?: BlockUse;
-}
-
-interface Reading {
-  start: number;
-  from: number;
-  filled: number;
-  scan: Promise<{ buffer: ArrayBuffer | SharedArrayBuffer; found: Int32Array }>;
-  use?: BlockUse;
 }
 
 /**
@@ -42,7 +39,7 @@ class BlockRing {
     if (buffer) return buffer;
     if (this.made < MAX_SHARED_BLOCKS) {
       this.made++;
-      return new SharedArrayBuffer(WARM_BYTES + SCAN_BLOCK);
+      return new SharedArrayBuffer(CARRY + BLOCK);
     }
     return new Promise((resolve) => this.waiting.push(resolve));
   }
@@ -73,9 +70,9 @@ class BlockUse {
 }
 
 /**
- * Cuts a file into content-defined chunks and queues them: blocks are read ahead and scanned for
- * cut candidates in worker threads (cdc-scan.ts) while the chunks of earlier blocks are hashed
- * there and written here. A chunk inside one block is a view of it; one that spans two is copied.
+ * Cuts a file into anchored chunks (chunker.ts) and queues them: blocks are read ahead while the
+ * chunks of earlier blocks are cut here, hashed in worker threads (hash-workers.ts) and written.
+ * Every chunk is a view of one block, never copied.
  */
 export async function chunkStream(
   writer: ChunkWriter,
@@ -83,29 +80,27 @@ export async function chunkStream(
   limit: number,
 ): Promise<ChunkRef[]> {
   const size = Math.min(limit, (await handle.stat()).size);
-  const inWorker = size >= SCAN_IN_WORKERS_FROM;
+  const inWorker = size >= HASH_IN_WORKERS_FROM;
   const ring = new BlockRing();
-  const chain = new CutChain();
-  const ahead: Array<Promise<Reading | undefined>> = [];
+  const ahead: Array<Promise<Block | undefined>> = [];
   let position = 0;
-  let tail = new Uint8Array(0);
+  let carry = new Uint8Array(0);
   let eof = false;
   let reading: Promise<unknown> = Promise.resolve();
-  // Reads run one after the other, each block's scan starts as soon as it is read.
-  const readNext = (): Promise<Reading | undefined> => {
-    const read = reading.then(async (): Promise<Reading | undefined> => {
+  // Reads run one after the other.
+  const readNext = (): Promise<Block | undefined> => {
+    const read = reading.then(async (): Promise<Block | undefined> => {
       if (eof) return undefined;
-      // Shared with the workers, which scan and hash it in place.
+      // Shared with the workers, which hash its chunks in place.
       const shared = inWorker ? await ring.acquire() : undefined;
-      const buffer = shared ?? new ArrayBuffer(WARM_BYTES + SCAN_BLOCK);
       const use = shared ? new BlockUse(ring, shared) : undefined;
-      const view = new Uint8Array(buffer);
-      view.set(tail, 0);
-      const from = tail.byteLength;
+      const view = new Uint8Array(shared ?? new ArrayBuffer(CARRY + BLOCK));
+      view.set(carry, 0);
+      const from = carry.byteLength;
       let filled = from;
       try {
-        while (filled < view.byteLength) {
-          const want = Math.min(view.byteLength - filled, limit - position);
+        while (filled < from + BLOCK) {
+          const want = Math.min(from + BLOCK - filled, limit - position);
           const { bytesRead } = want > 0 ? await handle.read(view, filled, want, position) : { bytesRead: 0 };
           if (bytesRead === 0) {
             eof = true;
@@ -122,49 +117,53 @@ export async function chunkStream(
         use?.drop();
         return undefined;
       }
-      tail = view.slice(Math.max(from, filled - WARM_BYTES), filled);
-      const scan = scanBlock(buffer, filled, from, inWorker);
-      scan.catch(() => {});
-      return { start: position - (filled - from), from, filled, scan, ...(use ? { use } : {}) };
+      carry = view.slice(Math.max(from, filled - CARRY), filled);
+      const start = position - filled;
+      return { start, bytes: view.subarray(0, filled), ...(use ? { done: use } : {}) };
     });
     read.catch(() => {});
     reading = read;
     return read;
   };
   const blocks: Block[] = [];
-  /** The file offset up to which blocks were read and scanned (blocks passed are dropped). */
-  let end = 0;
+  /** Where the next chunk starts (a file offset). */
+  let chunkStart = 0;
   // Each block's chunks, in file order (their hashes may come back out of order).
   const groups: Array<Promise<Array<Promise<ChunkRef>>>> = [];
-  for (;;) {
-    while (ahead.length < BLOCKS_AHEAD) ahead.push(readNext());
-    const next = await ahead.shift()!;
-    if (next) {
-      // Candidates go into the chain in file order, whichever worker finished first.
-      const scanned = await next.scan;
-      chain.add(scanned.found, next.start - next.from);
-      const bytes = new Uint8Array(scanned.buffer, next.from, next.filled - next.from);
-      blocks.push({ start: next.start, bytes, ...(next.use ? { done: next.use } : {}) });
-      end = next.start + bytes.byteLength;
-    }
-    const pieces: Piece[] = [];
+  try {
     for (;;) {
-      const cut = chain.next(end, !next);
-      if (cut === 0) break;
-      pieces.push(sliceOf(blocks, chain.start, cut));
-      chain.start += cut;
-      if (chain.start === end) break;
+      while (ahead.length < BLOCKS_AHEAD) ahead.push(readNext());
+      const next = await ahead.shift()!;
+      if (next) blocks.push(next);
+      const last = blocks[blocks.length - 1];
+      const end = last ? last.start + last.bytes.byteLength : 0;
+      const pieces: Piece[] = [];
+      // A chunk ends in the window before ANCHOR_EVERY bytes only when there are bytes after them.
+      while (end - chunkStart > ANCHOR_EVERY) {
+        const windowEnd = chunkStart + ANCHOR_EVERY;
+        const block = blockWith(blocks, chunkStart, windowEnd);
+        const cut = block.start + findAnchorCut(block.bytes, windowEnd - block.start);
+        pieces.push(sliceOf(block, chunkStart, cut));
+        chunkStart = cut;
+      }
+      if (!next && end > chunkStart) {
+        pieces.push(sliceOf(blockWith(blocks, chunkStart, end), chunkStart, end));
+        chunkStart = end;
+      }
+      // A block is let go once no chunk still to be cut can start in it.
+      while (blocks.length > 0 && blocks[0]!.start + blocks[0]!.bytes.byteLength <= chunkStart) {
+        blocks.shift()!.done?.drop();
+      }
+      const group = queuePieces(writer, pieces);
+      group.catch(() => {});
+      groups.push(group);
+      // Back-pressure: the chunks of the block before this one are all queued and under way.
+      if (groups.length > 1) await groups[groups.length - 2];
+      await writer.ready();
+      if (!next) break;
     }
-    while (blocks.length > 0 && blocks[0]!.start + blocks[0]!.bytes.byteLength <= chain.start) {
-      blocks.shift()!.done?.drop();
-    }
-    const group = queuePieces(writer, pieces);
-    group.catch(() => {});
-    groups.push(group);
-    // Back-pressure: the chunks of the block before this one are all queued and under way.
-    if (groups.length > 1) await groups[groups.length - 2];
-    await writer.ready();
-    if (!next) break;
+  } finally {
+    for (const block of blocks) block.done?.drop();
   }
   return Promise.all((await Promise.all(groups)).flat());
 }
@@ -175,27 +174,20 @@ interface Piece {
   use?: BlockUse;
 }
 
-/** Bytes [at, at + length) of the file from the blocks held: a view when one block holds them all. */
-function sliceOf(blocks: readonly Block[], at: number, length: number): Piece {
-  const first = blocks.find((b) => b.start + b.bytes.byteLength > at)!;
-  const offset = at - first.start;
-  if (offset + length <= first.bytes.byteLength) {
-    first.done?.hold();
-    return {
-      bytes: first.bytes.subarray(offset, offset + length),
-      ...(first.done ? { use: first.done } : {}),
-    };
-  }
-  const out = new Uint8Array(length);
-  let done = 0;
-  for (const block of blocks) {
-    if (block.start + block.bytes.byteLength <= at || done === length) continue;
-    const from = Math.max(0, at + done - block.start);
-    const piece = block.bytes.subarray(from, Math.min(block.bytes.byteLength, from + length - done));
-    out.set(piece, done);
-    done += piece.byteLength;
-  }
-  return { bytes: out };
+/** The first block held that has the file's bytes [from, to) (one always does, see CARRY). */
+function blockWith(blocks: readonly Block[], from: number, to: number): Block {
+  const block = blocks.find((b) => b.start <= from && to <= b.start + b.bytes.byteLength);
+  if (!block) throw new Error(`internal: no block holds the file's bytes ${from}..${to}`);
+  return block;
+}
+
+/** The file's bytes [from, to) as a view of `block`, which stays held until the chunk is written. */
+function sliceOf(block: Block, from: number, to: number): Piece {
+  block.done?.hold();
+  return {
+    bytes: block.bytes.subarray(from - block.start, to - block.start),
+    ...(block.done ? { use: block.done } : {}),
+  };
 }
 
 /**

@@ -1,79 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createWasmScanner } from '../../src/store/cdc-wasm.js';
 import {
-  CDC_MAX_SIZE,
-  CDC_MIN_SIZE,
-  CutChain,
-  cdcCut,
+  ANCHOR_EVERY,
+  ANCHOR_WINDOW,
+  anchoredChunks,
   FIXED_CHUNK_SIZE,
+  findAnchorCut,
   fixedChunks,
-  scanCandidates,
 } from '../../src/store/chunker.js';
 import { sha256Hex } from '../../src/store/hash.js';
 import { seededBytes } from '../helpers/bytes.js';
-
-/** Cuts all of `data` the way a reader of a complete buffer would. */
-function cdcAll(data: Uint8Array): number[] {
-  const sizes: number[] = [];
-  for (let start = 0; start < data.byteLength; ) {
-    const n = cdcCut(data, start, data.byteLength, true);
-    if (n <= 0) throw new Error(`cdcCut returned ${n} at ${start} with final=true`);
-    sizes.push(n);
-    start += n;
-  }
-  return sizes;
-}
-
-/** Cuts `data` while it "arrives" in blocks of the given sizes, as a streaming reader does. */
-function cdcStreaming(data: Uint8Array, blocks: readonly number[]): number[] {
-  const sizes: number[] = [];
-  let start = 0;
-  let end = 0;
-  let b = 0;
-  while (start < data.byteLength) {
-    const final = end === data.byteLength;
-    const n = final || end > start ? cdcCut(data, start, end, final) : 0;
-    if (n > 0) {
-      sizes.push(n);
-      start += n;
-    } else {
-      end = Math.min(data.byteLength, end + (blocks[b++ % blocks.length] ?? 1));
-    }
-  }
-  return sizes;
-}
-
-const wasmScan = createWasmScanner();
-
-/** Cuts `data` the way a file commit does: blocks scanned separately, candidates chained. */
-function cdcByCandidates(
-  data: Uint8Array,
-  blocks: readonly number[],
-  scan: typeof scanCandidates = scanCandidates,
-): number[] {
-  const chain = new CutChain();
-  const sizes: number[] = [];
-  let end = 0;
-  let b = 0;
-  for (;;) {
-    const next = Math.min(data.byteLength, end + (blocks[b++ % blocks.length] ?? 1));
-    const from = Math.min(end, 31);
-    // Each block is a buffer of its own, with up to 31 bytes of the previous one in front.
-    const block = data.slice(end - from, next);
-    chain.add(scan(block, from, block.byteLength), end - from);
-    end = next;
-    const final = end === data.byteLength;
-    for (;;) {
-      const n = chain.next(end, final);
-      if (n === 0) break;
-      sizes.push(n);
-      chain.start += n;
-      if (chain.start === end) break;
-    }
-    if (final) return sizes;
-  }
-}
 
 function chunkHashes(data: Uint8Array, sizes: readonly number[]): string[] {
   let at = 0;
@@ -84,12 +20,12 @@ function chunkHashes(data: Uint8Array, sizes: readonly number[]): string[] {
   });
 }
 
-/** Random data, all zeros (no cut point ever matches) or random with long zero runs. */
+/** Random data, all zeros (every window's hashes are equal) or random with long zero runs. */
 const dataArb = fc
   .record({
     kind: fc.constantFrom('random', 'zeros', 'mixed'),
     seed: fc.integer({ min: 1, max: 0x7fffffff }),
-    length: fc.oneof(fc.integer({ min: 0, max: CDC_MIN_SIZE + 10 }), fc.integer({ min: 0, max: 11 << 20 })),
+    length: fc.oneof(fc.integer({ min: 0, max: ANCHOR_EVERY + 10 }), fc.integer({ min: 0, max: 11 << 20 })),
   })
   .map(({ kind, seed, length }) => {
     if (kind === 'zeros') return Buffer.alloc(length);
@@ -131,21 +67,42 @@ describe('fixedChunks', () => {
   });
 });
 
-describe('cdcCut', () => {
-  it('chunks concatenate back to the data, with sizes in [min, max] except the last', () => {
+/** The chunk sizes a plain loop finds: each cut after the byte whose hash of the 32 bytes ending there is the largest in its window. */
+function slowChunks(data: Uint8Array): number[] {
+  const gear = new Int32Array(256);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < 256; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    gear[i] = x | 0;
+  }
+  const hashAt = (i: number): number => {
+    let h = 0;
+    for (let j = Math.max(0, i - 31); j <= i; j++) h = ((h << 1) + gear[data[j]!]!) | 0;
+    return h;
+  };
+  const sizes: number[] = [];
+  let start = 0;
+  while (data.byteLength - start > ANCHOR_EVERY) {
+    let at = start + ANCHOR_EVERY - ANCHOR_WINDOW;
+    for (let i = at; i < start + ANCHOR_EVERY; i++) if (hashAt(i) > hashAt(at)) at = i;
+    sizes.push(at + 1 - start);
+    start = at + 1;
+  }
+  if (start < data.byteLength) sizes.push(data.byteLength - start);
+  return sizes;
+}
+
+describe('anchored chunks (files)', () => {
+  it('concatenate back to the data, each but the last 960 KiB to 1 MiB long', () => {
     fc.assert(
       fc.property(dataArb, (data) => {
-        const sizes = cdcAll(data);
-        const pieces: Buffer[] = [];
-        let at = 0;
-        for (const n of sizes) {
-          pieces.push(data.subarray(at, at + n));
-          at += n;
-        }
-        expect(Buffer.concat(pieces).equals(data)).toBe(true);
+        const sizes = anchoredChunks(data);
+        expect(sizes.reduce((a, n) => a + n, 0)).toBe(data.byteLength);
         sizes.forEach((n, i) => {
-          expect(n).toBeLessThanOrEqual(CDC_MAX_SIZE);
-          if (i < sizes.length - 1) expect(n).toBeGreaterThanOrEqual(CDC_MIN_SIZE);
+          expect(n).toBeLessThanOrEqual(ANCHOR_EVERY);
+          if (i < sizes.length - 1) expect(n).toBeGreaterThan(ANCHOR_EVERY - ANCHOR_WINDOW);
           else expect(n).toBeGreaterThan(0);
         });
       }),
@@ -153,74 +110,57 @@ describe('cdcCut', () => {
     );
   });
 
-  /** For random data cut into 1–4 blocks of at least `minBlock` bytes: `cut` gives one sequential pass's cuts. */
-  function expectSameCutsInBlocks(
-    minBlock: number,
-    cut: (data: Uint8Array, blocks: number[]) => unknown,
-    numRuns: number,
-  ): void {
-    const blocksArb = fc.array(fc.integer({ min: minBlock, max: 9 << 20 }), { minLength: 1, maxLength: 4 });
-    fc.assert(
-      fc.property(dataArb, blocksArb, (data, blocks) => {
-        expect(cut(data, blocks)).toEqual(cdcAll(data));
-      }),
-      { numRuns },
-    );
-  }
-
-  it('finds the same boundaries whether the data arrives at once or in blocks', () => {
-    expectSameCutsInBlocks(64 << 10, (data, blocks) => cdcStreaming(data, blocks), 15);
+  it('cuts after the byte with the largest hash of its window, the first one on ties', () => {
+    const random = seededBytes(5, 3 * ANCHOR_EVERY + 17);
+    const gaps = seededBytes(6, 3 * ANCHOR_EVERY + 17);
+    gaps.fill(0, ANCHOR_EVERY - ANCHOR_WINDOW, ANCHOR_EVERY + 5);
+    const zeros = Buffer.alloc(2 * ANCHOR_EVERY + 1);
+    for (const data of [random, gaps, zeros]) expect(anchoredChunks(data)).toEqual(slowChunks(data));
+    // All hashes of a window of zeros are equal: the cut is after its first byte.
+    expect(findAnchorCut(zeros, ANCHOR_EVERY)).toBe(ANCHOR_EVERY - ANCHOR_WINDOW + 1);
   });
 
-  it('blocks scanned on their own and chained give exactly the cuts of one sequential pass', () => {
-    expectSameCutsInBlocks(1, (data, blocks) => cdcByCandidates(data, blocks), 15);
-  });
-
-  it('the WebAssembly scan finds exactly the candidates of the JavaScript one', () => {
-    expect(wasmScan).toBeDefined();
-    fc.assert(
-      fc.property(dataArb, fc.integer({ min: 0, max: 31 }), (data, from) => {
-        const start = Math.min(from, data.byteLength);
-        expect([...wasmScan!(data, start, data.byteLength)]).toEqual([
-          ...scanCandidates(data, start, data.byteLength),
-        ]);
-      }),
-      { numRuns: 20 },
-    );
-    // With room for one candidate per call, the scan stops, is drained and resumes at each one.
-    const one = createWasmScanner(1)!;
-    const data = seededBytes(77, 6 << 20);
-    expect([...one(data, 5, data.byteLength)]).toEqual([...scanCandidates(data, 5, data.byteLength)]);
-  });
-
-  it('blocks scanned with WebAssembly and chained give the cuts of one sequential pass', () => {
-    expectSameCutsInBlocks(1 << 10, (data, blocks) => cdcByCandidates(data, blocks, wasmScan), 10);
-  });
-
-  it('asks for more data (returns 0) until it has a max-size window or the end', () => {
-    const data = Buffer.alloc(CDC_MAX_SIZE + 1);
-    expect(cdcCut(data, 0, CDC_MIN_SIZE, false)).toBe(0);
-    expect(cdcCut(data, 0, CDC_MAX_SIZE - 1, false)).toBe(0);
-    expect(cdcCut(data, 0, CDC_MAX_SIZE, false)).toBe(CDC_MAX_SIZE);
-    expect(cdcCut(data, 0, 10, true)).toBe(10);
-  });
-
-  it('resists shifts: inserting bytes near the start of 20 MiB leaves most chunks unchanged', () => {
+  it('a file changed in place or appended to keeps every other chunk', () => {
     const original = seededBytes(20240601, 20 << 20);
+    const before = chunkHashes(original, anchoredChunks(original));
+    const changed = Buffer.from(original);
+    seededBytes(9, 4096).copy(changed, 10 << 20);
+    const appended = Buffer.concat([original, seededBytes(10, 3 << 20)]);
+    for (const data of [changed, appended]) {
+      const after = new Set(chunkHashes(data, anchoredChunks(data)));
+      expect(before.filter((h) => !after.has(h)).length).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('resists small shifts: after inserting or deleting up to a few KiB, the cuts fall back in step', () => {
+    const original = seededBytes(20240601, 20 << 20);
+    const before = chunkHashes(original, anchoredChunks(original));
+    expect(before.length).toBeGreaterThan(20);
+    for (const [at, inserted, deleted] of [
+      [1000, 100, 0],
+      [5 << 20, 4096, 0],
+      [3000, 0, 2048],
+      [9 << 20, 0, 1],
+    ] as const) {
+      const data = Buffer.concat([
+        original.subarray(0, at),
+        seededBytes(7, inserted),
+        original.subarray(at + deleted),
+      ]);
+      const after = new Set(chunkHashes(data, anchoredChunks(data)));
+      const lost = before.filter((h) => !after.has(h)).length;
+      // The chunk the change is in, and rarely the next (when the shift moved its cut's byte out of its window).
+      expect(lost, `insert ${inserted} and delete ${deleted} at ${at}`).toBeLessThanOrEqual(2);
+    }
+
+    // Control: fixed-size chunks lose (almost) everything after such an insertion.
+    const fixed = (d: Buffer): string[] =>
+      fixedChunks(d.byteLength).map(([o, n]) => sha256Hex(d.subarray(o, o + n)));
     const inserted = Buffer.concat([
       original.subarray(0, 1000),
       seededBytes(7, 100),
       original.subarray(1000),
     ]);
-    const before = chunkHashes(original, cdcAll(original));
-    const after = new Set(chunkHashes(inserted, cdcAll(inserted)));
-    const kept = before.filter((h) => after.has(h)).length;
-    expect(before.length).toBeGreaterThan(8);
-    expect(kept).toBeGreaterThanOrEqual(before.length - 2);
-
-    // Control: fixed-size chunks lose (almost) everything after such an insertion.
-    const fixed = (d: Buffer): string[] =>
-      fixedChunks(d.byteLength).map(([o, n]) => sha256Hex(d.subarray(o, o + n)));
     const fixedAfter = new Set(fixed(inserted));
     expect(fixed(original).filter((h) => fixedAfter.has(h)).length).toBeLessThanOrEqual(1);
   });
