@@ -13,7 +13,6 @@ import {
   chmodSync,
   closeSync,
   fsyncSync,
-  mkdtempSync,
   openSync,
   readdirSync,
   rmSync,
@@ -22,12 +21,12 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fmtMs, fmtRate, GiB, median, now, printTable, randomFloat64 } from './lib.mjs';
+import { benchDir, fmtMs, fmtRate, GiB, median, now, printTable, randomFloat64 } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bytes = Math.round(Number(process.env.BENCH_GIB ?? '0.5') * GiB);
 const rounds = Number(process.env.BENCH_ROUNDS ?? '3');
-const base = mkdtempSync(join(process.env.BENCH_DIR ?? join(here, '..', '.tmp'), 'bench-dedup-'));
+const base = benchDir('bench-dedup-');
 const cli = join(here, '..', 'bin', 'ckpt');
 const file = join(base, 'state.bin');
 const data = new Uint8Array(randomFloat64(bytes / 8).buffer);

@@ -6,17 +6,17 @@
 // BENCH_FLOW_TASKS=10000,100000 sets the plan sizes, BENCH_FLOW_RERUN=200 the size of the run
 // (0: no rerun rows), BENCH_ROUNDS=3 the rounds. Needs snakemake on PATH (Debian: apt-get install snakemake).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { median, now, printTable } from './lib.mjs';
+import { benchDir, median, now, printTable } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ckptBin = join(here, '..', 'bin', 'ckpt');
 const rounds = Number(process.env.BENCH_ROUNDS ?? '3');
 const sizes = (process.env.BENCH_FLOW_TASKS ?? '10000,100000').split(',').map(Number);
 const rerunSize = Number(process.env.BENCH_FLOW_RERUN ?? '200');
-const base = mkdtempSync(join(process.env.BENCH_DIR ?? join(here, '..', '.tmp'), 'bench-flow-'));
+const base = benchDir('bench-flow-');
 const rows = [];
 
 const snakemake = spawnSync('snakemake', ['--version'], { encoding: 'utf8' });

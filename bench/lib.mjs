@@ -1,11 +1,32 @@
 // Shared helpers for the benchmarks: timing, cache dropping, table printing.
 import { execFileSync } from 'node:child_process';
-import { closeSync, fsyncSync, openSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export const GiB = 1 << 30;
 export const MiB = 1 << 20;
 
 export const now = () => performance.now();
+
+/**
+ * A new scratch directory for one benchmark: under BENCH_DIR, or the repository's `.tmp/` (made
+ * when missing, as it is in a fresh clone).
+ */
+export function benchDir(prefix) {
+  const parent = process.env.BENCH_DIR ?? join(dirname(fileURLToPath(import.meta.url)), '..', '.tmp');
+  mkdirSync(parent, { recursive: true });
+  return mkdtempSync(join(parent, prefix));
+}
 
 export function median(values) {
   const s = [...values].sort((a, b) => a - b);

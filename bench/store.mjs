@@ -9,7 +9,6 @@ import {
   existsSync,
   fsyncSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
   readdirSync,
   readSync,
@@ -21,6 +20,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { openCheckpointer } from '../dist/index.js';
 import {
+  benchDir,
   dropCaches,
   GiB,
   MiB,
@@ -39,7 +39,7 @@ const bytes = Math.round((scale * GiB) / 8) * 8;
 const rounds = Number(process.env.BENCH_ROUNDS ?? '3');
 const verifyGiB = Number(process.env.BENCH_VERIFY_GIB ?? '4');
 const scaleSizes = process.env.BENCH_SCALE === '0' ? [] : [2, 4, 8];
-const base = mkdtempSync(join(process.env.BENCH_DIR ?? join(here, '..', '.tmp'), 'bench-'));
+const base = benchDir('bench-');
 const gc = () => globalThis.gc?.();
 const cold = dropCaches();
 const coldNote = cold ? 'cold cache' : 'WARM cache (not root: could not drop it)';

@@ -4,14 +4,24 @@
 //   3. capture of a 1 GiB checkpoint file vs a raw copy + fsync, and re-capture of the unchanged file.
 //   node bench/supervisor.mjs      (BENCH_CPU_SECONDS=30, BENCH_GIB=1)
 import { spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, fsyncSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, copyFileSync, fsyncSync, openSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fmtMs, fmtRate, GiB, median, now, printTable, randomFloat64, rawWriteFsync } from './lib.mjs';
+import {
+  benchDir,
+  fmtMs,
+  fmtRate,
+  GiB,
+  median,
+  now,
+  printTable,
+  randomFloat64,
+  rawWriteFsync,
+} from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ckpt = join(here, '..', 'bin', 'ckpt');
-const base = mkdtempSync(join(process.env.BENCH_DIR ?? join(here, '..', '.tmp'), 'bench-run-'));
+const base = benchDir('bench-run-');
 const cpuSeconds = Number(process.env.BENCH_CPU_SECONDS ?? '30');
 const bytes = Math.round((Number(process.env.BENCH_GIB ?? '1') * GiB) / 8) * 8;
 
