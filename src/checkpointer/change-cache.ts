@@ -1,13 +1,4 @@
-import { createRequire } from 'node:module';
-
-interface XxHash {
-  xxh64(data: Uint8Array, seed?: bigint): bigint;
-}
-let xxhash: XxHash | undefined;
-const loadXxhash = (): XxHash => {
-  xxhash ??= createRequire(import.meta.url)('@node-rs/xxhash') as XxHash;
-  return xxhash;
-};
+import { xxh64 } from '../store/index.js';
 
 /**
  * Remembers, per chunk position, a fast 64-bit xxHash of the bytes saved last time together with
@@ -26,7 +17,7 @@ export class ChangeCache {
 
   /** The SHA-256 of `data` at `position` if it is unchanged since the last committed save. */
   lookup(position: string, data: Uint8Array): { knownHash: string | undefined; fast: bigint } {
-    const fast = loadXxhash().xxh64(data);
+    const fast = xxh64(data);
     const before = this.previous.get(position);
     return { knownHash: before && before.fast === fast ? before.sha : undefined, fast };
   }

@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { errnoCode, IoError, UsageError, wrapIoError } from '../errors.js';
+import type { ChunkRef } from './chunk-read.js';
 import type { ChunkWriter } from './chunk-store.js';
 import { chunkStream } from './file-chunks.js';
 import { entryHash } from './hash.js';
@@ -152,30 +153,47 @@ async function captureTree(context: Context, stored: string, out: Map<string, En
     const unchanged = await unchangedSince(context, stored, stat);
     out.set(
       stored,
-      unchanged ?? (await captureFile(writer, abs, stored, growing.has(stored), expected.get(stored))),
+      unchanged ??
+        (await captureFile(writer, abs, stored, {
+          growing: growing.has(stored),
+          expected: expected.get(stored),
+          previous: context.previous?.entries.get(stored)?.chunks,
+        })),
     );
   }
   // Sockets, FIFOs and devices are not state: skipped.
 }
 
-/**
- * Reads one file into chunks, retrying if it changes underneath. A `growing` file (a log the
- * program keeps appending to) is taken up to its size when opened, without the retry.
- */
+/** How {@link captureFile} reads one file. */
+export interface CaptureFileOptions {
+  /** A log the program keeps appending to: taken up to its size when opened, without the retry. */
+  growing?: boolean | undefined;
+  /** What a completeness check saw: a file that differs fails the commit. */
+  expected?: FileIdentity | undefined;
+  /** The chunks of the file's previous version: those unchanged in place are kept unhashed. */
+  previous?: readonly ChunkRef[] | undefined;
+}
+
+/** Reads one file into chunks, retrying if it changes underneath (see {@link CaptureFileOptions}). */
 export async function captureFile(
   writer: ChunkWriter,
   abs: string,
   stored: string,
-  growing = false,
-  expected?: FileIdentity,
+  options: CaptureFileOptions = {},
 ): Promise<FileEntry> {
+  const { growing = false, expected, previous } = options;
   for (let attempt = 1; ; attempt++) {
     let handle: fsp.FileHandle | undefined;
     try {
       handle = await fsp.open(abs, 'r');
       const before = await handle.stat();
       if (expected && !sameIdentity(before, expected)) throw changedSinceCheck(abs);
-      const chunks = await chunkStream(writer, handle, growing ? before.size : Number.POSITIVE_INFINITY);
+      const chunks = await chunkStream(
+        writer,
+        handle,
+        growing ? before.size : Number.POSITIVE_INFINITY,
+        previous,
+      );
       const after = await fsp.stat(abs);
       const size = chunks.reduce((sum, c) => sum + c.n, 0);
       const unchanged = after.size === size && after.mtimeMs === before.mtimeMs && after.ino === before.ino;

@@ -10,7 +10,9 @@ import { forget, isTrusted, trust } from './trust.js';
 /**
  * A chunk as a manifest lists it: SHA-256 of the raw bytes, raw length, whether stored zstd, and
  * (format v2) the pack holding it, its offset there and, when compressed, its stored length.
- * A reference without `p` names a chunk file of its own (format v1).
+ * A reference without `p` names a chunk file of its own (format v1). A file's chunks may carry
+ * `x`, the xxh64 of their bytes (16 hex digits): a hint for the next commit of that file, which
+ * keeps a chunk whose place still holds bytes of that xxh64 without hashing them (format.md 4.3).
  */
 export interface ChunkRef {
   h: string;
@@ -19,6 +21,13 @@ export interface ChunkRef {
   p?: string;
   o?: number;
   s?: number;
+  x?: string;
+}
+
+/** Where and how a chunk is stored, without the hints of the entry it came from (`x`). */
+export function storedRef(ref: ChunkRef): ChunkRef {
+  const { x: _hint, ...stored } = ref;
+  return stored;
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   chunkHome,
   DEFAULT_IO_CONCURRENCY,
   readChunkInto,
+  storedRef,
   storedSizeProblem,
   trustKey,
 } from './chunk-read.js';
@@ -148,7 +149,7 @@ export class ChunkWriter {
     const known = this.options.index?.get(ref.h);
     if (known && known.ref.n === ref.n) {
       const verdict = await this.reusable(known.ref, known.since);
-      if (verdict === 'intact') return { ...known.ref };
+      if (verdict === 'intact') return storedRef(known.ref);
       this.stats.repairedChunks++;
     }
     const packed = this.compression === 'auto' ? compressIfWorthIt(data) : undefined;

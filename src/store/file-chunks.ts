@@ -2,7 +2,9 @@ import type { promises as fsp } from 'node:fs';
 import type { ChunkRef } from './chunk-read.js';
 import type { ChunkWriter } from './chunk-store.js';
 import { ANCHOR_EVERY, findAnchorCut } from './chunker.js';
+import { xxh64Hex } from './fast-hash.js';
 import { HASH_IN_WORKERS_FROM, hashRanges } from './hash-workers.js';
+import { type BytesAt, PreviousLayout } from './previous-layout.js';
 
 /** Bytes read from a file per block. */
 const BLOCK = 16 << 20;
@@ -72,15 +74,19 @@ class BlockUse {
 /**
  * Cuts a file into anchored chunks (chunker.ts) and queues them: blocks are read ahead while the
  * chunks of earlier blocks are cut here, hashed in worker threads (hash-workers.ts) and written.
- * Every chunk is a view of one block, never copied.
+ * Every chunk is a view of one block, never copied. With `previous` (the chunks of the file's
+ * previous version), chunks whose bytes are unchanged at the same place are kept without hashing,
+ * and the cuts fall back in step with them after a changed region (previous-layout.ts).
  */
 export async function chunkStream(
   writer: ChunkWriter,
   handle: fsp.FileHandle,
   limit: number,
+  previous?: readonly ChunkRef[],
 ): Promise<ChunkRef[]> {
   const size = Math.min(limit, (await handle.stat()).size);
   const inWorker = size >= HASH_IN_WORKERS_FROM;
+  const layout = previous && previous.length > 0 ? new PreviousLayout(previous, size) : undefined;
   const ring = new BlockRing();
   const ahead: Array<Promise<Block | undefined>> = [];
   let position = 0;
@@ -138,17 +144,11 @@ export async function chunkStream(
       const last = blocks[blocks.length - 1];
       const end = last ? last.start + last.bytes.byteLength : 0;
       const pieces: Piece[] = [];
-      // A chunk ends in the window before ANCHOR_EVERY bytes only when there are bytes after them.
-      while (end - chunkStart > ANCHOR_EVERY) {
-        const windowEnd = chunkStart + ANCHOR_EVERY;
-        const block = blockWith(blocks, chunkStart, windowEnd);
-        const cut = block.start + findAnchorCut(block.bytes, windowEnd - block.start);
-        pieces.push(sliceOf(block, chunkStart, cut));
-        chunkStart = cut;
-      }
-      if (!next && end > chunkStart) {
-        pieces.push(sliceOf(blockWith(blocks, chunkStart, end), chunkStart, end));
-        chunkStart = end;
+      for (;;) {
+        const piece = nextPiece(blocks, layout, chunkStart, end, !next);
+        if (!piece) break;
+        pieces.push(piece);
+        chunkStart += piece.bytes.byteLength;
       }
       // A block is let go once no chunk still to be cut can start in it.
       while (blocks.length > 0 && blocks[0]!.start + blocks[0]!.bytes.byteLength <= chunkStart) {
@@ -168,10 +168,52 @@ export async function chunkStream(
   return Promise.all((await Promise.all(groups)).flat());
 }
 
-/** A chunk to store: its bytes, and the shared block they are a view of (if any). */
+/**
+ * The chunk that starts at `start`, or undefined when more bytes must be read first (`end`: the
+ * bytes read so far; `eof`: there are no more). In order: the previous version's chunk expected
+ * there, if the bytes are it; a chunk up to where a previous chunk is unchanged at its old place,
+ * if one starts within {@link ANCHOR_EVERY}; the anchored cut; the rest of the file.
+ */
+function nextPiece(
+  blocks: readonly Block[],
+  layout: PreviousLayout | undefined,
+  start: number,
+  end: number,
+  eof: boolean,
+): Piece | undefined {
+  if (start >= end) return undefined;
+  // Every previous chunk that could start a kept chunk or end this one must have been read.
+  if (!eof && end - start <= (layout ? 2 * ANCHOR_EVERY : ANCHOR_EVERY)) return undefined;
+  const bytesAt: BytesAt = (from, to) => {
+    const block = blocks.find((b) => b.start <= from && to <= b.start + b.bytes.byteLength);
+    return block?.bytes.subarray(from - block.start, to - block.start);
+  };
+  const kept = layout?.keptAt(start, bytesAt);
+  if (kept) return { ...sliceOf(blockWith(blocks, start, start + kept.n), start, start + kept.n), kept };
+  const inStep = layout?.inStepAfter(start, Math.min(start + ANCHOR_EVERY, end), bytesAt);
+  let cut = inStep;
+  if (cut === undefined && end - start > ANCHOR_EVERY) {
+    // A chunk ends in the window before ANCHOR_EVERY bytes only when there are bytes after them.
+    const windowEnd = start + ANCHOR_EVERY;
+    const block = blockWith(blocks, start, windowEnd);
+    cut = block.start + findAnchorCut(block.bytes, windowEnd - block.start);
+  }
+  const piece = sliceOf(blockWith(blocks, start, cut ?? end), start, cut ?? end);
+  const x = xxh64Hex(piece.bytes);
+  const known = inStep === undefined ? layout?.recognise(piece.bytes, start, x) : undefined;
+  return known ? { ...piece, kept: known } : { ...piece, x };
+}
+
+/**
+ * A chunk to store: its bytes, the shared block they are a view of (if any), and the previous
+ * version's chunk when these bytes are that chunk unchanged.
+ */
 interface Piece {
   bytes: Uint8Array;
   use?: BlockUse;
+  kept?: ChunkRef;
+  /** The xxh64 of a new chunk's bytes, recorded in its reference. */
+  x?: string;
 }
 
 /** The first block held that has the file's bytes [from, to) (one always does, see CARRY). */
@@ -191,14 +233,16 @@ function sliceOf(block: Block, from: number, to: number): Piece {
 }
 
 /**
- * Queues chunks for the writer: views of a shared block are hashed by a worker first (no copy),
- * the others by the writer. Resolves to their references, in order, once all are queued; each
- * view's block is let go once its chunk is written.
+ * Queues chunks for the writer: a previous chunk found unchanged is kept if its stored copy is
+ * known good (else stored anew); views of a shared block are hashed by a worker first (no copy),
+ * the others by the writer. Each new chunk's reference records the xxh64 of its bytes (`x`).
+ * Resolves to their references, in order, once all are queued; each view's block is let go once
+ * its chunk is written.
  */
 async function queuePieces(writer: ChunkWriter, pieces: Piece[]): Promise<Array<Promise<ChunkRef>>> {
   const shared = new Map<SharedArrayBuffer, number[]>();
-  for (const [i, { bytes }] of pieces.entries()) {
-    if (!(bytes.buffer instanceof SharedArrayBuffer)) continue;
+  for (const [i, { bytes, kept }] of pieces.entries()) {
+    if (kept || !(bytes.buffer instanceof SharedArrayBuffer)) continue;
     const list = shared.get(bytes.buffer) ?? [];
     shared.set(bytes.buffer, list);
     list.push(i);
@@ -217,7 +261,14 @@ async function queuePieces(writer: ChunkWriter, pieces: Piece[]): Promise<Array<
     throw error;
   }
   return pieces.map((piece, i) => {
-    const ref = writer.add(piece.bytes, known.get(i));
+    const store = (hash?: string): Promise<ChunkRef> => {
+      const x = piece.x ?? xxh64Hex(piece.bytes);
+      return writer.add(piece.bytes, hash).then((stored) => ({ ...stored, x }));
+    };
+    const { kept } = piece;
+    const ref = kept
+      ? writer.reuse([kept]).then((intact) => (intact ? { ...kept } : store()))
+      : store(known.get(i));
     const release = (): void => piece.use?.drop();
     ref.then(release, release);
     return ref;

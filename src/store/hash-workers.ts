@@ -44,7 +44,6 @@ function pool(): HashWorker[] {
   const count = Math.max(1, Math.min(MAX_WORKERS, availableParallelism()));
   workers = Array.from({ length: count }, () => {
     const hasher: HashWorker = { worker: new Worker(WORKER_SOURCE, { eval: true }), pending: new Map() };
-    hasher.worker.unref();
     hasher.worker.on('message', (message: { id: number; found?: string[]; error?: string }) => {
       const waiting = hasher.pending.get(message.id);
       hasher.pending.delete(message.id);
@@ -55,6 +54,9 @@ function pool(): HashWorker[] {
     });
     hasher.worker.on('error', (error) => failAll(hasher, error));
     hasher.worker.on('exit', () => failAll(hasher, new Error('a hashing worker exited')));
+    // NOTE: after the listeners: adding a 'message' listener refs the worker's port again, and a
+    // worker never asked would then keep the process alive after the commit (seen).
+    hasher.worker.unref();
     return hasher;
   });
   return workers;

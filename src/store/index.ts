@@ -7,6 +7,7 @@ export { ChunkWriter } from './chunk-store.js';
 export { FIXED_CHUNK_SIZE, fixedChunkSizeFor, fixedChunks } from './chunker.js';
 export { type CommitFilesOptions, commitFiles } from './commit-files.js';
 export { type CompressionMode, DEFAULT_COMPRESSION, zstdAvailable } from './compress.js';
+export { xxh64 } from './fast-hash.js';
 export { applyGcPlan, type GcOptions, type GcPlan, planGc } from './gc.js';
 export { entryHash, sha256Hex } from './hash.js';
 export {

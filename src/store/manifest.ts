@@ -1,6 +1,7 @@
 import { CkptError, FormatError, IntegrityError } from '../errors.js';
 import type { ChunkRef } from './chunk-read.js';
 import { maxPackedSize } from './compress.js';
+import { XXH64_HEX } from './fast-hash.js';
 import { entryHash, SHA256_HEX, sha256Hex } from './hash.js';
 import { MAX_CHUNK_BYTES, MAX_JSON_DEPTH, PACK_ID, STORE_FORMAT_VERSION } from './layout.js';
 import { RESERVED_PREFIX, safeRelativePath, symlinkStaysInside } from './paths.js';
@@ -197,6 +198,8 @@ function entryProblem(entry: unknown): string | undefined {
           return `a chunk declares ${String(c.n)} bytes (a chunk holds 1 to ${MAX_CHUNK_BYTES})`;
         }
         if (c.z !== undefined && c.z !== 1) return 'a chunk reference has a bad `z`';
+        if (c.x !== undefined && (typeof c.x !== 'string' || !XXH64_HEX.test(c.x)))
+          return 'a chunk reference has a bad `x` (not 16 hex digits)';
         const where = packRefProblem(c);
         if (where) return where;
         total += c.n as number;

@@ -219,6 +219,20 @@ describe('ckpt CLI', () => {
     expect(runCkpt(['commit', '--step', '3', 'data.bin'], { cwd }).code).toBe(0);
   });
 
+  it('commit of a large file changed in one place writes about that place, and exits', () => {
+    const cwd = tempDir();
+    const data = seededBytes(3, 64 << 20);
+    writeFileSync(join(cwd, 'big.bin'), data);
+    expect(runCkpt(['commit', '--step', '1', 'big.bin'], { cwd }).code).toBe(0);
+    seededBytes(4, 100_000).copy(data, 40 << 20);
+    writeFileSync(join(cwd, 'big.bin'), data);
+    // Few chunks are hashed, so a hashing worker may never be asked: it must not keep ckpt alive.
+    const again = runCkpt(['commit', '--step', '2', '--json', 'big.bin'], { cwd });
+    expect(again.code, again.stderr || 'timed out (still running)').toBe(0);
+    const { stats } = JSON.parse(again.stdout) as { stats: { newChunks: number } };
+    expect(stats.newChunks).toBeLessThanOrEqual(2);
+  });
+
   it('run --json ends with one JSON outcome: how it ended, the exit, the program, the last checkpoint', () => {
     const cwd = tempDir();
     // The outcome is the last line of stdout; the program's own output comes before it.
