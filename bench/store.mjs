@@ -3,6 +3,7 @@
 //   npm run bench                       (BENCH_GIB=0.25 BENCH_SCALE=0 for a quicker run)
 // BENCH_SCALE=0 skips the 2/4/8 GiB scaling rows; BENCH_VERIFY_GIB sets the verify/gc store size.
 import { execFileSync, spawn } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
 import {
   closeSync,
   copyFileSync,
@@ -276,7 +277,8 @@ let middleBytes = 0;
 for (let r = 0; r < rounds; r++) {
   const fd = openSync(file, 'r+');
   const len = Math.floor(bytes / 100);
-  const patch = Buffer.alloc(len, 0x40 + r);
+  // Random bytes: a patch of one repeated byte would dedup and compress to almost nothing.
+  const patch = randomFillSync(Buffer.allocUnsafe(len));
   writeSync(fd, patch, 0, len, Math.floor(bytes / 2) - Math.floor(len / 2));
   closeSync(fd);
   const res = ckpt([
