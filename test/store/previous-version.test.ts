@@ -23,14 +23,19 @@ async function commitData(store: Store, base: string, data: Buffer, step: number
   return m;
 }
 
+/** A temporary directory with a new store in it. */
+async function newStore(): Promise<{ base: string; store: Store }> {
+  const base = tempDir();
+  return { base, store: await openNewStore(join(base, 'store')) };
+}
+
 function chunksOf(m: Manifest): FileEntry['chunks'] {
   return (m.entries[0] as FileEntry).chunks;
 }
 
 describe('committing a new version of a file (cut like the previous one where it did not change)', () => {
   it('a region rewritten in place, several chunks long, costs its own chunks and one more', async () => {
-    const base = tempDir();
-    const store = await openNewStore(join(base, 'store'));
+    const { base, store } = await newStore();
     // Large enough to be hashed in worker threads, in several blocks.
     const original = seededBytes(41, 2 * HASH_IN_WORKERS_FROM + 5 * MiB + 321);
     const first = await commitData(store, base, original, 1);
@@ -60,8 +65,7 @@ describe('committing a new version of a file (cut like the previous one where it
   });
 
   it('a smaller file (hashed on this thread) too, where plain anchored cutting would lose the rest', async () => {
-    const base = tempDir();
-    const store = await openNewStore(join(base, 'store'));
+    const { base, store } = await newStore();
     const original = seededBytes(41, 24 * MiB + 321);
     await commitData(store, base, original, 1);
     const data = Buffer.from(original);
@@ -72,8 +76,7 @@ describe('committing a new version of a file (cut like the previous one where it
   });
 
   it('scattered small changes cost one or two chunks each', async () => {
-    const base = tempDir();
-    const store = await openNewStore(join(base, 'store'));
+    const { base, store } = await newStore();
     const original = seededBytes(42, 40 * MiB + 999);
     await commitData(store, base, original, 1);
     const data = Buffer.from(original);
@@ -83,8 +86,7 @@ describe('committing a new version of a file (cut like the previous one where it
   });
 
   it('after an insertion or a deletion, the chunks after it are kept', async () => {
-    const base = tempDir();
-    const store = await openNewStore(join(base, 'store'));
+    const { base, store } = await newStore();
     const original = seededBytes(43, 48 * MiB + 4321);
     await commitData(store, base, original, 1);
     // A rewritten region first (the cuts after it follow the previous version's), then shifts.
@@ -104,8 +106,7 @@ describe('committing a new version of a file (cut like the previous one where it
   });
 
   it('a file appended to is cut as one pass would cut it, without gathering short chunks', async () => {
-    const base = tempDir();
-    const store = await openNewStore(join(base, 'store'));
+    const { base, store } = await newStore();
     let data = seededBytes(44, 3 * MiB + 5);
     let m = await commitData(store, base, data, 1);
     for (let step = 2; step <= 6; step++) {
@@ -118,8 +119,7 @@ describe('committing a new version of a file (cut like the previous one where it
   });
 
   it('a wrong `x` in the previous manifest costs a rewrite, never wrong bytes', async () => {
-    const base = tempDir();
-    const store = await openNewStore(join(base, 'store'));
+    const { base, store } = await newStore();
     const original = seededBytes(45, 6 * MiB + 17);
     const first = await commitData(store, base, original, 1);
     // Every hint of checkpoint #1 is the xxh64 of other bytes, under a valid checksum.
