@@ -128,8 +128,13 @@ describe('readChunkInto detects damage with IntegrityError', () => {
   for (const [what, damage, message] of damages) {
     it(`in a raw chunk: ${what}`, async () => {
       const root = await newRoot();
-      const { refs } = await putAll(root, [seededBytes(4, 70_000), seededBytes(5, 100_000)]);
+      // One after the other: chunks added together are hashed at once and may land in either
+      // order in the pack (seen under load), and the damage below must be behind the first one.
+      const writer = new ChunkWriter(root, 'off');
+      const refs = [await writer.add(seededBytes(4, 70_000)), await writer.add(seededBytes(5, 100_000))];
+      await writer.finish();
       const ref = refs[1]!;
+      expect(ref.o).toBe(70_000);
       damage(root, ref);
       const error = await readBack(root, ref).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(IntegrityError);
