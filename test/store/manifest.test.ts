@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FormatError, IntegrityError } from '../../src/errors.js';
 import { entryHash, sha256Hex } from '../../src/store/hash.js';
 import {
+  type FileEntry,
   type Manifest,
   manifestChunks,
   NewerFormatError,
@@ -150,6 +151,25 @@ describe('format versions and shapes', () => {
     ['a file whose hash does not match its chunks', withEntry(file({ hash: entryHash([H2, H1]) }))],
     ['version 0', { ...good(), version: 0 }],
   ];
+
+  it('accepts a chunk hint `x` of 16 hex digits and refuses any other, naming it', () => {
+    const withHint = (x: unknown) =>
+      withEntry(
+        file({
+          chunks: [
+            { h: H1, n: 10, x },
+            { h: H2, n: 20, z: 1 },
+          ],
+        }),
+      );
+    const parsed = parseManifest(withChecksum(withHint('0123456789abcdef')), '#7');
+    expect((parsed.entries[0] as FileEntry).chunks[0]!.x).toBe('0123456789abcdef');
+    for (const x of ['zz', '0123456789ABCDEF', '0123456789abcde', 12, null]) {
+      const error = errorOf(() => parseManifest(withChecksum(withHint(x)), '#7'));
+      expect(error, String(x)).toBeInstanceOf(FormatError);
+      expect((error as FormatError).message).toMatch(/Manifest #7.*bad `x`/);
+    }
+  });
 
   for (const [what, body] of malformed) {
     it(`refuses ${what} with FormatError`, () => {
