@@ -134,6 +134,15 @@ export class ChunkWriter {
     return this.stats;
   }
 
+  /**
+   * After a save that failed before its manifest: waits for the writes under way, then removes
+   * the packs this save wrote (no manifest names them), instead of leaving them for `ckpt gc`.
+   */
+  async abandon(): Promise<void> {
+    await this.pool.drain();
+    await this.packs.discard();
+  }
+
   private async run(data: Uint8Array, knownHash: string | undefined): Promise<ChunkRef> {
     if (this.failure !== undefined) throw this.failure;
     const h = knownHash ?? (await sha256HexAsync(data));

@@ -37,8 +37,9 @@ export async function commitFiles(
       previous: await previousFiles(store),
     });
   } catch (error) {
-    // Lets the writes still in flight end before the error goes up.
-    await writer.finish().catch(() => {});
+    // Lets the writes still in flight end, and removes what they wrote, before the error goes up:
+    // a file that kept changing would otherwise leave its copies of every attempt in the store.
+    await writer.abandon().catch(() => {});
     throw error;
   }
   const stats = await writer.finish();

@@ -1,9 +1,16 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ANCHOR_EVERY, anchoredChunks } from '../../src/store/chunker.js';
 import { HASH_IN_WORKERS_FROM } from '../../src/store/hash-workers.js';
-import { type FileEntry, materializeFiles } from '../../src/store/index.js';
+import {
+  acquireLease,
+  commitFiles,
+  FileChangedError,
+  type FileEntry,
+  materializeFiles,
+} from '../../src/store/index.js';
+import { PACKS_DIR } from '../../src/store/layout.js';
 import { seededBytes } from '../helpers/bytes.js';
 import { commitPaths, openNewStore } from '../helpers/store.js';
 import { useTempDirs } from '../helpers/tmp.js';
@@ -36,5 +43,27 @@ describe('committing a large file (blocks scanned in worker threads)', () => {
       await materializeFiles(store.root, m, join(base, `out-${size}`));
       expect(readFileSync(join(base, `out-${size}`, 'same.bin')).equals(data)).toBe(true);
     }
+  });
+
+  it('a commit that fails after some chunks were written leaves none of them in the store', async () => {
+    const base = tempDir();
+    const store = await openNewStore(join(base, 'store'));
+    await commitPaths(store, base, [], 1);
+    writeFileSync(join(base, 'a.bin'), seededBytes(32, 40 << 20));
+    writeFileSync(join(base, 'b.bin'), seededBytes(33, 1000));
+    const b = statSync(join(base, 'b.bin'));
+    const lease = await acquireLease(store.root);
+    try {
+      // b.bin (after a.bin) differs from what a completeness check saw: the commit fails.
+      const expected = new Map([['b.bin', { size: b.size + 1, mtimeMs: b.mtimeMs, ino: b.ino }]]);
+      await expect(
+        commitFiles(store, lease, base, ['a.bin', 'b.bin'], { step: 2, compression: 'off', expected }),
+      ).rejects.toThrow(FileChangedError);
+    } finally {
+      await lease.release();
+    }
+    const packs = join(store.root, PACKS_DIR);
+    expect(existsSync(packs) ? readdirSync(packs) : []).toEqual([]);
+    expect(await store.listSeqs()).toEqual([1]);
   });
 });
