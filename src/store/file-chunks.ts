@@ -185,11 +185,15 @@ function nextPiece(
   // Every previous chunk that could start a kept chunk or end this one must have been read.
   if (!eof && end - start <= (layout ? 2 * ANCHOR_EVERY : ANCHOR_EVERY)) return undefined;
   const bytesAt: BytesAt = (from, to) => {
-    const block = blocks.find((b) => b.start <= from && to <= b.start + b.bytes.byteLength);
+    const block = blockHolding(blocks, from, to);
     return block?.bytes.subarray(from - block.start, to - block.start);
   };
+  // A kept chunk's bytes were just found to have its `x`.
   const kept = layout?.keptAt(start, bytesAt);
-  if (kept) return { ...sliceOf(blockWith(blocks, start, start + kept.n), start, start + kept.n), kept };
+  if (kept) {
+    const piece = sliceOf(blockWith(blocks, start, start + kept.n), start, start + kept.n);
+    return { ...piece, kept, x: kept.x! };
+  }
   const inStep = layout?.inStepAfter(start, Math.min(start + ANCHOR_EVERY, end), bytesAt);
   let cut = inStep;
   if (cut === undefined && end - start > ANCHOR_EVERY) {
@@ -201,7 +205,7 @@ function nextPiece(
   const piece = sliceOf(blockWith(blocks, start, cut ?? end), start, cut ?? end);
   const x = xxh64Hex(piece.bytes);
   const known = inStep === undefined ? layout?.recognise(piece.bytes, start, x) : undefined;
-  return known ? { ...piece, kept: known } : { ...piece, x };
+  return { ...piece, x, ...(known ? { kept: known } : {}) };
 }
 
 /**
@@ -212,19 +216,24 @@ interface Piece {
   bytes: Uint8Array;
   use?: BlockUse;
   kept?: ChunkRef;
-  /** The xxh64 of a new chunk's bytes, recorded in its reference. */
-  x?: string;
+  /** The xxh64 of the bytes, recorded in the chunk's reference. */
+  x: string;
+}
+
+/** The first block held that has the file's bytes [from, to), if any. */
+function blockHolding(blocks: readonly Block[], from: number, to: number): Block | undefined {
+  return blocks.find((b) => b.start <= from && to <= b.start + b.bytes.byteLength);
 }
 
 /** The first block held that has the file's bytes [from, to) (one always does, see CARRY). */
 function blockWith(blocks: readonly Block[], from: number, to: number): Block {
-  const block = blocks.find((b) => b.start <= from && to <= b.start + b.bytes.byteLength);
+  const block = blockHolding(blocks, from, to);
   if (!block) throw new Error(`internal: no block holds the file's bytes ${from}..${to}`);
   return block;
 }
 
 /** The file's bytes [from, to) as a view of `block`, which stays held until the chunk is written. */
-function sliceOf(block: Block, from: number, to: number): Piece {
+function sliceOf(block: Block, from: number, to: number): Pick<Piece, 'bytes' | 'use'> {
   block.done?.hold();
   return {
     bytes: block.bytes.subarray(from - block.start, to - block.start),
@@ -261,11 +270,9 @@ async function queuePieces(writer: ChunkWriter, pieces: Piece[]): Promise<Array<
     throw error;
   }
   return pieces.map((piece, i) => {
-    const store = (hash?: string): Promise<ChunkRef> => {
-      const x = piece.x ?? xxh64Hex(piece.bytes);
-      return writer.add(piece.bytes, hash).then((stored) => ({ ...stored, x }));
-    };
-    const { kept } = piece;
+    const { kept, x } = piece;
+    const store = (hash?: string): Promise<ChunkRef> =>
+      writer.add(piece.bytes, hash).then((stored) => ({ ...stored, x }));
     const ref = kept
       ? writer.reuse([kept]).then((intact) => (intact ? { ...kept } : store()))
       : store(known.get(i));
