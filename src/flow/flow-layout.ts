@@ -11,6 +11,10 @@ import { sha256Hex } from '../store/index.js';
  *   logs/<task>.<n>.log   stdout and stderr of attempt n of a task
  *   steps/<task>-<key>/   the `ckpt run` store of a `checkpoint:` task, per key
  *   hash-cache.json       content hashes by path, size, mtime, inode (a cache: safe to delete)
+ *   slurm/<nonce>.json    a SLURM submission: the tasks of one sbatch (array index i = task i)
+ *   slurm/<nonce>.sh      its batch script; slurm/<nonce>.out the jobs' own output
+ *   results/<nonce>.<i>/  a ckpt store where the SLURM job of task i commits its record; the
+ *                         head copies the record into store/ and removes this one
  */
 export interface FlowLayout {
   root: string;
@@ -19,6 +23,8 @@ export interface FlowLayout {
   logs: string;
   steps: string;
   hashCache: string;
+  slurm: string;
+  results: string;
 }
 
 /** The paths of the flow directory at `root`. */
@@ -30,6 +36,8 @@ export function flowLayout(root: string): FlowLayout {
     logs: join(root, 'logs'),
     steps: join(root, 'steps'),
     hashCache: join(root, 'hash-cache.json'),
+    slurm: join(root, 'slurm'),
+    results: join(root, 'results'),
   };
 }
 
@@ -51,4 +59,9 @@ export function logPath(layout: FlowLayout, id: string, attempt: number): string
 /** The `ckpt run` store of a `checkpoint:` task with key `key`. */
 export function stepStorePath(layout: FlowLayout, id: string, key: string): string {
   return join(layout.steps, `${taskFileName(id)}-${key.slice(0, 16)}`);
+}
+
+/** The store where the SLURM job of attempt `attemptId` (`NONCE.INDEX`) commits its record. */
+export function resultStorePath(layout: FlowLayout, attemptId: string): string {
+  return join(layout.results, attemptId);
 }

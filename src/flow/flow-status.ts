@@ -6,13 +6,15 @@ import { FileHasher } from './file-hash.js';
 import { flowLayout } from './flow-layout.js';
 import { markerAlive, readMarkers } from './markers.js';
 import { readRecords, recordsByTask } from './records.js';
+import { outstandingAttempts, resultRecord, type SlurmAttempt, SlurmExecutor } from './slurm-executor.js';
 
 /** A task's state as `ckpt flow status` shows it. */
-export type TaskStatus = 'done' | 'cached' | 'running' | 'failed' | 'pending' | 'blocked';
+export type TaskStatus = 'done' | 'cached' | 'queued' | 'running' | 'failed' | 'pending' | 'blocked';
 
 /**
  * One task's status. `done`: finished in the latest run of a head; `cached`: done by an earlier
- * run and still up to date; `running`: a wrapper runs it now; `failed`: its latest attempt for
+ * run and still up to date; `queued`: its SLURM job waits to start; `running`: a wrapper or a
+ * SLURM job runs it now; `failed`: its latest attempt for
  * the current inputs failed; `pending`: it has to run; `blocked`: a declared input is missing.
  */
 export interface TaskStatusRow {
@@ -23,6 +25,8 @@ export interface TaskStatusRow {
   attempts: number;
   key: string | null;
   error?: string;
+  /** The SLURM job of its newest attempt (`A_i` for an array task), when it ran there. */
+  job?: string;
   assessment: TaskAssessment;
 }
 
@@ -43,6 +47,21 @@ export async function readFlowStatus(graph: TaskGraph, env: NodeJS.ProcessEnv): 
   const layout = flowLayout(graph.workflow.flowDir);
   const store = await Store.open(layout.store).catch(() => undefined);
   const { records, skipped } = store ? await readRecords(store) : { records: [], skipped: [] };
+  const events = store ? (await readJournal(store.root)).events : [];
+  // SLURM attempts no head has looked at yet: a record in its result store counts as committed.
+  const outstanding: SlurmAttempt[] = [];
+  let newer = (records.at(-1)?.seq ?? 0) + 1;
+  for (const attempt of outstandingAttempts(events, records)) {
+    const found = await resultRecord(layout, attempt);
+    if (found) records.push({ seq: newer++, record: found.record });
+    else outstanding.push(attempt);
+  }
+  const queueStates = await SlurmExecutor.states(outstanding);
+  const slurmLive = new Map<string, { job: string | undefined; state: 'queued' | 'running' }>();
+  for (const a of outstanding) {
+    const state = queueStates.get(a.attemptId);
+    if (state) slurmLive.set(a.task, { job: a.job, state });
+  }
   const byTask = recordsByTask(records);
   const hasher = await FileHasher.open(layout.hashCache);
   const ctx: AssessContext = { graph, records: byTask, hasher, env };
@@ -54,7 +73,7 @@ export async function readFlowStatus(graph: TaskGraph, env: NodeJS.ProcessEnv): 
   const live = new Set<string>();
   for (const { marker } of await readMarkers(layout.running))
     if (await markerAlive(marker)) live.add(marker.task);
-  const runs = store ? journalEventsOf((await readJournal(store.root)).events, 'flow-run-start') : [];
+  const runs = journalEventsOf(events, 'flow-run-start');
   const latestRun = runs.at(-1)?.run;
   const rows = graph.tasks.map((task): TaskStatusRow => {
     const a = assessed.get(task.id)!;
@@ -63,7 +82,9 @@ export async function readFlowStatus(graph: TaskGraph, env: NodeJS.ProcessEnv): 
     const attempts = history.filter((r) => r.record.key === key).length;
     const last = history[0]?.record;
     let status: TaskStatus;
-    if (live.has(task.id)) status = 'running';
+    const onSlurm = slurmLive.get(task.id);
+    if (onSlurm) status = onSlurm.state;
+    else if (live.has(task.id)) status = 'running';
     else if (a.verdict === 'done') status = a.record!.record.run === latestRun ? 'done' : 'cached';
     else if (a.verdict === 'blocked') status = 'blocked';
     else if (last && !last.ok && (a.key === null || last.key === a.key)) status = 'failed';
@@ -75,6 +96,11 @@ export async function readFlowStatus(graph: TaskGraph, env: NodeJS.ProcessEnv): 
       attempts,
       key: a.key,
       ...(status === 'failed' && last?.error ? { error: last.error } : {}),
+      ...(onSlurm?.job
+        ? { job: onSlurm.job }
+        : last?.job && status !== 'pending' && status !== 'blocked'
+          ? { job: last.job }
+          : {}),
       assessment: a,
     };
   });

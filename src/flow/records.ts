@@ -40,6 +40,9 @@ export interface TaskRecord {
   host: string;
   pid: number;
   log: string;
+  /** A SLURM attempt's job (`A_i` for an array task), and SLURM_RESTART_COUNT when it ended. */
+  job?: string;
+  restarts?: number;
 }
 
 /** A record and the checkpoint that holds it. */

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, promises as fsp, openSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -18,8 +18,8 @@ export const TASK_KILL_GRACE_MS = 500;
 /** The same for a `checkpoint:` task, so that `ckpt run` can take its checkpoint first. */
 export const CHECKPOINT_KILL_GRACE_MS = 5_000;
 
-/** Everything the wrapper of one attempt needs, handed over by the head. */
-export interface TaskSpec {
+/** What runs one attempt of a task, wherever it runs: handed over by the head. */
+export interface AttemptSpec {
   task: string;
   step: string;
   command: string;
@@ -28,8 +28,6 @@ export interface TaskSpec {
   components: KeyComponent[];
   attempt: number;
   run: string;
-  /** The head's lease token: the wrapper commits under it, and only while it is current. */
-  token: string;
   dir: string;
   flowDir: string;
   log: string;
@@ -41,6 +39,12 @@ export interface TaskSpec {
     capture: string[];
     app: string | undefined;
   };
+}
+
+/** Everything the local wrapper of one attempt needs. */
+export interface TaskSpec extends AttemptSpec {
+  /** The head's lease token: the wrapper commits under it, and only while it is current. */
+  token: string;
 }
 
 /**
@@ -110,50 +114,12 @@ async function runAttempt(
   headLink.resume();
 
   const startedAt = new Date().toISOString();
-  for (const output of spec.outputs) {
-    await fsp.mkdir(dirname(join(spec.dir, output)), { recursive: true, mode: DIR_MODE });
-    // A stale output must not pass for this attempt's (a checkpoint step may resume from its own).
-    if (!spec.checkpoint) await fsp.rm(join(spec.dir, output), { force: true });
-  }
-  await fsp.mkdir(dirname(spec.log), { recursive: true, mode: DIR_MODE });
+  await prepareOutputs(spec);
   // A head that died while this wrapper started: do not start the command at all.
   if (headGone) return WRAPPER_ABORTED;
   const exit = await runCommand(spec, nonce);
   if (headGone) return WRAPPER_ABORTED;
-  const base = {
-    version: 1,
-    task: spec.task,
-    step: spec.step,
-    key: spec.key,
-    components: spec.components,
-    command: spec.command,
-    exit: exit.code,
-    signal: exit.signal,
-    attempt: spec.attempt,
-    run: spec.run,
-    nonce,
-    startedAt,
-    host: hostname(),
-    pid: process.pid,
-    log: spec.log,
-  };
-  let record: TaskRecord;
-  if (exit.code === 0) {
-    const hashed = await hashOutputs(spec);
-    record =
-      'missing' in hashed
-        ? {
-            ...base,
-            ok: false,
-            error: `it exited 0 but did not write \`${hashed.missing}\``,
-            outputs: {},
-            endedAt: now(),
-          }
-        : { ...base, ok: true, outputs: hashed.outputs, endedAt: now() };
-  } else {
-    const why = exit.error ?? (exit.signal ? `it was killed by ${exit.signal}` : `it exited ${exit.code}`);
-    record = { ...base, ok: false, error: why, outputs: {}, endedAt: now() };
-  }
+  const record = await attemptRecord(spec, { nonce, startedAt, exit });
   try {
     const seq = await commitRecord(store, lease, record);
     out(JSON.stringify({ seq }));
@@ -168,13 +134,71 @@ async function runAttempt(
 
 const now = () => new Date().toISOString();
 
-interface CommandExit {
+/**
+ * Creates the outputs' and the log's directories and removes stale outputs, so that an output
+ * left by an earlier attempt never passes for this one's. A `checkpoint:` step keeps its outputs:
+ * it may resume from them.
+ */
+export async function prepareOutputs(spec: AttemptSpec): Promise<void> {
+  for (const output of spec.outputs) {
+    await fsp.mkdir(dirname(join(spec.dir, output)), { recursive: true, mode: DIR_MODE });
+    if (!spec.checkpoint) await fsp.rm(join(spec.dir, output), { force: true });
+  }
+  await fsp.mkdir(dirname(spec.log), { recursive: true, mode: DIR_MODE });
+}
+
+/** How the command of an attempt ended. */
+export interface CommandExit {
   code: number | null;
   signal: string | null;
   error?: string;
 }
 
-function commandArgv(spec: TaskSpec): string[] {
+/**
+ * The record of an attempt whose command ended with `exit`: ok with the outputs' hashes when it
+ * exited 0 and wrote every output, else failed with why. `extra` adds where it ran (a SLURM job).
+ */
+export async function attemptRecord(
+  spec: AttemptSpec,
+  how: { nonce: string; startedAt: string; exit: CommandExit },
+  extra: Partial<TaskRecord> = {},
+): Promise<TaskRecord> {
+  const { exit } = how;
+  const base = {
+    version: 1,
+    task: spec.task,
+    step: spec.step,
+    key: spec.key,
+    components: spec.components,
+    command: spec.command,
+    exit: exit.code,
+    signal: exit.signal,
+    attempt: spec.attempt,
+    run: spec.run,
+    nonce: how.nonce,
+    startedAt: how.startedAt,
+    host: hostname(),
+    pid: process.pid,
+    log: spec.log,
+    ...extra,
+  };
+  if (exit.code === 0) {
+    const hashed = await hashOutputs(spec);
+    return 'missing' in hashed
+      ? {
+          ...base,
+          ok: false,
+          error: `it exited 0 but did not write \`${hashed.missing}\``,
+          outputs: {},
+          endedAt: now(),
+        }
+      : { ...base, ok: true, outputs: hashed.outputs, endedAt: now() };
+  }
+  const why = exit.error ?? (exit.signal ? `it was killed by ${exit.signal}` : `it exited ${exit.code}`);
+  return { ...base, ok: false, error: why, outputs: {}, endedAt: now() };
+}
+
+function commandArgv(spec: AttemptSpec): string[] {
   const shell = ['/bin/sh', '-c', spec.command];
   const c = spec.checkpoint;
   if (!c) return shell;
@@ -191,7 +215,16 @@ function commandArgv(spec: TaskSpec): string[] {
   ];
 }
 
-async function runCommand(spec: TaskSpec, nonce: string): Promise<CommandExit> {
+/**
+ * Runs the attempt's command (under `ckpt run` for a `checkpoint:` step) in the workflow's
+ * directory, its stdout and stderr appended to the attempt's log; `onStart` gets the child (to
+ * forward signals to it).
+ */
+export async function runCommand(
+  spec: AttemptSpec,
+  nonce: string,
+  onStart: (child: ChildProcess) => void = () => {},
+): Promise<CommandExit> {
   const fd = openSync(spec.log, 'a');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -205,6 +238,7 @@ async function runCommand(spec: TaskSpec, nonce: string): Promise<CommandExit> {
   try {
     return await new Promise<CommandExit>((resolve) => {
       const child = spawn(file!, args, { cwd: spec.dir, env, stdio: ['ignore', fd, fd] });
+      onStart(child);
       child.on('error', (error) =>
         resolve({ code: null, signal: null, error: `it could not start: ${error.message}` }),
       );
@@ -216,7 +250,7 @@ async function runCommand(spec: TaskSpec, nonce: string): Promise<CommandExit> {
 }
 
 async function hashOutputs(
-  spec: TaskSpec,
+  spec: AttemptSpec,
 ): Promise<{ outputs: Record<string, HashedFile> } | { missing: string }> {
   const hasher = await FileHasher.open(undefined);
   const outputs: Record<string, HashedFile> = {};

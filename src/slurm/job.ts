@@ -114,3 +114,44 @@ export async function killWaitMs(): Promise<number> {
     return 30_000;
   }
 }
+
+/** One line of {@link listJobs}: a job, or one task of an array (`A_i`). */
+export interface QueuedJob {
+  /** `JOBID`, or `ARRAYJOBID_TASKID` for an array task. */
+  id: string;
+  /** SLURM's state name: PENDING, RUNNING, COMPLETED, CANCELLED, TIMEOUT, REQUEUED… */
+  state: string;
+  reason: string;
+  /** `--comment`, or undefined when the job has none. */
+  comment: string | undefined;
+}
+
+/**
+ * Every job of this user that slurmctld still knows (finished ones until MinJobAge passes), one
+ * line per array task: one `squeue` call, however many jobs are watched. Throws when squeue
+ * fails: a slow or unreachable slurmctld proves nothing about a job, so callers ask again later.
+ */
+export async function listJobs(): Promise<QueuedJob[]> {
+  const { stdout } = await run('squeue', ['--me', '--states=all', '-r', '-h', '-o', '%i|%T|%r|%k'], {
+    timeout: SLURM_COMMAND_TIMEOUT_MS,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return parseJobList(stdout);
+}
+
+/** Parses `squeue -o '%i|%T|%r|%k'` output. */
+export function parseJobList(stdout: string): QueuedJob[] {
+  const jobs: QueuedJob[] = [];
+  for (const line of stdout.split('\n')) {
+    const [id, state, reason, ...comment] = line.trim().split('|');
+    if (!id || !state) continue;
+    const text = comment.join('|');
+    jobs.push({
+      id,
+      state,
+      reason: reason ?? '',
+      comment: text === '' || text === '(null)' ? undefined : text,
+    });
+  }
+  return jobs;
+}

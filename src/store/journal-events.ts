@@ -131,6 +131,8 @@ const EVENT_CHECKS = {
     attempt: isNumber,
     key: isString,
     pid: optional(isNumber),
+    /** A SLURM attempt: its job (`A_i` for an array task). */
+    job: optional(isString),
   }),
   /** `ckpt flow run`: an attempt of a task ended: done (its record's `seq`), retry or failed. */
   'flow-task-end': objectOf({
@@ -140,7 +142,23 @@ const EVENT_CHECKS = {
     outcome: isString,
     seq: optional(isNumber),
     error: optional(isString),
+    /** A SLURM attempt's id (`NONCE.INDEX`) and job (`A_i` for an array task). */
+    attemptId: optional(isString),
+    job: optional(isString),
   }),
+  /**
+   * `ckpt flow run`: the head is about to run `sbatch` for these tasks of a step (an array when
+   * there are several; task i is array index i). Journaled before sbatch, so a head that dies in
+   * between finds the job by its comment `ckptflow:NONCE` instead of submitting it again.
+   */
+  'flow-submit': objectOf({
+    run: isString,
+    nonce: isString,
+    step: isString,
+    tasks: arrayOf(objectOf({ task: isString, key: isString, attempt: isNumber })),
+  }),
+  /** `ckpt flow run`: sbatch accepted submission `nonce` as job `jobId`. */
+  'flow-submitted': objectOf({ run: isString, nonce: isString, jobId: isString }),
 } satisfies Record<string, Check<Record<string, unknown>>>;
 
 /** The name of an event ckpt writes. */

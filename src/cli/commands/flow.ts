@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { FlowEvent, FlowStatus, TaskGraph } from '../../flow/index.js';
+import { parseDuration } from '../../supervisor/duration.js';
 import { type CommandContext, printJson } from '../context.js';
 import { EXIT_FAILURE, EXIT_RESUMABLE } from '../exit-codes.js';
 import { packageRoot } from '../package-root.js';
@@ -8,6 +9,14 @@ import { packageRoot } from '../package-root.js';
 type Action = (
   fn: (cmd: Command, ...args: never[]) => Promise<number>,
 ) => (...args: unknown[]) => Promise<void>;
+
+function pollOption(value: string): number {
+  try {
+    return parseDuration(value, '--poll');
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
 
 function jobsOption(value: string): number {
   const n = Number(value);
@@ -43,9 +52,19 @@ export function addFlowCommand(
       'run `executor: slurm` steps on this machine too (their slurm: options are ignored)',
       false,
     )
+    .option(
+      '--poll <duration>',
+      "how often SLURM is asked about the flow's jobs (one squeue for all)",
+      pollOption,
+      10_000,
+    )
     .action(
       action(async (cmd: Command, path?: string) =>
-        runFlowCommand(ctx(cmd), await load(path), cmd.opts<{ jobs: number; local: boolean }>()),
+        runFlowCommand(
+          ctx(cmd),
+          await load(path),
+          cmd.opts<{ jobs: number; local: boolean; poll: number }>(),
+        ),
       ),
     );
   flow
@@ -92,6 +111,18 @@ export function addFlowCommand(
         return runTaskWrapper(spec, process.stdin, ctx(cmd).out);
       }),
     );
+  flow
+    .command('job', { hidden: true })
+    .description(
+      'run one task of a SLURM submission and commit its record (the batch script of `ckpt flow run`)',
+    )
+    .requiredOption('--submission <file>', 'the submission, as the head wrote it')
+    .action(
+      action(async (cmd: Command) => {
+        const { runSlurmJob } = await import('../../flow/slurm-job.js');
+        return runSlurmJob(cmd.opts<{ submission: string }>().submission, process.env, ctx(cmd).out);
+      }),
+    );
 }
 
 /** The argv that runs this ckpt again (wrappers, `ckpt run` of checkpoint steps). */
@@ -109,9 +140,17 @@ function eventLine(event: FlowEvent, count: { ended: number; total: number }): s
       return `${n()} cached   ${event.task}`;
     case 'start':
       return `${n()} start    ${event.task}${event.attempt > 1 ? ` (attempt ${event.attempt})` : ''}`;
+    case 'submitted':
+      return `${n()} submit   ${event.task}${event.attempt > 1 ? ` (attempt ${event.attempt})` : ''}: SLURM job ${event.job}`;
+    case 'attached':
+      return `${n()} attach   ${event.task}: SLURM job ${event.job} of an earlier run still runs it`;
+    case 'resubmitted':
+      return `${n()} resubmit ${event.task}: ${event.why}; it resumes from its checkpoint if it has one`;
+    case 'warning':
+      return `ckpt flow: warning: ${event.message}`;
     case 'done':
       count.ended++;
-      return `${n()} done     ${event.task} (${(event.ms / 1000).toFixed(1)} s)`;
+      return `${n()} done     ${event.task} (${(event.ms / 1000).toFixed(1)} s${event.job ? `, job ${event.job}` : ''})`;
     case 'failed':
       if (!event.retry) count.ended++;
       return `${n()} failed   ${event.task} (attempt ${event.attempt}): ${event.error}${event.retry ? '; retrying' : ''}\n           log: ${event.log}`;
@@ -135,7 +174,8 @@ function liveFooter(count: { ended: number; total: number }): { clear(): void; n
       shown = false;
     },
     note(event) {
-      if (event.type === 'start') running.add(event.task);
+      if (event.type === 'start' || event.type === 'submitted' || event.type === 'attached')
+        running.add(event.task);
       else if (event.type === 'done' || event.type === 'failed') running.delete(event.task);
       if (!tty || running.size === 0) return;
       const names = [...running].join(', ');
@@ -149,7 +189,7 @@ function liveFooter(count: { ended: number; total: number }): { clear(): void; n
 async function runFlowCommand(
   ctx: CommandContext,
   graph: TaskGraph,
-  o: { jobs: number; local: boolean },
+  o: { jobs: number; local: boolean; poll: number },
 ): Promise<number> {
   const { runFlow } = await import('../../flow/index.js');
   const abort = new AbortController();
@@ -163,6 +203,7 @@ async function runFlowCommand(
       jobs: o.jobs,
       ckpt: ckptArgv(),
       allLocal: o.local,
+      slurmQueryMs: o.poll,
       env: process.env,
       onEvent: (event) => {
         footer.clear();
@@ -174,7 +215,10 @@ async function runFlowCommand(
     footer.clear();
     const summary = `${result.ran.length} ran, ${result.cached.length} cached, ${result.failed.length} failed, ${result.blocked.length} blocked`;
     if (result.interrupted) {
-      ctx.err(`ckpt flow: stopped (${summary}); run it again to go on, finished tasks are kept.`);
+      const jobs = result.slurmJobs.length
+        ? ` SLURM jobs ${result.slurmJobs.join(', ')} go on; the next run re-attaches to them (scancel them to stop them).`
+        : '';
+      ctx.err(`ckpt flow: stopped (${summary}); run it again to go on, finished tasks are kept.${jobs}`);
       return EXIT_RESUMABLE;
     }
     ctx.out(`ckpt flow: ${summary}.`);
@@ -237,7 +281,8 @@ async function runStatus(ctx: CommandContext, graph: TaskGraph): Promise<number>
     lines.push(`${step}: ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}`);
     for (const r of mine) {
       const attempts = r.attempts > 0 ? ` (${r.attempts} attempt${r.attempts > 1 ? 's' : ''})` : '';
-      lines.push(`  ${r.status.padEnd(8)} ${r.task}${attempts}${r.error ? `: ${r.error}` : ''}`);
+      const job = r.job ? ` [job ${r.job}]` : '';
+      lines.push(`  ${r.status.padEnd(8)} ${r.task}${attempts}${job}${r.error ? `: ${r.error}` : ''}`);
     }
   }
   if (lines.length > 0) ctx.out(lines.join('\n'));
