@@ -1,5 +1,5 @@
 import { promises as fsp } from 'node:fs';
-import { DIR_MODE, journalEventsOf, readJournal, Store } from '../store/index.js';
+import { DIR_MODE, type JournalEvent, journalEventsOf, readJournal, Store } from '../store/index.js';
 import { type AssessContext, assessFlow, type TaskAssessment } from './assess.js';
 import type { TaskGraph } from './expand-tasks.js';
 import { FileHasher } from './file-hash.js';
@@ -75,6 +75,7 @@ export async function readFlowStatus(graph: TaskGraph, env: NodeJS.ProcessEnv): 
     if (await markerAlive(marker)) live.add(marker.task);
   const runs = journalEventsOf(events, 'flow-run-start');
   const latestRun = runs.at(-1)?.run;
+  const lostOnSlurm = slurmFailures(events);
   const rows = graph.tasks.map((task): TaskStatusRow => {
     const a = assessed.get(task.id)!;
     const history = byTask.get(task.id) ?? [];
@@ -89,20 +90,49 @@ export async function readFlowStatus(graph: TaskGraph, env: NodeJS.ProcessEnv): 
     else if (a.verdict === 'blocked') status = 'blocked';
     else if (last && !last.ok && (a.key === null || last.key === a.key)) status = 'failed';
     else status = 'pending';
+    // A SLURM job that ended without a record (scancel, a time limit, out of memory) after it.
+    const lost = lostOnSlurm.get(task.id);
+    const newer = lost && (!last || lost.time > last.endedAt) && (a.key === null || lost.key === a.key);
+    if (newer && (status === 'pending' || status === 'failed')) status = 'failed';
     return {
       task: task.id,
       step: task.step,
       status,
       attempts,
       key: a.key,
-      ...(status === 'failed' && last?.error ? { error: last.error } : {}),
-      ...(onSlurm?.job
-        ? { job: onSlurm.job }
-        : last?.job && status !== 'pending' && status !== 'blocked'
-          ? { job: last.job }
-          : {}),
+      ...(status === 'failed' && newer
+        ? { error: lost.error, job: lost.job }
+        : {
+            ...(status === 'failed' && last?.error ? { error: last.error } : {}),
+            ...(onSlurm?.job
+              ? { job: onSlurm.job }
+              : last?.job && status !== 'pending' && status !== 'blocked'
+                ? { job: last.job }
+                : {}),
+          }),
       assessment: a,
     };
   });
   return { rows, latestRun, skippedRecords: skipped };
+}
+
+/**
+ * Per task, its newest SLURM attempt that ended without a record (the head journaled why: a
+ * scancel, a time limit, out of memory…), with the key it ran for.
+ */
+function slurmFailures(
+  events: readonly JournalEvent[],
+): Map<string, { time: string; key: string; error: string; job: string }> {
+  const keys = new Map<string, string>();
+  for (const e of journalEventsOf(events, 'flow-submit')) {
+    for (const [i, t] of e.tasks.entries()) keys.set(`${e.nonce}.${i}`, t.key);
+  }
+  const out = new Map<string, { time: string; key: string; error: string; job: string }>();
+  for (const e of journalEventsOf(events, 'flow-task-end')) {
+    if (!e.attemptId || e.seq !== undefined) continue;
+    if (e.outcome !== 'failed' && e.outcome !== 'cancelled') continue;
+    const key = keys.get(e.attemptId);
+    if (key) out.set(e.task, { time: e.time, key, error: e.error ?? e.outcome, job: e.job ?? '?' });
+  }
+  return out;
 }

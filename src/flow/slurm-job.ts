@@ -2,15 +2,36 @@ import { promises as fsp, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { createSlurmHolderProbe, shellQuote, slurmJobFromEnv } from '../slurm/index.js';
-import { acquireLease, DIR_MODE, Store, writeFileAtomic } from '../store/index.js';
+import {
+  acquireLease,
+  DIR_MODE,
+  journalEventsOf,
+  readJournal,
+  Store,
+  writeFileAtomic,
+} from '../store/index.js';
 import { flowLayout, resultStorePath } from './flow-layout.js';
 import { commitRecord, readRecords } from './records.js';
 import { type AttemptSpec, attemptRecord, prepareOutputs, runCommand, WRAPPER_ABORTED } from './run-task.js';
 
 /** The version of {@link Submission}. */
 export const SUBMISSION_VERSION = 1;
-/** Exit status of `ckpt run` when it stopped its program to resume later (a requeue, a stop). */
-const RESUMABLE = 75;
+/** How a `ckpt run` that will resume later ended its run (docs/protocol.md). */
+const HANDED_BACK = ['requeued', 'interrupted', 'fenced'];
+
+/**
+ * Whether the `ckpt run` of a `checkpoint:` step, started at `since`, ended its run to resume
+ * later: it checkpointed and requeued the job before its time limit, or was stopped. It then
+ * exits 0 or 75 without the outputs, which is no failure. Its store's journal says so.
+ */
+async function handedBack(stepStore: string, since: string): Promise<boolean> {
+  const events = await readJournal(stepStore).then(
+    (j) => j.events,
+    () => [],
+  );
+  const end = journalEventsOf(events, 'run-end').findLast((e) => e.time >= since);
+  return end !== undefined && HANDED_BACK.includes(end.outcome);
+}
 
 /** One task of a submission: its attempt, and the id its record and result store carry. */
 export interface SubmittedTask extends AttemptSpec {
@@ -163,14 +184,15 @@ export async function runSlurmJob(
     const exit = await runCommand(spec, spec.attemptId, (c) => {
       child = c;
     });
-    if (exit.code !== 0 && (interrupted || (spec.checkpoint && exit.code === RESUMABLE)))
-      return WRAPPER_ABORTED;
+    if (spec.checkpoint && (await handedBack(spec.checkpoint.store, startedAt))) return WRAPPER_ABORTED;
     const job = slurmJobFromEnv(env);
     const record = await attemptRecord(
       spec,
       { nonce: spec.attemptId, startedAt, exit },
       job ? { job: job.requeueTarget, restarts: job.restartCount ?? 0 } : {},
     );
+    // Stopped by SLURM (a requeue, a cancel, a time limit) before it finished: no record.
+    if (interrupted && !record.ok) return WRAPPER_ABORTED;
     const seq = await commitRecord(store, lease, record);
     out(JSON.stringify({ seq }));
     return 0;

@@ -9,9 +9,10 @@ import { CLI_BIN } from './repo.js';
 /**
  * A fan-out pipeline: `gen` turns data/{k}.txt into parts/{k}.txt (python3), `merge` joins the
  * parts. Every command appends `<task> <attempt id>` to log.txt after writing its output: the
- * side effect a test counts.
+ * side effect a test counts. `stepFields` (YAML lines indented by 4) go into both steps, e.g.
+ * `    executor: slurm`.
  */
-export function writeFanOut(dir: string, ks: readonly number[], sleep = 0.05): void {
+export function writeFanOut(dir: string, ks: readonly number[], sleep = 0.05, stepFields = ''): void {
   mkdirSync(join(dir, 'data'), { recursive: true });
   for (const k of ks) writeFileSync(join(dir, 'data', `${k}.txt`), `value ${k}\n`);
   writeFileSync(
@@ -28,11 +29,11 @@ steps:
     run: python3 gen.py {k} ${sleep} && echo "gen[k={k}] $CKPT_FLOW_ATTEMPT_ID" >> log.txt
     inputs: [gen.py, "data/{k}.txt"]
     outputs: ["parts/{k}.txt"]
-  merge:
+${stepFields}  merge:
     needs: [gen]
     run: cat parts/*.txt > total.txt && echo "merge $CKPT_FLOW_ATTEMPT_ID" >> log.txt
     outputs: [total.txt]
-`,
+${stepFields}`,
   );
 }
 
@@ -65,9 +66,9 @@ export interface FlowHead {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
 }
 
-/** Starts `ckpt flow run ...args` in `dir`. */
-export function startHead(dir: string, args: readonly string[] = []): FlowHead {
-  const child = spawn(process.execPath, [CLI_BIN, 'flow', 'run', ...args], { cwd: dir, env: cleanEnv() });
+/** Starts `ckpt flow run ...args` in `dir` (with `env`, default: ours without CKPT_*). */
+export function startHead(dir: string, args: readonly string[] = [], env = cleanEnv()): FlowHead {
+  const child = spawn(process.execPath, [CLI_BIN, 'flow', 'run', ...args], { cwd: dir, env });
   const lines: string[] = [];
   let stderr = '';
   const waiters = new Set<() => void>();
