@@ -69,6 +69,8 @@ SchedulerParameters=bf_interval=1,sched_interval=2
 KillWait=5
 SlurmdTimeout=6
 MinJobAge=600
+# Small, so that a flow's fan-out of more tasks is split into several arrays in the tests.
+MaxArraySize=5
 DefMemPerCPU=256
 SlurmdParameters=config_overrides
 NodeName=node1 NodeHostname=localhost NodeAddr=127.0.0.1 CPUs=$CPUS Boards=1 SocketsPerBoard=1 CoresPerSocket=$CPUS ThreadsPerCore=1 RealMemory=${mem:-1024}
@@ -78,7 +80,13 @@ CONF
 
 start() {
   need munged mungekey slurmctld slurmd sinfo
+  local before=
+  [ -f "$CONF" ] && before=$(cat "$CONF")
   write_config
+  # A lab started by an older version of this script takes the new settings without a restart.
+  if [ -n "$before" ] && [ "$before" != "$(cat "$CONF")" ] && pid_alive "$LAB/slurmctld.pid"; then
+    scontrol reconfigure || true
+  fi
   if ! pid_alive "$LAB/munge/munged.pid"; then
     munged --key-file="$LAB/munge/munge.key" --socket="$LAB/munge/munge.socket.2" \
       --pid-file="$LAB/munge/munged.pid" --log-file="$LAB/munge/munged.log" --seed-file="$LAB/munge/munge.seed"

@@ -232,35 +232,40 @@ class Head {
     return this.graph.steps.get(task.step)!.executor === 'slurm' && !this.options.allLocal;
   }
 
-  private async submit(stepName: string, list: { item: Item; spec: AttemptSpec }[]): Promise<void> {
-    let submitted: SlurmAttempt[];
-    try {
-      submitted = await this.slurm.submit(
-        this.graph.steps.get(stepName)!,
-        list.map((l) => l.spec),
-      );
-    } catch (error) {
-      const why = `sbatch did not take it: ${(error as Error).message}`;
-      for (const { item, spec } of list) this.failed(item, spec.attempt, why, spec.log, false);
-      return;
+  /** Submits a step's tasks: one array, or several when they are more than SLURM's MaxArraySize allows. */
+  private async submit(stepName: string, all: { item: Item; spec: AttemptSpec }[]): Promise<void> {
+    const limit = await this.slurm.arrayLimit();
+    for (let from = 0; from < all.length; from += limit) {
+      const list = all.slice(from, from + limit);
+      let submitted: SlurmAttempt[];
+      try {
+        submitted = await this.slurm.submit(
+          this.graph.steps.get(stepName)!,
+          list.map((l) => l.spec),
+        );
+      } catch (error) {
+        const why = `sbatch did not take it: ${(error as Error).message}`;
+        for (const { item, spec } of list) this.failed(item, spec.attempt, why, spec.log, false);
+        continue;
+      }
+      submitted.forEach((attempt, i) => {
+        const { item, spec } = list[i]!;
+        this.watched.set(attempt.attemptId, { item, attempt, since: performance.now() });
+        this.options.onEvent({
+          type: 'submitted',
+          task: item.task.id,
+          attempt: spec.attempt,
+          job: attempt.job!,
+          log: spec.log,
+        });
+        this.note('flow-task-start', {
+          task: item.task.id,
+          attempt: spec.attempt,
+          key: spec.key,
+          job: attempt.job!,
+        });
+      });
     }
-    submitted.forEach((attempt, i) => {
-      const { item, spec } = list[i]!;
-      this.watched.set(attempt.attemptId, { item, attempt, since: performance.now() });
-      this.options.onEvent({
-        type: 'submitted',
-        task: item.task.id,
-        attempt: spec.attempt,
-        job: attempt.job!,
-        log: spec.log,
-      });
-      this.note('flow-task-start', {
-        task: item.task.id,
-        attempt: spec.attempt,
-        key: spec.key,
-        job: attempt.job!,
-      });
-    });
   }
 
   /** Learns which SLURM attempts ended, and settles each: done, retried, resubmitted or failed. */

@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import { chooseLeadSeconds, listJobs, parseSlurmTime, type QueuedJob, submitBatch } from '../slurm/index.js';
+import {
+  chooseLeadSeconds,
+  listJobs,
+  maxArraySize,
+  parseSlurmTime,
+  type QueuedJob,
+  submitBatch,
+} from '../slurm/index.js';
 import {
   appendJournal,
   DIR_MODE,
@@ -88,8 +95,15 @@ export class SlurmExecutor {
   private readonly adopted = new Set<string>();
   private lastQuery = 0;
   private queryFailing = false;
+  private arraySize: number | undefined;
 
   constructor(private readonly o: SlurmExecutorOptions) {}
+
+  /** The most tasks one submission may carry: array indices 0 to MaxArraySize - 1. */
+  async arrayLimit(): Promise<number> {
+    this.arraySize ??= Math.max(1, await maxArraySize());
+    return this.arraySize;
+  }
 
   /** Attempts not ended yet. */
   attempts(): SlurmAttempt[] {

@@ -7,6 +7,7 @@ export {
   hasJobPattern,
   killWaitMs,
   listJobs,
+  maxArraySize,
   parseJobList,
   parseJobRecord,
   type QueuedJob,

@@ -104,15 +104,28 @@ export async function signalSteps(jobId: string, signal: NodeJS.Signals): Promis
   }).catch(() => {});
 }
 
-/** SLURM's KillWait in ms (`scontrol show config`), or 30 s (SLURM's default) if it cannot be read. */
-export async function killWaitMs(): Promise<number> {
+/** A number from `scontrol show config` (`Name = 42`), or undefined when it cannot be read. */
+async function configNumber(name: string): Promise<number | undefined> {
   try {
     const { stdout } = await run('scontrol', ['show', 'config'], { timeout: SLURM_COMMAND_TIMEOUT_MS });
-    const match = /^KillWait\s*=\s*(\d+)/m.exec(stdout);
-    return match ? Number(match[1]) * 1000 : 30_000;
+    const match = new RegExp(`^${name}\\s*=\\s*(\\d+)`, 'm').exec(stdout);
+    return match ? Number(match[1]) : undefined;
   } catch {
-    return 30_000;
+    return undefined;
   }
+}
+
+/** SLURM's KillWait in ms (`scontrol show config`), or 30 s (SLURM's default) if it cannot be read. */
+export async function killWaitMs(): Promise<number> {
+  return ((await configNumber('KillWait')) ?? 30) * 1000;
+}
+
+/**
+ * SLURM's MaxArraySize (array indices must be below it), or 1001 (SLURM's default) if it cannot
+ * be read.
+ */
+export async function maxArraySize(): Promise<number> {
+  return (await configNumber('MaxArraySize')) ?? 1001;
 }
 
 /** One line of {@link listJobs}: a job, or one task of an array (`A_i`). */

@@ -99,9 +99,11 @@ describeSlurm('ckpt flow run: the SLURM executor', () => {
     expect(last.stderr).toBe('');
     expect(last.code).toBe(0);
 
-    // One array for gen, one job for merge: nothing was submitted twice.
+    // gen as arrays of at most MaxArraySize (5 in the lab) tasks, merge as one job: nothing was
+    // submitted twice.
     expect(await submissions(dir)).toEqual([
-      ['gen', KS.length],
+      ['gen', 5],
+      ['gen', 1],
       ['merge', 1],
     ]);
     // Every task's side effect happened exactly once, by the attempt that recorded it.
@@ -119,7 +121,7 @@ describeSlurm('ckpt flow run: the SLURM executor', () => {
     // A last run submits nothing.
     const again = runCkpt(['flow', 'run', ...POLL], { cwd: dir, env });
     expect(again.stdout).toContain(`0 ran, ${KS.length + 1} cached`);
-    expect(await submissions(dir)).toHaveLength(2);
+    expect(await submissions(dir)).toHaveLength(3);
   }, 240_000);
 
   it('resumes a checkpoint: task mid-step after its array task is requeued and after its time limit, without a retry', async () => {
@@ -244,7 +246,8 @@ steps:
   it('runs its head as a SLURM job that survives its own requeue and re-attaches to its tasks', async () => {
     const KS = [1, 2];
     const dir = workDir();
-    writeFanOut(dir, KS, 8, '    executor: slurm\n');
+    // Tasks of 20 s: they still run when the requeued head comes back (~6 s in the lab).
+    writeFanOut(dir, KS, 20, '    executor: slurm\n');
     const submit = runCkpt(
       [
         '--store',
