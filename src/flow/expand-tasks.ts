@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { suggestSimilar } from '../suggest.js';
 import { flowError, showValue } from './flow-errors.js';
-import { placeholders, renderTemplate } from './template.js';
+import { compileTemplate, placeholders } from './template.js';
 import type { FlowStep, Workflow } from './workflow.js';
 import { isContainedPath } from './workflow-fields.js';
 
@@ -121,8 +121,11 @@ function expandStep(step: FlowStep, file: string): FlowTask[] {
       );
     }
   }
+  const run = compileTemplate(step.run);
+  const inputs = step.inputs.map(compileTemplate);
+  const outputs = step.outputs.map(compileTemplate);
+  const capture = (step.checkpoint?.capture ?? []).map(compileTemplate);
   return combinations(step).map((vars, index) => {
-    const render = (text: string) => renderTemplate(text, vars);
     const label = Object.entries(vars)
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
@@ -131,10 +134,10 @@ function expandStep(step: FlowStep, file: string): FlowTask[] {
       step: step.name,
       index,
       vars,
-      command: render(step.run),
-      inputs: step.inputs.map(render),
-      outputs: step.outputs.map((t, i) => normalizeOutput(render(t), file, step.name, i)),
-      capture: (step.checkpoint?.capture ?? []).map(render),
+      command: run(vars),
+      inputs: inputs.map((render) => render(vars)),
+      outputs: outputs.map((render, i) => normalizeOutput(render(vars), file, step.name, i)),
+      capture: capture.map((render) => render(vars)),
     };
   });
 }

@@ -94,24 +94,23 @@ export async function readFlowStatus(graph: TaskGraph, env: NodeJS.ProcessEnv): 
     const lost = lostOnSlurm.get(task.id);
     const newer = lost && (!last || lost.time > last.endedAt) && (a.key === null || lost.key === a.key);
     if (newer && (status === 'pending' || status === 'failed')) status = 'failed';
-    return {
+    const row: TaskStatusRow = {
       task: task.id,
       step: task.step,
       status,
       attempts,
       key: a.key,
-      ...(status === 'failed' && newer
-        ? { error: lost.error, job: lost.job }
-        : {
-            ...(status === 'failed' && last?.error ? { error: last.error } : {}),
-            ...(onSlurm?.job
-              ? { job: onSlurm.job }
-              : last?.job && status !== 'pending' && status !== 'blocked'
-                ? { job: last.job }
-                : {}),
-          }),
       assessment: a,
     };
+    if (status === 'failed' && newer) {
+      row.error = lost.error;
+      row.job = lost.job;
+    } else {
+      if (status === 'failed' && last?.error) row.error = last.error;
+      const job = onSlurm?.job ?? (status !== 'pending' && status !== 'blocked' ? last?.job : undefined);
+      if (job) row.job = job;
+    }
+    return row;
   });
   return { rows, latestRun, skippedRecords: skipped };
 }

@@ -22,7 +22,7 @@ export interface KeyComponent {
 /** The hash of an unset environment variable (no value hashes to it). */
 export const UNSET = 'unset';
 const KEY_FORMAT = 'ckpt-flow-key/1';
-const KIND_ORDER: readonly ComponentKind[] = ['command', 'env', 'input', 'upstream'];
+const KIND_RANK: Readonly<Record<ComponentKind, number>> = { command: 0, env: 1, input: 2, upstream: 3 };
 
 /** What a task knows of one upstream task: its key and its outputs' hashes, when known. */
 export interface UpstreamState {
@@ -82,9 +82,7 @@ export async function keyComponents(
   components.push(...inputs.values());
   for (const up of upstream) components.push({ kind: 'upstream', name: up.id, hash: up.key });
   components.sort(
-    (a, b) =>
-      KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) ||
-      (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+    (a, b) => KIND_RANK[a.kind] - KIND_RANK[b.kind] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
   );
   return { components, missing };
 }

@@ -8,8 +8,8 @@ import { requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const tmp = useTempDirs('ckpt-flow-kill-');
-const KS = [1, 2, 3, 4, 5, 6, 7, 8];
-const KILLS = 12;
+const KS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+const KILLS = 20;
 const SEED = Number(process.env.CKPT_TEST_SEED ?? 10);
 
 beforeAll(requireBuild);
@@ -69,7 +69,7 @@ describe('a flow head SIGKILLed at random moments', () => {
       expect(stderr).toBe('');
       if (code === 0) finished = true;
     }
-    expect(kills).toBeGreaterThanOrEqual(10);
+    expect(kills).toBe(KILLS);
     expect(cutOff).toBeGreaterThanOrEqual(3);
     expect(finished).toBe(true);
 
