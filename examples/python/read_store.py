@@ -6,6 +6,12 @@ Usage:
   read_store.py STORE extract SEQ|latest PATH OUT  write the committed file PATH to OUT
   read_store.py STORE value SEQ|latest            print the value document (JSON)
 
+From Python (a session, a notebook):
+  import sys; sys.path.insert(0, "path/to/examples/python")
+  from read_store import load_value
+  state = load_value("ckpt-store", "latest")   # dicts, lists, numbers; arrays as numpy arrays
+  state["field"].mean()                       # (array.array when numpy is not installed)
+
 `ls` checks each manifest (checksum, shape, format version) without reading chunks.
 `latest` is the newest checkpoint whose manifest verifies (newer damaged ones are named on
 stderr). `extract` and `value` check the entry hash and every chunk's size and SHA-256; OUT
@@ -17,6 +23,9 @@ Exit codes: 0 ok, 1 error (including damage), 2 usage.
 from __future__ import annotations
 
 import argparse
+import array
+import base64
+import datetime
 import hashlib
 import json
 import math
@@ -423,6 +432,122 @@ def cmd_value(root: str, ref: str) -> None:
         encoding = parsed.get("encoding") if isinstance(parsed, dict) else None
         raise Failure(f"value encoding {encoding!r} is not {VALUE_ENCODING!r}; use a newer reader")
     sys.stdout.write(doc.decode("utf-8") + "\n")
+
+
+# --- a library checkpoint's value as Python objects -------------------------------------------
+
+# Typed-array types of the value encoding: numpy dtype (little-endian), array.array typecode
+# (None: by item size, below), element size.
+ARRAY_TYPES = {
+    "Int8Array": ("<i1", "b", 1),
+    "Uint8Array": ("<u1", "B", 1),
+    "Uint8ClampedArray": ("<u1", "B", 1),
+    "Int16Array": ("<i2", "h", 2),
+    "Uint16Array": ("<u2", "H", 2),
+    "Int32Array": ("<i4", None, 4),
+    "Uint32Array": ("<u4", None, 4),
+    "Float32Array": ("<f4", "f", 4),
+    "Float64Array": ("<f8", "d", 8),
+    "BigInt64Array": ("<i8", "q", 8),
+    "BigUint64Array": ("<u8", "Q", 8),
+}
+RAW_BYTES_TYPES = ("Buffer", "ArrayBuffer", "DataView")
+SPECIAL_NUMBERS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf, "-0": -0.0}
+
+
+def load_value(store: str, ref: str = "latest", use_numpy: bool = True):
+    """A library checkpoint's value as Python objects, every byte verified first.
+
+    Objects become dicts, Arrays lists, Maps dicts (a list of (key, value) pairs when a key is
+    not hashable), Sets sets (or lists), Dates timezone-aware datetimes (None if invalid),
+    BigInts ints, `undefined` None, NaN/Infinity/-0 floats. Typed arrays become numpy arrays of
+    the same dtype when numpy is installed (and `use_numpy`), else `array.array`; Buffer,
+    ArrayBuffer and DataView become `bytes`.
+    """
+    root = open_store(store)
+    m = resolve(root, ref)
+    blobs = {e["key"]: e for e in m["entries"] if e["type"] == "blob"}
+    if "value" not in blobs:
+        raise Failure(f"checkpoint #{m['seq']} holds files, not a value")
+    parsed = parse_json(b"".join(entry_chunks(root, blobs["value"])), "the value document")
+    if not isinstance(parsed, dict) or parsed.get("encoding") != VALUE_ENCODING or "value" not in parsed:
+        raise Failure(f"the value document is not {VALUE_ENCODING!r}; use a newer reader")
+    numpy = None
+    if use_numpy:
+        try:
+            import numpy  # noqa: F811 (optional)
+        except ImportError:
+            numpy = None
+
+    def blob(key: object) -> bytes:
+        if not isinstance(key, str) or key not in blobs or key == "value":
+            raise Damaged(f"the value refers to a blob {key!r} that checkpoint #{m['seq']} does not hold")
+        return b"".join(entry_chunks(root, blobs[key]))
+
+    return _decode(parsed["value"], blob, numpy)
+
+
+def _decode(node, blob, numpy):
+    if node is None or isinstance(node, (bool, str, int, float)):
+        return node
+    if isinstance(node, list):
+        return [_decode(x, blob, numpy) for x in node]
+    if not isinstance(node, dict):
+        raise Damaged(f"unexpected node {node!r} in the value document")
+    if "$" not in node:
+        return {k: _decode(v, blob, numpy) for k, v in node.items()}
+    tag = node["$"]
+    if tag == "number" and node.get("v") in SPECIAL_NUMBERS:
+        return SPECIAL_NUMBERS[node["v"]]
+    if tag == "undefined":
+        return None
+    if tag == "bigint" and isinstance(node.get("v"), str):
+        return int(node["v"])
+    if tag == "date":
+        ms = node.get("v")
+        return None if ms is None else datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.timezone.utc)
+    if tag == "object" and isinstance(node.get("v"), dict):
+        return {k: _decode(v, blob, numpy) for k, v in node["v"].items()}
+    if tag == "map" and isinstance(node.get("v"), list):
+        pairs = [(_decode(k, blob, numpy), _decode(v, blob, numpy)) for k, v in node["v"]]
+        try:
+            return dict(pairs)
+        except TypeError:
+            return pairs
+    if tag == "set" and isinstance(node.get("v"), list):
+        items = [_decode(x, blob, numpy) for x in node["v"]]
+        try:
+            return set(items)
+        except TypeError:
+            return items
+    if tag == "bytes" and isinstance(node.get("b64"), str):
+        return _array(node.get("type"), base64.b64decode(node["b64"], validate=True), numpy)
+    if tag == "blob":
+        data = blob(node.get("key"))
+        if len(data) != node.get("length"):
+            raise Damaged(f"blob {node.get('key')!r} holds {len(data)} bytes, the value says {node.get('length')}")
+        return _array(node.get("type"), data, numpy)
+    raise Damaged(f"unknown node {node!r} in the value document")
+
+
+def _array(kind, data: bytes, numpy):
+    if kind in RAW_BYTES_TYPES:
+        return bytes(data)
+    if kind not in ARRAY_TYPES:
+        raise Damaged(f"unknown array type {kind!r} in the value document")
+    dtype, code, size = ARRAY_TYPES[kind]
+    if len(data) % size:
+        raise Damaged(f"a {kind} of {len(data)} bytes is not a whole number of {size}-byte elements")
+    if numpy is not None:
+        return numpy.frombuffer(bytearray(data), dtype=dtype)
+    if code is None:  # a 4-byte int: `i`/`I` or `l`/`L`, whichever is 4 bytes here
+        code = next(c for c in ("i", "l") if array.array(c).itemsize == 4)
+        code = code.upper() if kind == "Uint32Array" else code
+    out = array.array(code)
+    out.frombytes(data)
+    if sys.byteorder == "big":
+        out.byteswap()
+    return out
 
 
 # --- helpers and main ---------------------------------------------------------------------

@@ -100,6 +100,18 @@ function buildProgram(io: Io, result: RunExit): Command {
     .addOption(json())
     .action(action(async (cmd, id: string) => (await import('./commands/show.js')).runShow(ctx(cmd), id)));
   program
+    .command('inspect')
+    .addOption(storeOption())
+    .description('what a checkpoint holds: a value tree with array statistics, or files with their heads')
+    .argument('<id>', 'a checkpoint id (#12 or 12), `latest`, or `latest~N`')
+    .argument('[path]', 'only this part: `field`, `model.weights[3]`, or a file or directory')
+    .addOption(json())
+    .action(
+      action(async (cmd, id: string, path?: string) =>
+        (await import('./commands/inspect.js')).runInspect(ctx(cmd), id, path),
+      ),
+    );
+  program
     .command('verify')
     .addOption(storeOption())
     .description('check every checkpoint; exit 3 if anything is damaged')
@@ -200,10 +212,15 @@ function buildProgram(io: Io, result: RunExit): Command {
     .description('what changed between two checkpoints')
     .argument('<a>', 'older checkpoint id')
     .argument('<b>', 'newer checkpoint id')
+    .option(
+      '--values',
+      'compare the values of two library checkpoints: per array, changed elements and largest change',
+      false,
+    )
     .addOption(json())
     .action(
       action(async (cmd, a: string, b: string) =>
-        (await import('./commands/diff.js')).runDiff(ctx(cmd), a, b),
+        (await import('./commands/diff.js')).runDiff(ctx(cmd), a, b, cmd.opts<{ values: boolean }>()),
       ),
     );
   program

@@ -1,4 +1,6 @@
-import type { Entry, Manifest } from '../../store/index.js';
+import { UsageError } from '../../errors.js';
+import type { ValueChange } from '../../inspect/index.js';
+import type { Entry, Manifest, Store } from '../../store/index.js';
 import { manifestChunks } from '../../store/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 import { formatBytes } from '../format.js';
@@ -66,10 +68,17 @@ export function diffManifests(a: Manifest, b: Manifest): ManifestDiff {
   return diff;
 }
 
-/** `ckpt diff A B` */
-export async function runDiff(ctx: CommandContext, refA: string, refB: string): Promise<number> {
+/** `ckpt diff A B [--values]` */
+export async function runDiff(
+  ctx: CommandContext,
+  refA: string,
+  refB: string,
+  o: { values?: boolean } = {},
+): Promise<number> {
   const store = await openExistingStore(ctx);
-  const diff = diffManifests(await store.resolve(refA), await store.resolve(refB));
+  const [a, b] = [await store.resolve(refA), await store.resolve(refB)];
+  if (o.values) return runValueDiff(ctx, store, a, b);
+  const diff = diffManifests(a, b);
   if (ctx.json) {
     printJson(ctx, diff);
     return 0;
@@ -82,4 +91,52 @@ export async function runDiff(ctx: CommandContext, refA: string, refB: string): 
   for (const k of diff.changed) ctx.out(`  ~ ${k}`);
   ctx.out(`  ${diff.unchanged} unchanged`);
   return 0;
+}
+
+/** `ckpt diff A B --values`: how two library checkpoints' values differ, part by part. */
+async function runValueDiff(ctx: CommandContext, store: Store, a: Manifest, b: Manifest): Promise<number> {
+  const { holdsValue, readValue } = await import('../../checkpointer/value-io.js');
+  const { diffValues } = await import('../../inspect/index.js');
+  for (const m of [a, b]) {
+    if (!holdsValue(m)) {
+      throw new UsageError(
+        `Checkpoint #${m.seq} holds files, not a library value: --values compares values.`,
+        {
+          hint: 'Leave out --values to compare the files of two checkpoints.',
+        },
+      );
+    }
+  }
+  const diff = diffValues(await readValue(store.root, a), await readValue(store.root, b));
+  if (ctx.json) {
+    printJson(ctx, { from: a.seq, to: b.seq, ...diff });
+    return 0;
+  }
+  ctx.out(
+    `#${a.seq} (step ${a.step}) → #${b.seq} (step ${b.step}): ${diff.changes.length} part(s) changed, ${diff.unchangedArrays} array(s) unchanged.`,
+  );
+  for (const c of diff.changes) ctx.out(`  ${changeLine(c)}`);
+  return 0;
+}
+
+const num = (v: number | null): string => (v === null ? '-' : String(Number(v.toPrecision(6))));
+
+function changeLine(c: ValueChange): string {
+  switch (c.kind) {
+    case 'array': {
+      const len = c.lengths[0] === c.lengths[1] ? '' : `, length ${c.lengths[0]} → ${c.lengths[1]}`;
+      const where = c.firstAt === null ? '' : `, first at [${c.firstAt}]`;
+      const abs = c.maxAbsAt === null ? '' : `; largest change ${num(c.maxAbs)} at [${c.maxAbsAt}]`;
+      const rel = c.maxRelAt === null ? '' : `, largest relative ${num(c.maxRel)} at [${c.maxRelAt}]`;
+      return `~ ${c.path}  ${c.dtype}: ${c.changed} of ${c.compared} changed${len}${where}${abs}${rel}`;
+    }
+    case 'scalar':
+      return `~ ${c.path}  ${c.old} → ${c.new}`;
+    case 'type':
+      return `! ${c.path}  ${c.old} → ${c.new}`;
+    case 'added':
+      return `+ ${c.path}  ${c.what}`;
+    case 'removed':
+      return `- ${c.path}  ${c.what}`;
+  }
 }
