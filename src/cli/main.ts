@@ -28,6 +28,14 @@ function nonNegativeNumber(value: string): number {
   return n;
 }
 
+function portOption(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 65535) {
+    throw new InvalidArgumentError(`Expected \`--port\` to be a port number (1-65535), got \`${value}\`.`);
+  }
+  return n;
+}
+
 function keyValue(value: string, previous: Record<string, string>): Record<string, string> {
   const eq = value.indexOf('=');
   if (eq < 1) throw new InvalidArgumentError(`Expected \`--meta\` as key=value, got \`${value}\`.`);
@@ -109,6 +117,27 @@ function buildProgram(io: Io, result: RunExit): Command {
     .action(
       action(async (cmd, id: string, path?: string) =>
         (await import('./commands/inspect.js')).runInspect(ctx(cmd), id, path),
+      ),
+    );
+  program
+    .command('report')
+    .addOption(storeOption())
+    .description('write one self-contained HTML report of a store, or of a directory of stores')
+    .option('--html <file>', 'where to write the report')
+    .action(
+      action(async (cmd) =>
+        (await import('./commands/report.js')).runReport(ctx(cmd), cmd.opts<{ html?: string }>()),
+      ),
+    );
+  program
+    .command('ui')
+    .addOption(storeOption())
+    .description('a live, read-only dashboard of a store or a directory of stores, on 127.0.0.1')
+    .option('--port <n>', 'the TCP port (default: a free one)', portOption)
+    .option('--socket <path>', 'serve on a Unix socket instead (for ssh -L from your computer)')
+    .action(
+      action(async (cmd) =>
+        (await import('./commands/ui.js')).runUi(ctx(cmd), cmd.opts<{ port?: number; socket?: string }>()),
       ),
     );
   program

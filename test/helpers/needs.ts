@@ -4,6 +4,7 @@
  * never skips them (a green CI must mean the tests ran).
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { describe, it } from 'vitest';
 
 /** Something tests need: its name, whether it is here, and how to get it. */
@@ -99,3 +100,5 @@ export const OPENFOAM = fromDebian(
 );
 /** Snakemake (Debian's 7.21), for the side-by-side tests of `ckpt flow`. */
 export const SNAKEMAKE = fromDebian('snakemake', runs('snakemake', '--version'), 'snakemake');
+/** Debian's Chromium, driven by playwright-core for the dashboard and report tests. */
+export const CHROMIUM = fromDebian('chromium', existsSync('/usr/bin/chromium'), 'chromium');

@@ -1,0 +1,37 @@
+import { UsageError } from '../../errors.js';
+import type { CommandContext } from '../context.js';
+
+/** `ckpt ui`: serves the live dashboard until SIGINT or SIGTERM. */
+export async function runUi(ctx: CommandContext, o: { port?: number; socket?: string }): Promise<number> {
+  const { readReport, startDashboard } = await import('../../report/index.js');
+  const report = await readReport(ctx.storeDir).catch((error: unknown) => {
+    throw new UsageError(`Cannot show \`${ctx.storeDir}\`: ${(error as Error).message}`, {
+      hint: 'Give a store (--store DIR), or a directory whose subdirectories are stores.',
+      cause: error,
+    });
+  });
+  if (report.kind === 'directory' && report.jobs.length === 0) {
+    throw new UsageError(`\`${ctx.storeDir}\` is not a store and holds no stores.`, {
+      hint: 'Give a store (--store DIR), or a directory whose subdirectories are stores.',
+    });
+  }
+  const dashboard = await startDashboard({
+    path: ctx.storeDir,
+    ...(o.port !== undefined ? { port: o.port } : {}),
+    ...(o.socket ? { socket: o.socket } : {}),
+  });
+  if (o.socket) {
+    ctx.out(`ckpt ui: serving on the socket ${o.socket} (only you can open it).`);
+    ctx.out(`From your computer: ssh -L 8080:${o.socket} THIS-HOST, then open`);
+    ctx.out(dashboard.url.replace('PORT', '8080'));
+  } else {
+    ctx.out('ckpt ui: open this address (it holds the access token; Ctrl-C stops the server):');
+    ctx.out(dashboard.url);
+  }
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await dashboard.close();
+  return 0;
+}
