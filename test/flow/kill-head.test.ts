@@ -155,7 +155,12 @@ steps:
     head.child.kill('SIGKILL');
     await head.exited;
     const again = runCkpt(['flow', 'run'], { cwd: dir });
-    expect(again.code).toBe(0);
+    const logs = join(dir, '.ckpt-flow', 'logs');
+    const explain = () =>
+      `${again.stdout}${again.stderr}\n${readdirSync(logs)
+        .map((f) => `--- ${f}\n${readFileSync(join(logs, f), 'utf8')}`)
+        .join('\n')}`;
+    expect(again.code, explain()).toBe(0);
     const starts = readFileSync(join(dir, 'starts.txt'), 'utf8').trim().split('\n').map(Number);
     expect(starts[0]).toBe(0);
     expect(starts.at(-1)).toBeGreaterThanOrEqual(5);
