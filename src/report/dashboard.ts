@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { renderPage } from './html.js';
-import { isStore, type Report, readReport } from './report-data.js';
+import { type Report, readReport, storesUnder } from './report-data.js';
 
 /** How often the dashboard looks for a change in the store (its journal and manifests). */
 export const WATCH_MS = 500;
@@ -66,6 +66,14 @@ if (m) {
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   const token = options.token ?? randomBytes(24).toString('hex');
   let port = 0;
+  // The report is read once per change of the store, not once per request: a store of 10 000
+  // checkpoints takes seconds to read, a page must come in well under one.
+  let cached = { fingerprint: await fingerprint(options.path), report: await readReport(options.path) };
+  const current = async (): Promise<Report> => {
+    const now = await fingerprint(options.path);
+    if (now !== cached.fingerprint) cached = { fingerprint: now, report: await readReport(options.path) };
+    return cached.report;
+  };
   const clients = new Set<ServerResponse>();
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
@@ -120,9 +128,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       return;
     }
     if (url.pathname === '/') {
-      send(res, 200, 'text/html; charset=utf-8', renderPage(await readReport(options.path), { live: true }));
+      send(res, 200, 'text/html; charset=utf-8', renderPage(await current(), { live: true }));
     } else if (url.pathname === '/api/report') {
-      send(res, 200, 'application/json', JSON.stringify(await readReport(options.path)));
+      send(res, 200, 'application/json', JSON.stringify(await current()));
     } else if (url.pathname === '/api/events') {
       res.writeHead(200, {
         ...SECURITY_HEADERS,
@@ -137,16 +145,26 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     }
   }
 
-  // One look at the store(s) every WATCH_MS for every client together.
-  let last = await fingerprint(options.path);
+  // One look at the store(s) every WATCH_MS for every client together; a change is read at once,
+  // so that the pages that ask next get it from the cache.
+  let last = cached.fingerprint;
   let changes = 0;
+  let looking = false;
   const watch = setInterval(() => {
-    void fingerprint(options.path).then((now) => {
-      if (now === last) return;
-      last = now;
-      changes++;
-      for (const c of clients) c.write(`event: change\nid: ${changes}\ndata: ${changes}\n\n`);
-    });
+    if (looking) return;
+    looking = true;
+    void fingerprint(options.path)
+      .then(async (now) => {
+        if (now === last) return;
+        last = now;
+        await current();
+        changes++;
+        for (const c of clients) c.write(`event: change\nid: ${changes}\ndata: ${changes}\n\n`);
+      })
+      .catch(() => {})
+      .finally(() => {
+        looking = false;
+      });
   }, WATCH_MS);
   watch.unref();
 
@@ -213,12 +231,10 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string> {
 
 /** What changes when anything is committed or journaled: sizes and mtimes of the journals and manifest directories. */
 async function fingerprint(path: string): Promise<string> {
-  const stores = (await isStore(path))
-    ? [path]
-    : (await fsp.readdir(path).catch(() => [] as string[])).map((name) => join(path, name));
+  const stores = await storesUnder(path).catch(() => [] as string[]);
   const parts: string[] = [];
   for (const dir of stores.sort()) {
-    for (const name of ['journal.log', 'manifests', 'lease.json']) {
+    for (const name of ['journal.log', 'manifests', 'lease.json', 'packs', 'chunks']) {
       const s = await fsp.stat(join(dir, name)).catch(() => undefined);
       parts.push(s ? `${s.size}:${s.mtimeMs}` : '-');
     }

@@ -8,4 +8,5 @@ export {
   readReport,
   readStoreReport,
   type StoreReport,
+  storesUnder,
 } from './report-data.js';

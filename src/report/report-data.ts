@@ -61,14 +61,21 @@ export async function isStore(dir: string): Promise<boolean> {
  */
 export async function readReport(path: string): Promise<Report> {
   if (await isStore(path)) return readStoreReport(path);
+  const jobs: StoreReport[] = [];
+  for (const store of await storesUnder(path)) jobs.push(await readStoreReport(store));
+  return { kind: 'directory', path, generatedAt: new Date().toISOString(), jobs };
+}
+
+/** `path` itself when it is a store, else its subdirectories that are stores, in name order. */
+export async function storesUnder(path: string): Promise<string[]> {
+  if (await isStore(path)) return [path];
   const names = (await fsp.readdir(path, { withFileTypes: true }))
     .filter((d) => d.isDirectory())
     .map((d) => d.name)
     .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
-  const jobs: StoreReport[] = [];
-  for (const name of names)
-    if (await isStore(join(path, name))) jobs.push(await readStoreReport(join(path, name)));
-  return { kind: 'directory', path, generatedAt: new Date().toISOString(), jobs };
+  const stores: string[] = [];
+  for (const name of names) if (await isStore(join(path, name))) stores.push(join(path, name));
+  return stores;
 }
 
 /** The report of one store. */

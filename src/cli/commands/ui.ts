@@ -3,14 +3,14 @@ import type { CommandContext } from '../context.js';
 
 /** `ckpt ui`: serves the live dashboard until SIGINT or SIGTERM. */
 export async function runUi(ctx: CommandContext, o: { port?: number; socket?: string }): Promise<number> {
-  const { readReport, startDashboard } = await import('../../report/index.js');
-  const report = await readReport(ctx.storeDir).catch((error: unknown) => {
+  const { startDashboard, storesUnder } = await import('../../report/index.js');
+  const stores = await storesUnder(ctx.storeDir).catch((error: unknown) => {
     throw new UsageError(`Cannot show \`${ctx.storeDir}\`: ${(error as Error).message}`, {
       hint: 'Give a store (--store DIR), or a directory whose subdirectories are stores.',
       cause: error,
     });
   });
-  if (report.kind === 'directory' && report.jobs.length === 0) {
+  if (stores.length === 0) {
     throw new UsageError(`\`${ctx.storeDir}\` is not a store and holds no stores.`, {
       hint: 'Give a store (--store DIR), or a directory whose subdirectories are stores.',
     });
