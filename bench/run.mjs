@@ -3,3 +3,4 @@ await import('./store.mjs');
 await import('./supervisor.mjs');
 await import('./dedup.mjs');
 await import('./file-changes.mjs');
+await import('./ui.mjs');

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { renderPage } from './html.js';
-import { type Report, readReport, storesUnder } from './report-data.js';
+import { type Report, readReport, type StoreReportCache, storesUnder } from './report-data.js';
 
 /** How often the dashboard looks for a change in the store (its journal and manifests). */
 export const WATCH_MS = 500;
@@ -68,10 +68,15 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   let port = 0;
   // The report is read once per change of the store, not once per request: a store of 10 000
   // checkpoints takes seconds to read, a page must come in well under one.
-  let cached = { fingerprint: await fingerprint(options.path), report: await readReport(options.path) };
+  const caches = new Map<string, StoreReportCache>();
+  let cached = {
+    fingerprint: await fingerprint(options.path),
+    report: await readReport(options.path, caches),
+  };
   const current = async (): Promise<Report> => {
     const now = await fingerprint(options.path);
-    if (now !== cached.fingerprint) cached = { fingerprint: now, report: await readReport(options.path) };
+    if (now !== cached.fingerprint)
+      cached = { fingerprint: now, report: await readReport(options.path, caches) };
     return cached.report;
   };
   const clients = new Set<ServerResponse>();

@@ -8,5 +8,6 @@ export {
   readReport,
   readStoreReport,
   type StoreReport,
+  StoreReportCache,
   storesUnder,
 } from './report-data.js';

@@ -1,7 +1,15 @@
 import { promises as fsp } from 'node:fs';
 import { basename, join } from 'node:path';
+import { CkptError } from '../errors.js';
 import { createSlurmHolderProbe } from '../slurm/index.js';
-import { describeWriter, journalEventsOf, readJournal, STORE_ID_FILE, Store } from '../store/index.js';
+import {
+  describeWriter,
+  journalEventsOf,
+  manifestPath,
+  readJournal,
+  STORE_ID_FILE,
+  Store,
+} from '../store/index.js';
 import { type JobStatus, readJobStatus } from '../supervisor/index.js';
 
 /** One checkpoint as the views show it. */
@@ -59,10 +67,16 @@ export async function isStore(dir: string): Promise<boolean> {
  * `store-0`, `store-1`…), each reported in name order. Reads only; verifies manifests and that
  * every chunk is there, without reading chunk contents.
  */
-export async function readReport(path: string): Promise<Report> {
-  if (await isStore(path)) return readStoreReport(path);
+export async function readReport(path: string, caches?: Map<string, StoreReportCache>): Promise<Report> {
+  const cacheOf = (dir: string): StoreReportCache | undefined => {
+    if (!caches) return undefined;
+    let cache = caches.get(dir);
+    if (!cache) caches.set(dir, (cache = new StoreReportCache()));
+    return cache;
+  };
+  if (await isStore(path)) return readStoreReport(path, cacheOf(path));
   const jobs: StoreReport[] = [];
-  for (const store of await storesUnder(path)) jobs.push(await readStoreReport(store));
+  for (const store of await storesUnder(path)) jobs.push(await readStoreReport(store, cacheOf(store)));
   return { kind: 'directory', path, generatedAt: new Date().toISOString(), jobs };
 }
 
@@ -78,24 +92,89 @@ export async function storesUnder(path: string): Promise<string[]> {
   return stores;
 }
 
-/** The report of one store. */
-export async function readStoreReport(path: string): Promise<StoreReport> {
+/**
+ * What the dashboard keeps between two reads of a store: each checkpoint's row, by the identity
+ * of its manifest file (size, mtime, inode). A manifest is written once and never changed, so a
+ * read after a commit reads the new manifests only. (Chunks lost after a checkpoint was read show
+ * in `ckpt verify` and in the next `ckpt report`.)
+ */
+export class StoreReportCache {
+  readonly rows = new Map<number, { stamp: string; row: CheckpointRow; stepKind: string }>();
+}
+
+/**
+ * Every checkpoint's row, oldest first, and the newest one a restore would use: its manifest
+ * verifies and its chunks are all there. Manifests are read one at a time (a store of 10 000
+ * checkpoints must not have them all in memory at once), or taken from `cache`.
+ */
+async function checkpointRows(
+  store: Store,
+  cache: StoreReportCache | undefined,
+): Promise<{
+  rows: CheckpointRow[];
+  newest: { seq: number; step: number; time: string; stepKind: string } | null;
+}> {
+  const rows: CheckpointRow[] = [];
+  let newest: { seq: number; step: number; time: string; stepKind: string } | null = null;
+  const seen = new Set<number>();
+  for (const seq of await store.listSeqs()) {
+    const stat = await fsp.lstat(manifestPath(store.root, seq)).catch(() => undefined);
+    if (!stat) continue; // pruned meanwhile
+    seen.add(seq);
+    const stamp = `${stat.size}:${stat.mtimeMs}:${stat.ino}`;
+    let item = cache?.rows.get(seq);
+    if (!item || item.stamp !== stamp) {
+      const row: CheckpointRow = {
+        seq,
+        step: null,
+        time: null,
+        bytes: null,
+        writtenBytes: null,
+        durationMs: null,
+        problem: null,
+      };
+      let stepKind = 'program';
+      try {
+        const m = await store.readManifest(seq);
+        Object.assign(row, {
+          step: m.step,
+          time: m.time,
+          bytes: m.stats.bytes,
+          writtenBytes: m.stats.writtenBytes,
+          durationMs: m.stats.durationMs,
+          problem: (await store.checkChunksPresent(m)) ?? null,
+        });
+        stepKind = m.meta.stepKind === 'capture-counter' ? 'capture-counter' : 'program';
+      } catch (error) {
+        if (!(error instanceof CkptError)) throw error;
+        row.problem = error.message;
+      }
+      item = { stamp, row, stepKind };
+      cache?.rows.set(seq, item);
+    }
+    rows.push(item.row);
+    if (item.row.problem === null && item.row.time !== null && item.row.step !== null) {
+      newest = { seq, step: item.row.step, time: item.row.time, stepKind: item.stepKind };
+    }
+  }
+  if (cache) for (const seq of cache.rows.keys()) if (!seen.has(seq)) cache.rows.delete(seq);
+  return { rows, newest };
+}
+
+/** The report of one store (with `cache`, reading only the manifests that are new to it). */
+export async function readStoreReport(path: string, cache?: StoreReportCache): Promise<StoreReport> {
   const store = await Store.open(path);
-  const status = await readJobStatus(store, { holderProbe: createSlurmHolderProbe() });
-  const health = await store.health();
-  const checkpoints = health.map(
-    (h): CheckpointRow => ({
-      seq: h.seq,
-      step: h.manifest?.step ?? null,
-      time: h.manifest?.time ?? null,
-      bytes: h.manifest?.stats.bytes ?? null,
-      writtenBytes: h.manifest?.stats.writtenBytes ?? null,
-      durationMs: h.manifest?.stats.durationMs ?? null,
-      problem: h.problem ?? (h.manifest ? null : 'unreadable'),
-    }),
-  );
-  const usable = checkpoints.filter((c) => c.problem === null);
-  const resumeFrom = usable.at(-1)?.seq ?? null;
+  const { rows: checkpoints, newest } = await checkpointRows(store, cache);
+  const status = await readJobStatus(store, {
+    holderProbe: createSlurmHolderProbe(),
+    newestUsable: newest && {
+      seq: newest.seq,
+      step: newest.step,
+      time: newest.time,
+      meta: { stepKind: newest.stepKind },
+    },
+  });
+  const resumeFrom = newest?.seq ?? null;
   const skipped = checkpoints
     .filter((c) => c.problem !== null && (resumeFrom === null || c.seq > resumeFrom))
     .map((c) => ({ seq: c.seq, reason: c.problem! }));

@@ -27,7 +27,7 @@ export {
   knownJournalEvents,
   type RawJournalEvent,
 } from './journal-events.js';
-export { STORE_FORMAT_VERSION, STORE_ID_FILE } from './layout.js';
+export { manifestPath, STORE_FORMAT_VERSION, STORE_ID_FILE } from './layout.js';
 export {
   acquireLease,
   acquireOrBorrowLease,

@@ -6,6 +6,7 @@ import {
   type KnownJournalEvent,
   knownJournalEvents,
   type LeaseRecord,
+  type Manifest,
   readJournal,
   readLease,
   type Store,
@@ -74,6 +75,11 @@ export interface JobStatusOptions {
   now?: number;
   /** Asked whether the lease's holder still runs, as `ckpt run` asks it (the slurm layer's). */
   holderProbe?: HolderProbe;
+  /**
+   * The newest checkpoint a restore would use (null: none), when the caller has already looked
+   * at every checkpoint (the dashboard does, incrementally); otherwise the store is scanned.
+   */
+  newestUsable?: Pick<Manifest, 'seq' | 'step' | 'time' | 'meta'> | null;
 }
 
 /**
@@ -206,8 +212,10 @@ export async function readJobStatus(store: Store, options: JobStatusOptions = {}
     else if (holderNow?.state === 'alive' || holderNow?.state === 'unknown') state = 'running';
     else state = 'supervisor-died';
   }
-  const { usable } = await store.candidates();
-  const newest = usable[0];
+  const newest =
+    options.newestUsable !== undefined
+      ? (options.newestUsable ?? undefined)
+      : (await store.candidates()).usable[0];
   return {
     state,
     holder: holderNow,
