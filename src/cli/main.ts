@@ -3,6 +3,7 @@ import { CkptError, UsageError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import { addFlowCommand } from './commands/flow.js';
 import type { RunExit } from './commands/run.js';
+import { portOption } from './commands/ui.js';
 import { type CommandContext, resolveStoreDir } from './context.js';
 import { EXIT_FAILURE, EXIT_USAGE, exitCodeFor } from './exit-codes.js';
 import { addRunCommand } from './run-command.js';
@@ -24,14 +25,6 @@ function nonNegativeNumber(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
     throw new InvalidArgumentError(`Expected \`--step\` to be a non-negative number, got \`${value}\`.`);
-  }
-  return n;
-}
-
-function portOption(value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1 || n > 65535) {
-    throw new InvalidArgumentError(`Expected \`--port\` to be a port number (1-65535), got \`${value}\`.`);
   }
   return n;
 }

@@ -263,6 +263,7 @@ class Head {
           attempt: spec.attempt,
           key: spec.key,
           job: attempt.job!,
+          attemptId: attempt.attemptId,
         });
       });
     }

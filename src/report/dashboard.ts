@@ -3,6 +3,7 @@ import { promises as fsp } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { FlowReport } from './flow-report.js';
 import { renderPage } from './html.js';
 import { type Report, readReport, type StoreReportCache, storesUnder } from './report-data.js';
 
@@ -10,10 +11,22 @@ import { type Report, readReport, type StoreReportCache, storesUnder } from './r
 export const WATCH_MS = 500;
 const COOKIE = 'ckpt_token';
 
+/** What a dashboard shows: how to read it, and a cheap fingerprint that changes when it does. */
+export interface ReportSource {
+  load(): Promise<Report | FlowReport>;
+  fingerprint(): Promise<string>;
+}
+
+/** The source of a store, or of a directory of stores (each store's manifests read once). */
+export function storeSource(path: string): ReportSource {
+  const caches = new Map<string, StoreReportCache>();
+  return { load: () => readReport(path, caches), fingerprint: () => fingerprint(path) };
+}
+
 /** Where and how `ckpt ui` serves. */
 export interface DashboardOptions {
-  /** A store, or a directory of stores. */
-  path: string;
+  /** What it shows: {@link storeSource}, or a flow's (`ckpt flow ui`). */
+  source: ReportSource;
   /** A TCP port on 127.0.0.1 (0: a free one). Ignored with `socket`. */
   port?: number;
   /** A Unix socket path instead of TCP (for `ssh -L 8080:/path/to.sock login-node`). */
@@ -68,15 +81,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   let port = 0;
   // The report is read once per change of the store, not once per request: a store of 10 000
   // checkpoints takes seconds to read, a page must come in well under one.
-  const caches = new Map<string, StoreReportCache>();
-  let cached = {
-    fingerprint: await fingerprint(options.path),
-    report: await readReport(options.path, caches),
-  };
-  const current = async (): Promise<Report> => {
-    const now = await fingerprint(options.path);
-    if (now !== cached.fingerprint)
-      cached = { fingerprint: now, report: await readReport(options.path, caches) };
+  const { source } = options;
+  let cached = { fingerprint: await source.fingerprint(), report: await source.load() };
+  const current = async (): Promise<Report | FlowReport> => {
+    const now = await source.fingerprint();
+    if (now !== cached.fingerprint) cached = { fingerprint: now, report: await source.load() };
     return cached.report;
   };
   const clients = new Set<ServerResponse>();
@@ -158,7 +167,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const watch = setInterval(() => {
     if (looking) return;
     looking = true;
-    void fingerprint(options.path)
+    void source
+      .fingerprint()
       .then(async (now) => {
         if (now === last) return;
         last = now;
@@ -247,4 +257,4 @@ async function fingerprint(path: string): Promise<string> {
   return parts.join('|');
 }
 
-export type { Report };
+export type { FlowReport, Report };

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import type { FlowReport } from './flow-report.js';
 import { CLIENT_SCRIPT, PAGE_STYLE } from './page-client.js';
 import type { Report } from './report-data.js';
 
@@ -41,9 +42,14 @@ export function scriptJson(value: unknown): string {
  * store is put in with `textContent`, never as markup, and the Content-Security-Policy forbids
  * any request (the dashboard may ask its own server only).
  */
-export function renderPage(report: Report, options: PageOptions): string {
+export function renderPage(report: Report | FlowReport, options: PageOptions): string {
   const { js, css } = uplotAssets();
-  const title = report.kind === 'store' ? `ckpt: ${report.name}` : `ckpt: ${report.jobs.length} jobs`;
+  const title =
+    report.kind === 'store'
+      ? `ckpt: ${report.name}`
+      : report.kind === 'flow'
+        ? `ckpt flow: ${report.file}`
+        : `ckpt: ${report.jobs.length} jobs`;
   const connect = options.live ? "'self'" : "'none'";
   return `<!doctype html>
 <html lang="en">

@@ -1,4 +1,11 @@
-export { type Dashboard, type DashboardOptions, startDashboard } from './dashboard.js';
+export {
+  type Dashboard,
+  type DashboardOptions,
+  type ReportSource,
+  startDashboard,
+  storeSource,
+} from './dashboard.js';
+export { type FlowReport, flowFingerprint, readFlowReport } from './flow-report.js';
 export { type PageOptions, renderPage, scriptJson } from './html.js';
 export {
   type CheckpointRow,

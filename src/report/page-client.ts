@@ -22,6 +22,8 @@ tr.bad td { color: #a3261b; }
 a { color: #2456b3; }
 .state-finished { color: #1f7a3a; } .state-failed, .state-supervisor-died, .state-fenced { color: #a3261b; }
 .state-running, .state-requeued, .state-interrupted { color: #2456b3; }
+.status-done, .status-cached { color: #1f7a3a; } .status-failed, .status-blocked { color: #a3261b; }
+.status-running, .status-queued { color: #2456b3; }
 `;
 
 export const CLIENT_SCRIPT = String.raw`
@@ -222,13 +224,74 @@ export const CLIENT_SCRIPT = String.raw`
     return wrap;
   }
 
+  var OUTCOME_COLOUR = { done: '#1f7a3a', failed: '#a3261b', retry: '#c98a14', cancelled: '#5b6476', lost: '#6b4bb3', resubmit: '#6b4bb3', superseded: '#5b6476', 'cut off': '#a3261b' };
+
+  function flowTimeline(r) {
+    var bars = r.attempts;
+    if (bars.length === 0) return el('p', { class: 'note', text: 'No attempt journaled yet.' });
+    var now = Date.parse(r.generatedAt);
+    var t0 = Math.min.apply(null, bars.map(function (b) { return Date.parse(b.started); }));
+    var t1 = Math.max.apply(null, bars.map(function (b) { return b.ended ? Date.parse(b.ended) : b.outcome ? Date.parse(b.started) : now; }));
+    var W = 1000, left = 10, right = 10, rowH = 18, top = 8;
+    var H = top + bars.length * rowH + 24;
+    var x = function (t) { return left + ((t - t0) / Math.max(1, t1 - t0)) * (W - left - right); };
+    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, width: '100%', class: 'timeline', role: 'img', 'aria-label': 'attempts' });
+    bars.forEach(function (b, i) {
+      var a = x(Date.parse(b.started));
+      var e = x(b.ended ? Date.parse(b.ended) : b.outcome ? Date.parse(b.started) : now);
+      var y = top + i * rowH;
+      var label = b.task + ' #' + b.attempt + (b.job ? ' [job ' + b.job + ']' : '');
+      var rect = svg('rect', { x: a, y: y, width: Math.max(2, e - a), height: rowH - 4, rx: 3, fill: b.outcome ? OUTCOME_COLOUR[b.outcome] || '#5b6476' : '#2456b3', opacity: 0.85, class: 'attempt', 'data-outcome': b.outcome || 'running' });
+      rect.appendChild(svg('title', { text: label + ': ' + (b.outcome || 'running') + (b.error ? ' — ' + b.error : '') + '; ' + b.started + ' → ' + (b.ended || 'now') }));
+      root.appendChild(rect);
+      root.appendChild(svg('text', { x: Math.min(a + 4, W - 320), y: y + rowH - 7, 'font-size': 10, fill: '#1d2330', text: label }));
+    });
+    root.appendChild(svg('text', { x: left, y: H - 6, 'font-size': 11, fill: '#5b6476', text: new Date(t0).toISOString() }));
+    root.appendChild(svg('text', { x: W - right, y: H - 6, 'font-size': 11, fill: '#5b6476', 'text-anchor': 'end', text: new Date(t1).toISOString() }));
+    return root;
+  }
+
+  function flowView(r) {
+    var wrap = el('section', { class: 'flow' });
+    wrap.appendChild(el('h1', { text: r.file }));
+    wrap.appendChild(el('div', { class: 'sub', text: 'as of ' + r.generatedAt }));
+    var totals = {};
+    r.steps.forEach(function (s) { for (var k in s.counts) totals[k] = (totals[k] || 0) + s.counts[k]; });
+    var order = ['done', 'cached', 'queued', 'running', 'failed', 'pending', 'blocked'];
+    wrap.appendChild(el('div', { class: 'cards', id: 'summary' }, order.filter(function (k) { return totals[k]; }).map(function (k) { return card(k, totals[k], 'status-' + k); })));
+    var head = el('tr', {}, ['step', 'executor', 'tasks', 'states'].map(function (h) { return el('th', { text: h }); }));
+    var stepRows = r.steps.map(function (s) {
+      var states = order.filter(function (k) { return s.counts[k]; }).map(function (k) { return s.counts[k] + ' ' + k; }).join(', ');
+      return el('tr', { 'data-step': s.name }, [el('td', { text: s.name }), el('td', { text: s.executor }), el('td', { class: 'num', text: String(s.tasks) }), el('td', { text: states })]);
+    });
+    wrap.appendChild(el('h2', { text: 'Steps' }));
+    wrap.appendChild(el('table', { class: 'steps' }, [el('thead', {}, [head]), el('tbody', {}, stepRows)]));
+    wrap.appendChild(el('h2', { text: 'Attempts' }));
+    wrap.appendChild(flowTimeline(r));
+    var runs = el('ol', { class: 'runs' });
+    r.runs.forEach(function (run) { runs.appendChild(el('li', { text: 'head run ' + run.run + ': ' + run.started + ' → ' + (run.ended || '…') + ' — ' + run.summary })); });
+    wrap.appendChild(runs);
+    wrap.appendChild(el('h2', { text: 'Tasks' }));
+    var thead = el('tr', {}, ['task', 'step', 'status', 'attempts', 'SLURM job', 'error'].map(function (h) { return el('th', { text: h }); }));
+    var taskRows = r.tasks.map(function (t) {
+      return el('tr', { 'data-task': t.task, class: t.status === 'failed' ? 'bad' : '' }, [
+        el('td', { text: t.task }), el('td', { text: t.step }), el('td', { class: 'status-' + t.status, text: t.status }),
+        el('td', { class: 'num', text: String(t.attempts) }), el('td', { text: t.job || '' }), el('td', { text: t.error || '' }),
+      ]);
+    });
+    wrap.appendChild(el('table', { class: 'tasks' }, [el('thead', {}, [thead]), el('tbody', {}, taskRows)]));
+    if (r.moreTasks > 0) wrap.appendChild(el('p', { class: 'note', text: r.moreTasks + ' more tasks are counted in the steps, not listed.' }));
+    return wrap;
+  }
+
   function render(report) {
     plots.splice(0).forEach(function (p) { if (p.plot) p.plot.destroy(); });
-    var view = report.kind === 'directory' ? directoryView(report) : storeView(report);
+    var view = report.kind === 'flow' ? flowView(report) : report.kind === 'directory' ? directoryView(report) : storeView(report);
     app.replaceChildren(view);
     plots.forEach(function (p) { p.plot = p.make(); });
     app.setAttribute('data-generated', report.generatedAt);
-    app.setAttribute('data-checkpoints', String(report.kind === 'store' ? report.checkpoints.length : report.jobs.reduce(function (n, j) { return n + j.checkpoints.length; }, 0)));
+    if (report.kind === 'flow') app.setAttribute('data-attempts', String(report.attempts.length));
+    else app.setAttribute('data-checkpoints', String(report.kind === 'store' ? report.checkpoints.length : report.jobs.reduce(function (n, j) { return n + j.checkpoints.length; }, 0)));
   }
 
   render(JSON.parse(document.getElementById('ckpt-data').textContent));

@@ -131,8 +131,9 @@ const EVENT_CHECKS = {
     attempt: isNumber,
     key: isString,
     pid: optional(isNumber),
-    /** A SLURM attempt: its job (`A_i` for an array task). */
+    /** A SLURM attempt: its job (`A_i` for an array task) and id (`NONCE.INDEX`). */
     job: optional(isString),
+    attemptId: optional(isString),
   }),
   /** `ckpt flow run`: an attempt of a task ended: done (its record's `seq`), retry or failed. */
   'flow-task-end': objectOf({

@@ -10,8 +10,9 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Dashboard, type StoreReport, startDashboard } from '../../src/report/index.js';
+import { type Dashboard, type StoreReport, startDashboard, storeSource } from '../../src/report/index.js';
 import { runCkpt, startCkpt } from '../helpers/cli.js';
+import { writeFanOut } from '../helpers/flow.js';
 import { CHROMIUM, describeNeeds } from '../helpers/needs.js';
 import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
@@ -91,7 +92,7 @@ describeNeeds('the dashboard and the HTML report', CHROMIUM, () => {
   it('serves nothing to a foreign Host or without the token, and changes nothing', async () => {
     const dir = tmp();
     const store = jobStore(dir);
-    const d = await startDashboard({ path: store });
+    const d = await startDashboard({ source: storeSource(store) });
     try {
       const port = (d.server.address() as { port: number }).port;
       const host = { Host: `127.0.0.1:${port}` };
@@ -151,7 +152,7 @@ describeNeeds('the dashboard and the HTML report', CHROMIUM, () => {
     const dir = tmp();
     const store = jobStore(dir);
     const socket = join(dir, 'ui.sock');
-    const d = await startDashboard({ path: store, socket });
+    const d = await startDashboard({ source: storeSource(store), socket });
     try {
       expect(statSync(socket).mode & 0o777).toBe(0o600);
       const status = await new Promise<number>((resolve, reject) => {
@@ -276,6 +277,65 @@ describeNeeds('the dashboard and the HTML report', CHROMIUM, () => {
       ).toBe('99');
       expect(errors).toEqual([]);
       await page.close();
+    } finally {
+      ui.child.kill('SIGTERM');
+      expect((await ui.exited).code).toBe(0);
+    }
+  }, 90_000);
+
+  it('ckpt flow report and ckpt flow ui: steps, attempts (a retry among them) and tasks', async () => {
+    const dir = tmp();
+    writeFanOut(dir, [1, 2, 3], 0.05);
+    // A third step that fails once, then succeeds: a retry on the timeline.
+    writeFileSync(
+      join(dir, 'ckpt-flow.yaml'),
+      `${readFileSync(join(dir, 'ckpt-flow.yaml'), 'utf8')}  check:
+    needs: [merge]
+    run: if [ ! -e tried ]; then touch tried; exit 4; fi; cp total.txt checked.txt
+    outputs: [checked.txt]
+    retries: 1
+`,
+    );
+    const ran = runCkpt(['flow', 'run'], { cwd: dir });
+    expect(ran.code, ran.stdout + ran.stderr).toBe(0);
+    const file = join(dir, 'flow.html');
+    const r = runCkpt(['flow', 'report', '--html', file], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`file://${file}`);
+    await page.locator('table.tasks tbody tr').first().waitFor();
+    expect(await page.locator('table.steps tbody tr').count()).toBe(3);
+    expect(await page.locator('table.tasks tbody tr').count()).toBe(5);
+    expect(await page.locator('rect.attempt').count()).toBe(6);
+    expect(await page.locator('rect.attempt[data-outcome="retry"]').count()).toBe(1);
+    expect(await page.locator('rect.attempt[data-outcome="done"]').count()).toBe(5);
+    expect(await page.locator('tr[data-task="check"] td').nth(2).textContent()).toBe('done');
+    await page.screenshot({ path: join(SHOTS, 'report-flow.png'), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+
+    const ui = startCkpt(['flow', 'ui'], { cwd: dir });
+    try {
+      const url = await waitFor(
+        () => /http:\/\/127\.0\.0\.1:\d+\/#token=[0-9a-f]+/.exec(ui.output().stdout)?.[0],
+        'ckpt flow ui to print its address',
+        { timeoutMs: 15_000 },
+      );
+      const live = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      await live.goto(url);
+      await live.locator('table.tasks tbody tr').first().waitFor({ timeout: 10_000 });
+      const before = Number(await live.locator('#app').getAttribute('data-attempts'));
+      // An edited input: the next run reruns gen[k=2] and what needs it, and the page follows.
+      writeFileSync(join(dir, 'data', '2.txt'), 'changed\n');
+      expect(runCkpt(['flow', 'run'], { cwd: dir }).code).toBe(0);
+      await waitFor(
+        async () => Number(await live.locator('#app').getAttribute('data-attempts')) === before + 3,
+        'the new attempts to appear',
+        { timeoutMs: 5000, everyMs: 50 },
+      );
+      await live.close();
     } finally {
       ui.child.kill('SIGTERM');
       expect((await ui.exited).code).toBe(0);

@@ -1,10 +1,11 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { FlowEvent, FlowStatus, TaskGraph } from '../../flow/index.js';
 import { parseDuration } from '../../supervisor/duration.js';
 import { type CommandContext, printJson } from '../context.js';
 import { EXIT_FAILURE, EXIT_RESUMABLE } from '../exit-codes.js';
 import { packageRoot } from '../package-root.js';
+import { portOption } from './ui.js';
 
 type Action = (
   fn: (cmd: Command, ...args: never[]) => Promise<number>,
@@ -98,6 +99,42 @@ export function addFlowCommand(
         const { renderGraph } = await import('../../flow/index.js');
         ctx(cmd).out(renderGraph(await load(path), cmd.opts<{ format: 'dot' | 'mermaid' }>().format));
         return 0;
+      }),
+    );
+  flow
+    .command('report')
+    .description('write one self-contained HTML report of the workflow: steps, attempts, tasks')
+    .argument(file, fileHelp)
+    .requiredOption('--html <file>', 'where to write the report')
+    .action(
+      action(async (cmd: Command, path?: string) => {
+        const { readFlowReport, renderPage } = await import('../../report/index.js');
+        const { writeFileAtomic } = await import('../../store/index.js');
+        const report = await readFlowReport(await load(path), process.env);
+        const out = resolve(cmd.opts<{ html: string }>().html);
+        await writeFileAtomic(out, Buffer.from(renderPage(report, { live: false })), { mode: 0o644 });
+        ctx(cmd).out(
+          `Wrote ${out} (${report.tasks.length + report.moreTasks} tasks); it opens in any browser, without a network.`,
+        );
+        return 0;
+      }),
+    );
+  flow
+    .command('ui')
+    .description('a live, read-only dashboard of the workflow, on 127.0.0.1 or a Unix socket')
+    .argument(file, fileHelp)
+    .option('--port <n>', 'the TCP port (default: a free one)', portOption)
+    .option('--socket <path>', 'serve on a Unix socket instead (for ssh -L from your computer)')
+    .action(
+      action(async (cmd: Command, path?: string) => {
+        const { flowFingerprint, readFlowReport } = await import('../../report/index.js');
+        const { serveDashboard } = await import('./ui.js');
+        const graph = await load(path);
+        const source = {
+          load: () => readFlowReport(graph, process.env),
+          fingerprint: () => flowFingerprint(graph),
+        };
+        return serveDashboard(ctx(cmd), source, cmd.opts<{ port?: number; socket?: string }>());
       }),
     );
   flow

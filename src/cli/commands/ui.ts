@@ -1,9 +1,19 @@
+import { InvalidArgumentError } from 'commander';
 import { UsageError } from '../../errors.js';
 import type { CommandContext } from '../context.js';
 
+/** `--port`: a TCP port number. */
+export function portOption(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 65535) {
+    throw new InvalidArgumentError(`Expected \`--port\` to be a port number (1-65535), got \`${value}\`.`);
+  }
+  return n;
+}
+
 /** `ckpt ui`: serves the live dashboard until SIGINT or SIGTERM. */
 export async function runUi(ctx: CommandContext, o: { port?: number; socket?: string }): Promise<number> {
-  const { startDashboard, storesUnder } = await import('../../report/index.js');
+  const { startDashboard, storeSource, storesUnder } = await import('../../report/index.js');
   const stores = await storesUnder(ctx.storeDir).catch((error: unknown) => {
     throw new UsageError(`Cannot show \`${ctx.storeDir}\`: ${(error as Error).message}`, {
       hint: 'Give a store (--store DIR), or a directory whose subdirectories are stores.',
@@ -15,8 +25,18 @@ export async function runUi(ctx: CommandContext, o: { port?: number; socket?: st
       hint: 'Give a store (--store DIR), or a directory whose subdirectories are stores.',
     });
   }
+  return serveDashboard(ctx, storeSource(ctx.storeDir), o);
+}
+
+/** Serves `source` until SIGINT or SIGTERM, printing where (`ckpt ui`, `ckpt flow ui`). */
+export async function serveDashboard(
+  ctx: CommandContext,
+  source: import('../../report/index.js').ReportSource,
+  o: { port?: number; socket?: string },
+): Promise<number> {
+  const { startDashboard } = await import('../../report/index.js');
   const dashboard = await startDashboard({
-    path: ctx.storeDir,
+    source,
     ...(o.port !== undefined ? { port: o.port } : {}),
     ...(o.socket ? { socket: o.socket } : {}),
   });
