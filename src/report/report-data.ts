@@ -70,8 +70,8 @@ export async function isStore(dir: string): Promise<boolean> {
 export async function readReport(path: string, caches?: Map<string, StoreReportCache>): Promise<Report> {
   const cacheOf = (dir: string): StoreReportCache | undefined => {
     if (!caches) return undefined;
-    let cache = caches.get(dir);
-    if (!cache) caches.set(dir, (cache = new StoreReportCache()));
+    const cache = caches.get(dir) ?? new StoreReportCache();
+    caches.set(dir, cache);
     return cache;
   };
   if (await isStore(path)) return readStoreReport(path, cacheOf(path));

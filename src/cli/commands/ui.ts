@@ -13,7 +13,7 @@ export function portOption(value: string): number {
 
 /** `ckpt ui`: serves the live dashboard until SIGINT or SIGTERM. */
 export async function runUi(ctx: CommandContext, o: { port?: number; socket?: string }): Promise<number> {
-  const { startDashboard, storeSource, storesUnder } = await import('../../report/index.js');
+  const { storeSource, storesUnder } = await import('../../report/index.js');
   const stores = await storesUnder(ctx.storeDir).catch((error: unknown) => {
     throw new UsageError(`Cannot show \`${ctx.storeDir}\`: ${(error as Error).message}`, {
       hint: 'Give a store (--store DIR), or a directory whose subdirectories are stores.',
