@@ -80,20 +80,22 @@ describeSlurm('ckpt flow run: the SLURM executor', () => {
 
     // 2. Heads killed at random moments: while tasks queue, run and finish.
     const random = seeded(SEED);
-    const outputs: string[] = [];
     for (let kill = 0; kill < 4; kill++) {
       const head = startHead(dir, POLL, env);
-      // Kill 2 waits for the first side effects: the head dies while records are committed.
+      // Kill 0 waits until the head found the job of the submission it had no id for (by its
+      // comment) and attached to it; kill 2 waits for the first side effects, so that the head
+      // dies while records are committed. Each kill then comes at a random moment.
+      if (kill === 0) {
+        const attached = await head.waitLines(/attach {3}gen\[k=1\]: SLURM job \d+_0/, 1);
+        expect(attached, head.lines.join('\n')).toBe(true);
+      }
       if (kill === 2)
         await waitFor(() => sideEffects(dir).length >= 1, 'a task to finish', { timeoutMs: 60_000 });
       await sleep(300 + random() * 2500);
       head.child.kill('SIGKILL');
       await head.exited;
-      outputs.push(head.lines.join('\n'));
       track(jobs);
     }
-    // The head after the first found the job by its comment and attached to it.
-    expect(outputs[0]).toMatch(/attach {3}gen\[k=1\]: SLURM job \d+_0/);
     const last = await finish(startHead(dir, POLL, env));
     track(jobs);
     expect(last.stderr).toBe('');
