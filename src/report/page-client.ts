@@ -104,7 +104,7 @@ export const CLIENT_SCRIPT = String.raw`
     root.appendChild(svg('text', { x: left, y: 14, 'font-size': 11, fill: '#5b6476', text: 'checkpoints and events' }));
     cps.forEach(function (c) {
       var tick = svg('rect', { x: x(Date.parse(c.time)) - 1, y: 18, width: 2, height: 8, fill: c.problem ? '#a3261b' : '#2456b3', class: 'cp-mark', 'data-seq': c.seq });
-      tick.appendChild(svg('title', { text: '#' + c.seq + ' step ' + c.step + ', ' + bytes(c.bytes) + (c.problem ? ' — ' + c.problem : '') }));
+      tick.appendChild(svg('title', { text: '#' + c.seq + ' step ' + c.step + ': ' + bytes(c.bytes) + ', ' + bytes(c.writtenBytes) + ' written, commit ' + duration(c.durationMs) + (c.problem ? ' — ' + c.problem : '') }));
       root.appendChild(tick);
     });
     r.marks.forEach(function (m) {
