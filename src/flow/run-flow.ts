@@ -193,10 +193,17 @@ class Head {
     this.options.signal?.addEventListener('abort', stop, { once: true });
     try {
       for (;;) {
+        const endedBefore = this.endedCount();
         if (!this.result.interrupted) await this.assessReady();
         if (!this.result.interrupted) await this.startQueued();
         const slurmWaiting = this.watched.size + this.waitingFor.size > 0;
-        if (this.running.size === 0 && (this.result.interrupted || !slurmWaiting)) break;
+        if (this.running.size === 0 && (this.result.interrupted || !slurmWaiting)) {
+          // A submission sbatch refused ends its tasks at once: their retries, and the steps
+          // that need them (now blocked), are still to be seen to.
+          const moved = this.queue.length > 0 || this.endedCount() !== endedBefore;
+          if (!this.result.interrupted && moved) continue;
+          break;
+        }
         const waits = [...this.running.values()].map((r) => r.done);
         if (slurmWaiting) waits.push(new Promise((r) => setTimeout(r, RESULT_POLL_MS)));
         await Promise.race(waits);
@@ -405,6 +412,13 @@ class Head {
       attempt: attempt.attempt,
       job: attempt.job ?? '(looking it up)',
     });
+  }
+
+  /** Tasks ended so far, any outcome. */
+  private endedCount(): number {
+    let n = 0;
+    for (const count of this.endedTasks.values()) n += count;
+    return n;
   }
 
   private finish(task: FlowTask, outcome: Outcome): void {

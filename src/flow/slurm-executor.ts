@@ -157,7 +157,23 @@ export class SlurmExecutor {
       step: step.name,
       tasks: specs.map((s) => ({ task: s.task, key: s.key, attempt: s.attempt })),
     });
-    const jobId = await submitBatch(script, []);
+    let jobId: string;
+    try {
+      jobId = await submitBatch(script, []);
+    } catch (error) {
+      // Refused: no job exists, and a later head must not look for one.
+      for (const [index, spec] of specs.entries()) {
+        await appendJournal(this.o.store.root, 'flow-task-end', {
+          run: this.o.run,
+          task: spec.task,
+          attempt: spec.attempt,
+          outcome: 'not-submitted',
+          attemptId: `${nonce}.${index}`,
+          error: (error as Error).message,
+        }).catch(() => {});
+      }
+      throw error;
+    }
     await appendJournal(this.o.store.root, 'flow-submitted', { run: this.o.run, nonce, jobId });
     const attempts = specs.map(
       (spec, index): SlurmAttempt => ({

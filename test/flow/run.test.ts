@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCkpt } from '../helpers/cli.js';
+import { cleanEnv, runCkpt } from '../helpers/cli.js';
 import { flowRecords, sideEffects, writeFanOut } from '../helpers/flow.js';
 import { requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
@@ -131,5 +131,33 @@ steps:
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/step `a`, field `needs\[0\]`: unknown step `b`/);
     expect(result.stderr).not.toMatch(/at .*\.js/);
+  });
+});
+
+describe('ckpt flow run with executor: slurm, where sbatch refuses', () => {
+  it('says why the task failed, blocks its dependents, and leaves no job for a later head to look for', async () => {
+    const dir = tmp();
+    writeFanOut(dir, [1, 2], 0.05, '    executor: slurm\n    slurm: { partition: nosuch }\n');
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    // What SLURM's sbatch prints for a partition that does not exist.
+    writeFileSync(
+      join(bin, 'sbatch'),
+      '#!/bin/sh\necho "sbatch: error: invalid partition specified: nosuch" >&2\necho "sbatch: error: Batch job submission failed: Invalid partition name specified" >&2\nexit 1\n',
+    );
+    chmodSync(join(bin, 'sbatch'), 0o755);
+    const env = cleanEnv({ PATH: `${bin}:${process.env.PATH}` });
+    const first = runCkpt(['flow', 'run'], { cwd: dir, env });
+    expect(first.code).toBe(1);
+    expect(first.stdout).toMatch(
+      /failed {3}gen\[k=1\] \(attempt 1\): sbatch did not take it: sbatch refused the job: sbatch: error: invalid partition specified: nosuch/,
+    );
+    expect(first.stdout).toMatch(/blocked {2}merge: gen\[k=1\], gen\[k=2\] did not finish/);
+    // The next head has no attempt to re-attach to: it submits again (and is refused again).
+    const again = runCkpt(['flow', 'run'], { cwd: dir, env });
+    expect(again.code).toBe(1);
+    expect(again.stdout).not.toContain('attach');
+    expect(again.stdout).not.toContain('resubmit');
+    expect(again.stdout).toMatch(/failed {3}gen\[k=2\] \(attempt 1\): sbatch did not take it/);
   });
 });
