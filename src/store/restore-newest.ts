@@ -52,7 +52,15 @@ export async function restoreNewest<T>(
         skipped.push({ seq: manifest.seq, reason: error.message });
       }
     }
-    if (!vanished) return { manifest: undefined, result: undefined, skipped };
+    if (!vanished) {
+      // Every checkpoint listed was pruned while the list was read (a commit with --keep ran
+      // beside us): the store has newer ones now, so look again.
+      if (usable.length === 0 && restart < MAX_RESTARTS) {
+        const known = new Set(skipped.map((s) => s.seq));
+        if ((await store.listSeqs()).some((seq) => !known.has(seq))) continue;
+      }
+      return { manifest: undefined, result: undefined, skipped };
+    }
   }
 }
 
