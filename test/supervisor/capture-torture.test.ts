@@ -134,7 +134,10 @@ async function checkAllLoad(storeDir: string, checked: Set<number>): Promise<voi
         encoding: 'utf8',
       },
     );
-    expect(load.status, `checkpoint #${seq} does not load: ${load.stderr}`).toBe(0);
+    expect(
+      load.status,
+      `checkpoint #${seq} does not load (replay with CKPT_TEST_SEED=${SEED}; its manifest: ${JSON.stringify(await store.readManifest(seq).catch(() => null))}): ${load.stderr}`,
+    ).toBe(0);
     checked.add(seq);
   }
 }
