@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from 'commander';
-import { UsageError } from '../../errors.js';
+import type { ReportSource } from '../../report/index.js';
 import type { CommandContext } from '../context.js';
+import { storesToShow } from './report.js';
 
 /** `--port`: a TCP port number. */
 export function portOption(value: string): number {
@@ -13,25 +14,15 @@ export function portOption(value: string): number {
 
 /** `ckpt ui`: serves the live dashboard until SIGINT or SIGTERM. */
 export async function runUi(ctx: CommandContext, o: { port?: number; socket?: string }): Promise<number> {
-  const { storeSource, storesUnder } = await import('../../report/index.js');
-  const stores = await storesUnder(ctx.storeDir).catch((error: unknown) => {
-    throw new UsageError(`Cannot show \`${ctx.storeDir}\`: ${(error as Error).message}`, {
-      hint: 'Give a store (--store DIR), or a directory whose subdirectories are stores.',
-      cause: error,
-    });
-  });
-  if (stores.length === 0) {
-    throw new UsageError(`\`${ctx.storeDir}\` is not a store and holds no stores.`, {
-      hint: 'Give a store (--store DIR), or a directory whose subdirectories are stores.',
-    });
-  }
+  await storesToShow(ctx);
+  const { storeSource } = await import('../../report/index.js');
   return serveDashboard(ctx, storeSource(ctx.storeDir), o);
 }
 
 /** Serves `source` until SIGINT or SIGTERM, printing where (`ckpt ui`, `ckpt flow ui`). */
 export async function serveDashboard(
   ctx: CommandContext,
-  source: import('../../report/index.js').ReportSource,
+  source: ReportSource,
   o: { port?: number; socket?: string },
 ): Promise<number> {
   const { startDashboard } = await import('../../report/index.js');
