@@ -91,8 +91,6 @@ export interface SlurmExecutorOptions {
 export class SlurmExecutor {
   /** Attempts not ended yet, by attempt id. */
   private readonly live = new Map<string, SlurmAttempt>();
-  /** Attempt ids whose records are already in the flow's store. */
-  private readonly adopted = new Set<string>();
   private lastQuery = 0;
   private queryFailing = false;
   private arraySize: number | undefined;
@@ -116,7 +114,6 @@ export class SlurmExecutor {
    * head watched) are copied in by the first {@link poll}.
    */
   restore(events: readonly JournalEvent[], records: readonly StoredRecord[]): void {
-    for (const r of records) this.adopted.add(r.record.nonce);
     for (const a of outstandingAttempts(events, records)) this.live.set(a.attemptId, a);
   }
 
@@ -268,7 +265,6 @@ export class SlurmExecutor {
     const found = await resultRecord(this.o.layout, attempt);
     if (!found) return undefined;
     const seq = await commitRecord(this.o.store, this.o.lease, found.record);
-    this.adopted.add(attempt.attemptId);
     this.live.delete(attempt.attemptId);
     await fsp.rm(resultStorePath(this.o.layout, attempt.attemptId), { recursive: true, force: true });
     return { kind: 'record', record: found.record, seq };
