@@ -1,8 +1,8 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode, LockedError } from '../errors.js';
-import { DIR_MODE, writeFileAtomic } from '../store/index.js';
-import { processesInGroup, signalGroup } from '../supervisor/index.js';
+import { DIR_MODE, hasExited, readProcessStat, writeFileAtomic } from '../store/index.js';
+import { signalGroup, waitGroupGone } from '../supervisor/index.js';
 
 /**
  * A running marker: written by a task's wrapper before its command starts, removed when it ends.
@@ -18,6 +18,11 @@ export interface RunningMarker {
   attempt: number;
   nonce: string;
   startedAt: string;
+  /**
+   * How long the task may take to stop after SIGTERM before it is killed: a `checkpoint:` step
+   * commits its last checkpoint in that time. Absent: killed at once.
+   */
+  graceMs?: number;
 }
 
 /** Writes the marker (atomically) at `path`. */
@@ -48,18 +53,11 @@ export async function readMarkers(dir: string): Promise<{ path: string; marker: 
   return out;
 }
 
-/** Whether the marker's wrapper still runs (same pid and same start time). */
+/** Whether the marker's wrapper still runs (same pid and same start time, not exited). */
 export async function markerAlive(marker: RunningMarker): Promise<boolean> {
-  try {
-    process.kill(marker.pid, 0);
-  } catch (error) {
-    if (errnoCode(error) === 'ESRCH') return false;
-  }
-  const stat = await fsp.readFile(`/proc/${marker.pid}/stat`, 'utf8').catch(() => undefined);
-  if (stat === undefined) return false;
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (fields[0] === 'Z') return false;
-  return marker.processStart === undefined || Number(fields[19]) === marker.processStart;
+  const stat = await readProcessStat(marker.pid);
+  if (stat === undefined || hasExited(stat)) return false;
+  return marker.processStart === undefined || stat.start === marker.processStart;
 }
 
 /** How long a reaped task's process group may take to die after SIGKILL. */
@@ -67,24 +65,23 @@ export const REAP_TIMEOUT_MS = 30_000;
 
 /**
  * Ends the tasks a dead head left behind: each marker not of `token` whose wrapper still runs has
- * its process group killed and waited for, then every such marker is removed. After this no task
- * of an earlier head runs, so none can run twice at once or commit a record late.
+ * its process group stopped (SIGTERM, then SIGKILL after the marker's grace) and waited for, then
+ * every such marker is removed. After this no task of an earlier head runs, so none can run twice
+ * at once or commit a record late.
  */
 export async function reapStaleTasks(dir: string, token: string): Promise<string[]> {
   const reaped: string[] = [];
   for (const { path, marker } of await readMarkers(dir)) {
     if (marker.token === token) continue;
     if (await markerAlive(marker)) {
-      signalGroup(marker.pid, 'SIGKILL');
-      const until = Date.now() + REAP_TIMEOUT_MS;
-      while ((await processesInGroup(marker.pid)).length > 0) {
-        if (Date.now() > until) {
-          throw new LockedError(
-            `Task ${marker.task} of an earlier head (process group ${marker.pid}) does not die after SIGKILL.`,
-            { hint: 'It is stuck in the kernel (I/O on a hung file system?). Run again once it is gone.' },
-          );
-        }
-        await new Promise((r) => setTimeout(r, 20));
+      // The wrapper stops its group the same way when it sees its head die; whichever comes first.
+      signalGroup(marker.pid, 'SIGTERM');
+      if (!(await waitGroupGone(marker.pid, marker.graceMs ?? 0))) signalGroup(marker.pid, 'SIGKILL');
+      if (!(await waitGroupGone(marker.pid, REAP_TIMEOUT_MS, 20))) {
+        throw new LockedError(
+          `Task ${marker.task} of an earlier head (process group ${marker.pid}) does not die after SIGKILL.`,
+          { hint: 'It is stuck in the kernel (I/O on a hung file system?). Run again once it is gone.' },
+        );
       }
       reaped.push(marker.task);
     }

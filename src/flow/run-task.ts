@@ -81,6 +81,7 @@ async function runAttempt(
   const lease = new Lease(store.root, current, true);
   const nonce = randomBytes(8).toString('hex');
   const marker = markerPath(layout, spec.task);
+  const grace = spec.checkpoint ? CHECKPOINT_KILL_GRACE_MS : TASK_KILL_GRACE_MS;
   await writeMarker(marker, {
     task: spec.task,
     pid: process.pid,
@@ -89,6 +90,7 @@ async function runAttempt(
     attempt: spec.attempt,
     nonce,
     startedAt: new Date().toISOString(),
+    graceMs: grace,
   });
   // NOTE: the marker is written before this second look at the lease, and a new head reaps
   // markers only after it took the lease: either we see its token here, or it sees our marker.
@@ -97,7 +99,6 @@ async function runAttempt(
     return WRAPPER_ABORTED;
   }
   let headGone = false;
-  const grace = spec.checkpoint ? CHECKPOINT_KILL_GRACE_MS : TASK_KILL_GRACE_MS;
   const onHeadGone = () => {
     if (headGone) return;
     headGone = true;

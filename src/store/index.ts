@@ -38,7 +38,6 @@ export {
   LEASE_TOKEN_ENV,
   Lease,
   type LeaseRecord,
-  processStartTime,
   readLease,
 } from './lease.js';
 export type {
@@ -65,6 +64,12 @@ export {
   type RetentionPolicy,
   validatePolicy,
 } from './plan-prune.js';
+export {
+  hasExited,
+  type ProcessStat,
+  processStartTime,
+  readProcessStat,
+} from './process-stat.js';
 export { isCheckpointFault, type RestoreOutcome, restoreNewest } from './restore-newest.js';
 export { describeKind } from './safe-fs.js';
 export { parseRestartCount, parseSlurmEnv, type SlurmEnv } from './slurm-env.js';

@@ -7,6 +7,7 @@ import { fsyncDir, writeFileAtomic } from './atomic-write.js';
 import { appendJournal } from './journal.js';
 import { LEASE_FILE, MAX_SMALL_FILE_BYTES } from './layout.js';
 import type { WriterInfo } from './manifest.js';
+import { hasExited, processStartTime, readProcessStat } from './process-stat.js';
 import { readStoreFile } from './safe-fs.js';
 import { currentWriter, describeWriter } from './writer-info.js';
 
@@ -28,19 +29,6 @@ export type HolderState = 'alive' | 'dead' | 'unknown';
  */
 export type HolderProbe = (record: LeaseRecord) => Promise<HolderState | undefined>;
 
-/** Start time of a local process from /proc (Linux), or undefined where /proc is absent. */
-export async function processStartTime(pid: number): Promise<number | undefined> {
-  try {
-    const stat = await fsp.readFile(`/proc/${pid}/stat`, 'utf8');
-    // Field 22; the command name (field 2) may contain spaces, so count from its closing paren.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const value = Number(fields[19]);
-    return Number.isFinite(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Whether the holder of `record` still runs. A holder on this host whose pid is gone (or reused)
  * is dead. Otherwise the probe is asked: its `dead` wins even over a live pid here (a stale copy
@@ -55,17 +43,20 @@ export async function holderState(record: LeaseRecord, probe?: HolderProbe): Pro
   return local === 'alive' ? 'alive' : (said ?? 'unknown');
 }
 
-/** A holder on this host: `dead` if its pid is gone or was reused, else `alive`. */
+/**
+ * A holder on this host: `dead` if its pid is gone, was reused, or has exited and waits to be
+ * reaped (a zombie never writes again; init may take a second or more to reap it), else `alive`.
+ */
 async function localHolderState(record: LeaseRecord): Promise<'alive' | 'dead'> {
   try {
     process.kill(record.pid, 0);
   } catch (error) {
     if (errnoCode(error) === 'ESRCH') return 'dead';
   }
-  if (record.processStart !== undefined) {
-    const start = await processStartTime(record.pid);
-    if (start !== undefined && start !== record.processStart) return 'dead';
-  }
+  const stat = await readProcessStat(record.pid);
+  if (stat === undefined) return 'alive'; // no /proc: the pid answering is all we know
+  if (hasExited(stat)) return 'dead';
+  if (record.processStart !== undefined && stat.start !== record.processStart) return 'dead';
   return 'alive';
 }
 

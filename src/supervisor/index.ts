@@ -9,7 +9,7 @@ export {
   type Segment,
 } from './job-status.js';
 export { describeStop, type ProgramExit, type RunOutcome, shellStatus } from './outcome.js';
-export { handlesSignal, processesInGroup, signalGroup } from './process-group.js';
+export { handlesSignal, processesInGroup, signalGroup, waitGroupGone } from './process-group.js';
 export type { SupervisorDeps } from './run-context.js';
 export {
   DEFAULT_BACKOFF_MS,

@@ -2,16 +2,15 @@ import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { constants } from 'node:os';
 import { errnoCode } from '../errors.js';
+import { hasExited, readProcessStat } from '../store/index.js';
 
 /** Pids of all live processes in process group `pgid` (Linux /proc). */
 export async function processesInGroup(pgid: number): Promise<number[]> {
   const pids: number[] = [];
   for (const name of await fsp.readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    const stat = await fsp.readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
-    // Fields after the parenthesised command: state ppid pgrp …
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[2]) === pgid && fields[0] !== 'Z') pids.push(Number(name));
+    const stat = await readProcessStat(Number(name));
+    if (stat?.pgrp === pgid && !hasExited(stat)) pids.push(Number(name));
   }
   return pids;
 }

@@ -18,8 +18,8 @@ import {
   readLease,
   type Store,
 } from '../../src/store/index.js';
-import { processStartTime } from '../../src/store/lease.js';
-import { deadPid } from '../helpers/proc.js';
+import { processStartTime } from '../../src/store/process-stat.js';
+import { deadPid, startZombie } from '../helpers/proc.js';
 import { DIST_STORE_URL, requireBuild } from '../helpers/repo.js';
 import { openNewStore } from '../helpers/store.js';
 import { useTempDirs } from '../helpers/tmp.js';
@@ -110,6 +110,19 @@ describe('acquireLease', () => {
     expect(start).toBeTypeOf('number');
     writeLeaseFile(store.root, leaseRecord({ processStart: start! - 1 }));
     await expect(acquireLease(store.root)).resolves.toBeInstanceOf(Lease);
+  });
+
+  it('takes over a lease whose holder has exited and is not yet reaped (a zombie)', async () => {
+    store = await openNewStore(tempDir());
+    const zombie = await startZombie();
+    try {
+      const start = await processStartTime(zombie.pid);
+      writeLeaseFile(store.root, leaseRecord({ pid: zombie.pid, processStart: start! }));
+      expect(await holderState(await readLease(store.root).then((r) => r!))).toBe('dead');
+      await expect(acquireLease(store.root)).resolves.toBeInstanceOf(Lease);
+    } finally {
+      zombie.end();
+    }
   });
 
   it('never takes over a holder on another host', async () => {

@@ -1,0 +1,42 @@
+import { promises as fsp } from 'node:fs';
+
+/** What ckpt reads of a local process from `/proc/<pid>/stat` (Linux). */
+export interface ProcessStat {
+  /** One letter: R running, S sleeping, D in I/O, Z zombie (exited, not yet reaped), X dead… */
+  state: string;
+  pgrp: number;
+  /** Start time in clock ticks since boot, to tell a reused pid apart. */
+  start: number;
+}
+
+/** Parses the text of a `/proc/<pid>/stat` file; undefined if it is not one. */
+export function parseProcessStat(text: string): ProcessStat | undefined {
+  // The command name (field 2) may contain spaces and parens, so count from its last closing paren.
+  const close = text.lastIndexOf(')');
+  if (close < 0) return undefined;
+  const fields = text.slice(close + 2).split(' ');
+  const state = fields[0];
+  const pgrp = Number(fields[2]);
+  const start = Number(fields[19]);
+  if (!state || !Number.isFinite(pgrp) || !Number.isFinite(start)) return undefined;
+  return { state, pgrp, start };
+}
+
+/** The stat of local process `pid`, or undefined when it is gone (or /proc is absent). */
+export async function readProcessStat(pid: number): Promise<ProcessStat | undefined> {
+  const text = await fsp.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : parseProcessStat(text);
+}
+
+/**
+ * Whether a process has exited: a zombie (or dead) process still has a pid and a /proc entry until
+ * its parent, often init, reaps it, which can take a second or more, but it never runs again.
+ */
+export function hasExited(stat: ProcessStat): boolean {
+  return stat.state === 'Z' || stat.state === 'X' || stat.state === 'x';
+}
+
+/** Start time of a local process from /proc (Linux), or undefined where /proc is absent. */
+export async function processStartTime(pid: number): Promise<number | undefined> {
+  return (await readProcessStat(pid))?.start;
+}
