@@ -5,6 +5,8 @@ import { Store } from '../store/index.js';
 /** What every command needs: where the store is, how to print. */
 export interface CommandContext {
   storeDir: string;
+  /** Whether the store was named (`--store` or `$CKPT_STORE`), not the default `./.ckpt`. */
+  storeNamed?: boolean;
   json: boolean;
   out: (text: string) => void;
   err: (text: string) => void;

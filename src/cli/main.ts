@@ -60,6 +60,7 @@ function buildProgram(io: Io, result: RunExit): Command {
     const opts = cmd.optsWithGlobals<{ store?: string; json?: boolean }>();
     return {
       storeDir: resolveStoreDir(opts.store),
+      storeNamed: opts.store !== undefined || process.env.CKPT_STORE !== undefined,
       json: opts.json === true,
       out: io.out,
       err: io.err,

@@ -1,3 +1,10 @@
+export {
+  anchorCommand,
+  arrayOption,
+  DEFAULT_TASK_DIR,
+  differsPerTask,
+  shellPathPattern,
+} from './array-job.js';
 export { classifyTermination, INTERRUPTION_TEXT, type Interruption } from './classify.js';
 export { leadTimeMs, measuredCheckpointMs, SLURM_JITTER_MS } from './deadline.js';
 export { createSlurmHolderProbe } from './holder-probe.js';

@@ -12,6 +12,8 @@ export interface BatchScriptInput {
   command: readonly string[];
   warningSignal: NodeJS.Signals;
   leadSeconds: number;
+  /** The directory the command runs in (made if missing), a bash word; the submit directory if unset. */
+  workdir?: string;
 }
 
 /** Quotes a word for bash (single quotes; embedded quotes escaped). */
@@ -44,6 +46,7 @@ export function buildBatchScript(input: BatchScriptInput): string {
     '# Written by `ckpt sbatch`: the job checkpoints before its time limit, requeues itself and',
     '# resumes from its last valid checkpoint until the command finishes.',
     `# Store: ${input.store}`,
+    ...(input.workdir ? [`mkdir -p -- ${input.workdir} && cd -- ${input.workdir} || exit 1`] : []),
     `exec ${argv.map(shellQuote).join(' ')}`,
     '',
   ].join('\n');

@@ -1,15 +1,16 @@
 /**
- * A job array on the local SLURM cluster: `ckpt --store DIR/store-%a sbatch --array=0-2`. Each
- * task's `ckpt run` expands %a from SLURM_ARRAY_TASK_ID, so every task has its own store (one
- * store for all would lock out all tasks but one). One task is preempted (`scontrol requeue A_1`):
- * only that task requeues and resumes from its own checkpoint; all three finish with the result
- * of an uninterrupted run of their own input.
+ * A job array on the local SLURM cluster, submitted as a new user would: `ckpt sbatch
+ * --array=0-2 -- CMD`, no store named. Each task runs in task-<id>/ with its own store there
+ * (one store for all would lock out all tasks but one), and writes its files there. One task is
+ * preempted (`scontrol requeue A_1`): only that task requeues and resumes from its own
+ * checkpoint; all three finish with the result of an uninterrupted run of their own input.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait-for.js';
 import {
+  ckpt,
   describeSlurm,
   diagnose,
   interruptions,
@@ -25,7 +26,6 @@ import {
   reportMetrics,
   sh,
   showJob,
-  submit,
   trackStarts,
   useJobs,
   waitJobEnd,
@@ -38,17 +38,12 @@ describeSlurm('SLURM: job array', () => {
 
   it('gives each task its own store; only the preempted task requeues, all finish correctly', async () => {
     const dir = workDir();
-    const prog = (task: number | string) => ({
-      steps: 150,
-      every: 50,
-      stepMs: 100,
-      seed: `task-${task}`,
-      prefix: `task-${task}`,
-    });
-    // Each task reads its id from SLURM: its input (seed) and its files (prefix) differ.
+    const prog = (task: number | string) => ({ steps: 150, every: 50, stepMs: 100, seed: `task-${task}` });
+    // Each task reads its id from SLURM: its input (seed) differs, its file names do not.
     const command = progArgs(prog('$SLURM_ARRAY_TASK_ID')).join(' ');
     const offset = jobcompOffset();
-    const arrayId = submit(jobs, dir, join(dir, 'store-%a'), [
+    const submitted = ckpt(dir, [
+      'sbatch',
       '--array=0-2',
       '--time',
       '5',
@@ -59,6 +54,10 @@ describeSlurm('SLURM: job array', () => {
       '-c',
       `exec python3 ${command}`,
     ]);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    expect(submitted.stderr).toContain(`each task of the array runs in ${join(dir, 'task-%a')}`);
+    const arrayId = submitted.stdout.trim();
+    jobs.add(arrayId);
     const taskDir = (task: number) => join(dir, `task-${task}`);
     await waitFor(() => TASKS.every((t) => lastStep(taskDir(t)) >= 20), 'all three tasks to pass step 20', {
       timeoutMs: 90_000,
@@ -90,11 +89,12 @@ describeSlurm('SLURM: job array', () => {
       ['COMPLETED'],
     ]);
 
-    // One store per task, none under the literal pattern; the batch script is kept beside them.
-    expect(existsSync(join(dir, 'store-%a'))).toBe(false);
+    // One store per task, none under the literal pattern, none shared; the batch script is kept.
+    expect(existsSync(join(dir, 'task-%a'))).toBe(false);
+    expect(existsSync(join(dir, '.ckpt'))).toBe(false);
     expect(readdirSync(join(dir, 'ckpt-sbatch')).filter((f) => f.endsWith('.sh'))).toHaveLength(1);
     for (const t of TASKS) {
-      const store = join(dir, `store-${t}`);
+      const store = join(taskDir(t), '.ckpt');
       expect(readResult(taskDir(t))).toEqual(referenceResult(prog(t)));
       const events = await journal(store);
       for (const start of events.filter((e) => e.type === 'start')) {

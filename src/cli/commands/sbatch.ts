@@ -1,12 +1,18 @@
 import { promises as fsp } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { DEFAULT_STORE_DIR } from '../../checkpointer/index.js';
 import { UsageError } from '../../errors.js';
 import {
+  anchorCommand,
+  arrayOption,
   buildBatchScript,
   chooseLeadSeconds,
+  DEFAULT_TASK_DIR,
+  differsPerTask,
   hasJobPattern,
   measuredCheckpointMs,
   parseSlurmTime,
+  shellPathPattern,
   submitBatch,
 } from '../../slurm/index.js';
 import { DIR_MODE, readJournal, Store, writeFileAtomic } from '../../store/index.js';
@@ -29,6 +35,9 @@ itself and resumes until the command finishes. Prints the job id.
 ckpt options: ${[...RUN_VALUE_OPTIONS].join(' ')} (see ckpt run --help)
   --store <dir>      the store (also before \`sbatch\`); %A, %a and %j are expanded in the job
                      from its SLURM ids, e.g. --store runs/%a gives each array task its own store
+  --workdir <dir>    the directory the command runs in, made if missing; %A, %a, %j expanded.
+                     A job array's tasks run in task-%a/ by default (--workdir . shares the
+                     submit directory); command words naming files there are made absolute
   --lead <duration>  warning lead time (default: measured checkpoint time + 30 s + margin, capped so that
                      the warning never comes in the first half of --time)
   --dry-run          print the script, submit nothing
@@ -44,6 +53,7 @@ interface ParsedSbatchArgs {
   warningSignal: string | undefined;
   config: string | undefined;
   store: string | undefined;
+  workdir: string | undefined;
   dryRun: boolean;
   json: boolean;
   help: boolean;
@@ -60,6 +70,7 @@ export function parseSbatchArgs(args: readonly string[]): ParsedSbatchArgs {
     warningSignal: undefined,
     config: undefined,
     store: undefined,
+    workdir: undefined,
     dryRun: false,
     json: false,
     help: false,
@@ -84,6 +95,7 @@ export function parseSbatchArgs(args: readonly string[]): ParsedSbatchArgs {
     else if (name === '--help' || name === '-h') out.help = true;
     else if (name === '--lead') out.lead = value();
     else if (name === '--store') out.store = value();
+    else if (name === '--workdir') out.workdir = value();
     else if (RUN_VALUE_OPTIONS.has(name)) {
       const v = value();
       if (name === '--warning-signal') out.warningSignal = v;
@@ -131,7 +143,8 @@ export async function runSbatch(ctx: CommandContext, args: readonly string[]): P
     process.env,
     await loadConfigFile(process.cwd(), parsed.config),
   ).settings;
-  const storeDir = parsed.store === undefined ? ctx.storeDir : resolveStoreDir(parsed.store);
+  const { storeDir, workdir, command, notes } = placeTasks(ctx, parsed);
+  if (!parsed.json) for (const note of notes) ctx.err(`ckpt: ${note}`);
   // A store path with %A/%a/%j names one store per job (array task), expanded by `ckpt run` in
   // the job: there is no single store to open now. A dry run creates nothing.
   const templated = hasJobPattern(storeDir);
@@ -151,9 +164,10 @@ export async function runSbatch(ctx: CommandContext, args: readonly string[]): P
     ckptBin: join(packageRoot(), 'bin', 'ckpt'),
     store: store?.root ?? storeDir,
     runArgs: parsed.runArgs,
-    command: parsed.command,
+    command,
     warningSignal,
     leadSeconds,
+    ...(workdir === undefined ? {} : { workdir: shellPathPattern(workdir) }),
   });
   if (parsed.dryRun) {
     if (parsed.json) printJson(ctx, { jobId: null, script, sbatchArgs: parsed.sbatchArgs });
@@ -168,7 +182,46 @@ export async function runSbatch(ctx: CommandContext, args: readonly string[]): P
   const path = join(dir, `job-${new Date().toISOString().replace(/[:.]/g, '-')}.sh`);
   await writeFileAtomic(path, Buffer.from(script), { mode: 0o700 });
   const jobId = await submitBatch(path, parsed.sbatchArgs);
-  if (parsed.json) printJson(ctx, { jobId, script: path });
+  if (parsed.json) printJson(ctx, { jobId, script: path, store: storeDir, workdir: workdir ?? null });
   else ctx.out(jobId);
   return 0;
+}
+
+/**
+ * Where the job runs and keeps its store. A job array's tasks run at once, so each needs a store
+ * of its own (one store would lock out every task but one) and, by default, a working directory
+ * of its own (else they overwrite each other's files, and a restore brings back another task's).
+ * `notes` tell the user what was decided for them.
+ */
+function placeTasks(
+  ctx: CommandContext,
+  parsed: ParsedSbatchArgs,
+): { storeDir: string; workdir: string | undefined; command: string[]; notes: string[] } {
+  const named = parsed.store !== undefined || ctx.storeNamed === true;
+  let storeDir = parsed.store === undefined ? ctx.storeDir : resolveStoreDir(parsed.store);
+  const array = arrayOption(parsed.sbatchArgs);
+  const asked = parsed.workdir === undefined ? undefined : resolve(parsed.workdir);
+  if (array === undefined) return { storeDir, workdir: asked, command: parsed.command, notes: [] };
+  const notes: string[] = [];
+  const workdir = asked ?? resolve(DEFAULT_TASK_DIR);
+  if (!named && differsPerTask(workdir)) {
+    storeDir = join(workdir, DEFAULT_STORE_DIR);
+    notes.push(`each task of the array runs in ${workdir} with its store in ${storeDir} (%a: its task id)`);
+  } else if (!differsPerTask(storeDir)) {
+    throw new UsageError(
+      `\`--array=${array}\` runs its tasks at once, but they would share the store \`${storeDir}\`: every task but one would stop at once with "Store … is locked".`,
+      {
+        hint: `Give each task its own store with %a, e.g. --store '${storeDir}-%a'${named ? '' : ', or leave --workdir out (each task then gets task-%a/.ckpt)'}.`,
+      },
+    );
+  } else if (asked === undefined) {
+    notes.push(
+      `each task of the array runs in ${workdir} (%a: its task id; --workdir . to share this directory)`,
+    );
+  }
+  if (workdir === process.cwd()) return { storeDir, workdir: undefined, command: parsed.command, notes };
+  const { command, anchored } = anchorCommand(parsed.command, process.cwd());
+  if (anchored.length > 0)
+    notes.push(`in the command, ${anchored.map((word) => `${word} is ${resolve(word)}`).join(', ')}`);
+  return { storeDir, workdir, command, notes };
 }
