@@ -14,7 +14,8 @@ export type CkptErrorCode =
   | 'CKPT_UNSUPPORTED_VALUE'
   | 'CKPT_NO_SPACE'
   | 'CKPT_IO'
-  | 'CKPT_CLOSED';
+  | 'CKPT_CLOSED'
+  | 'CKPT_INCOMPLETE';
 
 /** What a {@link CkptError} may carry beside its message: a hint how to fix it, and its cause. */
 export interface CkptErrorOptions {
@@ -122,6 +123,16 @@ export class IoError extends CkptError {
 export class ClosedError extends CkptError {
   constructor(message: string, options: CkptErrorOptions = {}) {
     super('CKPT_CLOSED', message, options);
+  }
+}
+
+/**
+ * Thrown by a multi-rank commit that committed nothing: a rank's part did not come in time, or
+ * could not be used, or rank 0 aborted the round. No checkpoint is half there.
+ */
+export class IncompleteCommitError extends CkptError {
+  constructor(message: string, options: CkptErrorOptions = {}) {
+    super('CKPT_INCOMPLETE', message, options);
   }
 }
 

@@ -21,6 +21,16 @@ function positiveInt(flag: string) {
   };
 }
 
+function nonNegativeInt(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
+      throw new InvalidArgumentError(`Expected \`${flag}\` to be a non-negative integer, got \`${value}\`.`);
+    }
+    return n;
+  };
+}
+
 function nonNegativeNumber(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
@@ -190,10 +200,24 @@ function buildProgram(io: Io, result: RunExit): Command {
     .description("write a checkpoint's files into a directory (verified)")
     .argument('<id>', 'a checkpoint id, `latest` (falls back past damaged ones) or `latest~N`')
     .option('--to <dir>', 'directory to write into')
+    .option(
+      '--rank <r>',
+      "of a multi-rank checkpoint, only this rank's files (default: all ranks')",
+      nonNegativeInt('--rank'),
+    )
+    .option(
+      '--ranks <n>',
+      "the rank count of this job, checked against the checkpoint's",
+      positiveInt('--ranks'),
+    )
     .addOption(json())
     .action(
       action(async (cmd, id: string) =>
-        (await import('./commands/restore.js')).runRestore(ctx(cmd), id, cmd.opts<{ to?: string }>()),
+        (await import('./commands/restore.js')).runRestore(
+          ctx(cmd),
+          id,
+          cmd.opts<{ to?: string; rank?: number; ranks?: number }>(),
+        ),
       ),
     );
   program
@@ -210,6 +234,18 @@ function buildProgram(io: Io, result: RunExit): Command {
         .choices(['auto', 'off'])
         .default('auto'),
     )
+    .option(
+      '--rank <r>',
+      "commit this rank's part of a multi-rank checkpoint (default: $OMPI_COMM_WORLD_RANK, $SLURM_PROCID…)",
+      nonNegativeInt('--rank'),
+    )
+    .option(
+      '--ranks <n>',
+      'how many ranks commit it (default: $OMPI_COMM_WORLD_SIZE, $SLURM_NTASKS…)',
+      positiveInt('--ranks'),
+    )
+    .option('--session <id>', 'names this launch of the ranks (default: from ckpt run, mpirun or srun)')
+    .option('--timeout <duration>', 'how long the ranks wait for each other (default 10m)')
     .addOption(json())
     .action(
       action(async (cmd, paths: string[]) => {
@@ -219,6 +255,10 @@ function buildProgram(io: Io, result: RunExit): Command {
           cwd?: string;
           compress: 'auto' | 'off';
           keep?: number;
+          rank?: number;
+          ranks?: number;
+          session?: string;
+          timeout?: string;
         }>();
         return (await import('./commands/commit.js')).runCommit(ctx(cmd), paths, {
           step: o.step,
@@ -226,6 +266,12 @@ function buildProgram(io: Io, result: RunExit): Command {
           compression: o.compress,
           ...(o.cwd ? { cwd: o.cwd } : {}),
           ...(o.keep !== undefined ? { keep: o.keep } : {}),
+          ...(o.rank !== undefined ||
+          o.ranks !== undefined ||
+          o.session !== undefined ||
+          o.timeout !== undefined
+            ? { parallel: { rank: o.rank, ranks: o.ranks, session: o.session, timeout: o.timeout } }
+            : {}),
         });
       }),
     );

@@ -4,6 +4,7 @@ import { noteJournal } from './journal.js';
 import type { Lease } from './lease.js';
 import { type Manifest, manifestChunks } from './manifest.js';
 import { type PruneCandidate, type PrunePlan, planPrune, type RetentionPolicy } from './plan-prune.js';
+import { listStagedRounds } from './rank-parts.js';
 import type { Store } from './store.js';
 
 /** What a prune removed: the checkpoints, and how many packs or chunk files it freed with them. */
@@ -33,6 +34,9 @@ export async function applyPrunePlan(
     if (removedSeqs.has(item.seq)) dropped.push(item.manifest);
     else for (const ref of manifestChunks(item.manifest)) kept.add(chunkHome(ref));
   }
+  // A multi-rank commit in flight may reuse a chunk of a checkpoint pruned now.
+  for (const round of await listStagedRounds(store.root))
+    for (const ref of round.chunks) kept.add(chunkHome(ref));
   await store.removeManifests(removedSeqs);
   // The chunks of a newer-format or unreadable manifest are unknown: free nothing, gc decides.
   if (scanned.some((item) => !item.manifest && !removedSeqs.has(item.seq))) {

@@ -2,7 +2,7 @@ import { captureFiles, type FileIdentity, type PreviousFiles } from './capture-f
 import { ChunkWriter } from './chunk-store.js';
 import type { CompressionMode } from './compress.js';
 import type { Lease } from './lease.js';
-import type { FileEntry, Manifest } from './manifest.js';
+import type { Entry, FileEntry, Manifest, SaveStats } from './manifest.js';
 import type { Store } from './store.js';
 
 /** What {@link commitFiles} records with the files, and how it captures them. */
@@ -28,21 +28,7 @@ export async function commitFiles(
   options: CommitFilesOptions,
 ): Promise<Manifest> {
   const startedAt = performance.now();
-  const writer = new ChunkWriter(store.root, options.compression, { index: await store.chunkIndex() });
-  let entries: Awaited<ReturnType<typeof captureFiles>>;
-  try {
-    entries = await captureFiles(writer, base, paths, {
-      growing: options.growing,
-      expected: options.expected,
-      previous: await previousFiles(store),
-    });
-  } catch (error) {
-    // Lets the writes still in flight end, and removes what they wrote, before the error goes up:
-    // a file that kept changing would otherwise leave its copies of every attempt in the store.
-    await writer.abandon().catch(() => {});
-    throw error;
-  }
-  const stats = await writer.finish();
+  const { entries, stats } = await captureToStore(store, base, paths, options, await previousFiles(store));
   return store.commit(lease, {
     step: options.step,
     entries,
@@ -52,11 +38,48 @@ export async function commitFiles(
   });
 }
 
-/** The file entries of the store's newest readable checkpoint, for unchanged files to be reused. */
-async function previousFiles(store: Store): Promise<PreviousFiles | undefined> {
+/**
+ * Writes the files' chunks into the store, durably, and returns their entries: the first half of
+ * a commit, which needs no lease (chunks are content-addressed and immutable). `previous` are
+ * the files of the checkpoint before, whose unchanged ones are reused without being read.
+ */
+export async function captureToStore(
+  store: Store,
+  base: string,
+  paths: readonly string[],
+  options: Omit<CommitFilesOptions, 'step' | 'meta'>,
+  previous: PreviousFiles | undefined,
+): Promise<{ entries: Entry[]; stats: Omit<SaveStats, 'durationMs'> }> {
+  const writer = new ChunkWriter(store.root, options.compression, { index: await store.chunkIndex() });
+  let entries: Entry[];
+  try {
+    entries = await captureFiles(writer, base, paths, {
+      growing: options.growing,
+      expected: options.expected,
+      previous,
+    });
+  } catch (error) {
+    // Lets the writes still in flight end, and removes what they wrote, before the error goes up:
+    // a file that kept changing would otherwise leave its copies of every attempt in the store.
+    await writer.abandon().catch(() => {});
+    throw error;
+  }
+  return { entries, stats: await writer.finish() };
+}
+
+/**
+ * The file entries of the store's newest readable checkpoint, for unchanged files to be reused;
+ * of a multi-rank checkpoint, those of `rank` (rank 0 for a single-rank commit).
+ */
+export async function previousFiles(store: Store, rank = 0): Promise<PreviousFiles | undefined> {
   const manifest = await store.newestManifest();
   if (!manifest) return undefined;
   const entries = new Map<string, FileEntry>();
-  for (const entry of manifest.entries) if (entry.type === 'file') entries.set(entry.path, entry);
+  for (const entry of manifest.entries) {
+    if (entry.type === 'file' && (manifest.ranks === undefined || entry.rank === rank)) {
+      const { rank: _rank, ...file } = entry;
+      entries.set(entry.path, file as FileEntry);
+    }
+  }
   return { entries, committedMs: Date.parse(manifest.time) };
 }

@@ -1,7 +1,7 @@
 import { errnoCode } from '../errors.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { appendJournal } from './journal.js';
-import { manifestPath, STORE_FORMAT_VERSION } from './layout.js';
+import { manifestPath, RANKED_MANIFEST_VERSION, STORE_FORMAT_VERSION } from './layout.js';
 import type { Lease } from './lease.js';
 import { type Entry, type Manifest, type SaveStats, serializeManifest } from './manifest.js';
 import type { Store } from './store.js';
@@ -15,6 +15,8 @@ export interface CommitDraft {
   stats: Omit<SaveStats, 'durationMs'>;
   /** `performance.now()` when the save began (for `stats.durationMs`). */
   startedAt: number;
+  /** A multi-rank checkpoint: how many ranks' parts `entries` joins (each entry has its `rank`). */
+  ranks?: number;
 }
 
 /**
@@ -29,7 +31,7 @@ export async function commitManifest(store: Store, lease: Lease, draft: CommitDr
     const seqs = await store.listSeqs();
     const manifest: Manifest = {
       format: 'ckpt-manifest',
-      version: STORE_FORMAT_VERSION,
+      version: draft.ranks === undefined ? STORE_FORMAT_VERSION : RANKED_MANIFEST_VERSION,
       seq: (seqs.at(-1) ?? 0) + 1,
       step: draft.step,
       time: new Date().toISOString(),
@@ -37,6 +39,7 @@ export async function commitManifest(store: Store, lease: Lease, draft: CommitDr
       entries: draft.entries,
       meta: draft.meta,
       stats: { ...draft.stats, durationMs: Math.round(performance.now() - draft.startedAt) },
+      ...(draft.ranks === undefined ? {} : { ranks: draft.ranks }),
     };
     try {
       await writeFileAtomic(manifestPath(store.root, manifest.seq), serializeManifest(manifest), {

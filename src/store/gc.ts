@@ -9,6 +9,7 @@ import { CHUNKS_DIR, MANIFESTS_DIR, PACKS_DIR } from './layout.js';
 import type { Lease } from './lease.js';
 import { manifestChunks } from './manifest.js';
 import { verifyChunks } from './pack-read.js';
+import { listStagedRounds } from './rank-parts.js';
 import { describeKind } from './safe-fs.js';
 import type { Store } from './store.js';
 
@@ -28,6 +29,8 @@ export interface GcPlan {
   damagedPacks: Array<{ path: string; why: string }>;
   /** Symlinks, FIFOs and other things ckpt never writes, where its files belong: unlinked, never followed. */
   foreign: Array<{ path: string; kind: string }>;
+  /** Directories of multi-rank commits that ended or were abandoned (`staging/…`): removed. */
+  rounds: string[];
   /** Why unreferenced chunks are left alone (a manifest this version cannot read), if they are. */
   blockedBy: string | undefined;
   /** Bytes the plan frees. */
@@ -58,22 +61,30 @@ const PACK_NAME = /^([0-9a-f]{32})\.pack$/;
 export async function planGc(store: Store, options: GcOptions = {}): Promise<GcPlan> {
   const referenced = new Map<string, ChunkRef>();
   const packRefs = new Map<string, Map<string, ChunkRef>>();
+  const reference = (ref: ChunkRef) => {
+    if (ref.p === undefined) referenced.set(ref.h, ref);
+    else {
+      const refs = packRefs.get(ref.p) ?? new Map<string, ChunkRef>();
+      packRefs.set(ref.p, refs);
+      refs.set(`${ref.h}@${ref.o}`, ref);
+    }
+  };
   let blockedBy: string | undefined;
   for (const item of await store.scan()) {
     if ('manifest' in item) {
-      for (const ref of manifestChunks(item.manifest)) {
-        if (ref.p === undefined) referenced.set(ref.h, ref);
-        else {
-          const refs = packRefs.get(ref.p) ?? new Map<string, ChunkRef>();
-          packRefs.set(ref.p, refs);
-          refs.set(`${ref.h}@${ref.o}`, ref);
-        }
-      }
+      for (const ref of manifestChunks(item.manifest)) reference(ref);
     } else if (item.newer) {
       blockedBy ??= `checkpoint #${item.seq} was written by a newer ckpt, so which chunks it uses is unknown`;
     }
   }
+  // The parts of a multi-rank commit in flight name chunks that no manifest names yet.
+  const rounds: string[] = [];
+  for (const round of await listStagedRounds(store.root)) {
+    if (round.finished) rounds.push(round.path);
+    for (const ref of round.chunks) reference(ref);
+  }
   const plan: GcPlan = {
+    rounds,
     chunks: [],
     tmpFiles: [],
     rotten: [],
@@ -211,19 +222,23 @@ export async function applyGcPlan(store: Store, lease: Lease, plan: GcPlan): Pro
     dirs.add(join(path, '..'));
   }
   await Promise.all([...dirs].map((dir) => fsyncDir(dir)));
+  // Real directories inside the real staging directory (listed with lstat); rm never follows a link.
+  for (const path of plan.rounds) await fsp.rm(path, { recursive: true, force: true });
   // chmod to the same mode changes only the ctime: the pack is no longer vouched for, so the next
   // save reads a chunk from it before reusing it (trust.ts), and writes a damaged one again.
   for (const { path } of plan.damagedPacks) {
     const stat = await fsp.lstat(path).catch(() => undefined);
     if (stat?.isFile()) await fsp.chmod(path, stat.mode & 0o7777).catch(() => {});
   }
-  const removed = plan.chunks.length + plan.tmpFiles.length + plan.rotten.length + plan.foreign.length;
+  const removed =
+    plan.chunks.length + plan.tmpFiles.length + plan.rotten.length + plan.foreign.length + plan.rounds.length;
   if (removed > 0) {
     await noteJournal(store, 'gc', {
       chunks: plan.chunks.length,
       tmpFiles: plan.tmpFiles.length,
       rotten: plan.rotten.length,
       foreign: plan.foreign.length,
+      rounds: plan.rounds.length,
       bytes: plan.bytes,
     });
   }

@@ -70,6 +70,15 @@ export {
   processStartTime,
   readProcessStat,
 } from './process-stat.js';
+export {
+  commitRankFiles,
+  DEFAULT_RANK_TIMEOUT_MS,
+  type RankCommitOptions,
+  type RankCommitResult,
+} from './rank-commit.js';
+export { RANK_VARIABLES, RANKS_VARIABLES, type RankFlags, resolveRank, resolveSession } from './rank-env.js';
+export type { RankRound } from './rank-parts.js';
+export { entriesToRestore, type RankChoice } from './rank-view.js';
 export { isCheckpointFault, type RestoreOutcome, restoreNewest } from './restore-newest.js';
 export { describeKind } from './safe-fs.js';
 export { parseRestartCount, parseSlurmEnv, type SlurmEnv } from './slurm-env.js';

@@ -60,6 +60,7 @@ const EVENT_CHECKS = {
     tmpFiles: isNumber,
     rotten: isNumber,
     foreign: isNumber,
+    rounds: optional(isNumber),
     bytes: isNumber,
   }),
   'lease-takeover': objectOf({ from: leaseRecord, by: writer, lastAliveAt: optional(isString) }),

@@ -6,6 +6,16 @@ import { join } from 'node:path';
  * packs from its first new checkpoint on.
  */
 export const STORE_FORMAT_VERSION = 2;
+/**
+ * The manifest version of a checkpoint committed by several ranks (`ranks`, and `rank` on each
+ * entry): an older ckpt, which would restore every rank's files as one tree, refuses it instead.
+ * Every other manifest keeps {@link STORE_FORMAT_VERSION}.
+ */
+export const RANKED_MANIFEST_VERSION = 3;
+/** The most ranks a multi-rank checkpoint may have. */
+export const MAX_RANKS = 1 << 16;
+/** Parts of multi-rank commits in flight: `staging/<session>/<step>/rank-<R>.json`. */
+export const STAGING_DIR = 'staging';
 /** The identity file that marks a directory as a ckpt store. */
 export const STORE_ID_FILE = 'ckpt-store.json';
 /** Loose chunk files (format v1, and v2 stores upgraded from it): `chunks/<2 hex>/<sha256>[.zst]`. */

@@ -3,7 +3,7 @@ import type { ChunkRef } from './chunk-read.js';
 import { maxPackedSize } from './compress.js';
 import { XXH64_HEX } from './fast-hash.js';
 import { entryHash, SHA256_HEX, sha256Hex } from './hash.js';
-import { MAX_CHUNK_BYTES, MAX_JSON_DEPTH, PACK_ID, STORE_FORMAT_VERSION } from './layout.js';
+import { MAX_CHUNK_BYTES, MAX_JSON_DEPTH, MAX_RANKS, PACK_ID, RANKED_MANIFEST_VERSION } from './layout.js';
 import { RESERVED_PREFIX, safeRelativePath, symlinkStaysInside } from './paths.js';
 
 /** Who wrote a checkpoint. */
@@ -58,8 +58,11 @@ export interface BlobEntry {
   chunks: ChunkRef[];
 }
 
-/** One entry of a manifest. */
-export type Entry = FileEntry | DirEntry | SymlinkEntry | BlobEntry;
+/**
+ * One entry of a manifest. In a multi-rank checkpoint (`ranks` set) every entry has `rank`: the
+ * rank whose part it came from (0 to ranks - 1).
+ */
+export type Entry = (FileEntry | DirEntry | SymlinkEntry | BlobEntry) & { rank?: number };
 /** An entry whose bytes are chunks. */
 export type ChunkedEntry = FileEntry | BlobEntry;
 
@@ -85,6 +88,8 @@ export interface Manifest {
   entries: Entry[];
   meta: Record<string, unknown>;
   stats: SaveStats;
+  /** A multi-rank checkpoint (manifest version 3): how many ranks committed their part of it. */
+  ranks?: number;
 }
 
 const TRAILER_PREFIX = 'sha256:';
@@ -148,9 +153,9 @@ export function validateManifest(raw: unknown, name: string): Manifest {
   const m = raw as Record<string, unknown>;
   if (!Number.isSafeInteger(m.version) || (m.version as number) < 1)
     fail('`version` is not a positive integer');
-  if ((m.version as number) > STORE_FORMAT_VERSION) {
+  if ((m.version as number) > RANKED_MANIFEST_VERSION) {
     throw new NewerFormatError(
-      `Manifest ${name} has format version ${String(m.version)}; this ckpt reads up to version ${STORE_FORMAT_VERSION}.`,
+      `Manifest ${name} has format version ${String(m.version)}; this ckpt reads up to version ${RANKED_MANIFEST_VERSION}.`,
       { hint: 'Upgrade ckpt (npm install -g ckpt@latest) to read this store.' },
     );
   }
@@ -160,17 +165,35 @@ export function validateManifest(raw: unknown, name: string): Manifest {
   if (!isRecord(m.writer)) fail('`writer` is missing');
   if (!isRecord(m.meta)) fail('`meta` is not an object');
   if (!Array.isArray(m.entries)) fail('`entries` is not an array');
+  const ranks = m.ranks;
+  if ((m.version as number) === RANKED_MANIFEST_VERSION) {
+    if (!Number.isSafeInteger(ranks) || (ranks as number) < 1 || (ranks as number) > MAX_RANKS)
+      fail(`\`ranks\` is not a rank count (1 to ${MAX_RANKS})`);
+  } else if (ranks !== undefined) fail(`\`ranks\` appears in a version ${String(m.version)} manifest`);
   const names = new Set<string>();
   (m.entries as unknown[]).forEach((entry, i) => {
-    const problem = entryProblem(entry);
+    const problem =
+      entryProblem(entry) ?? rankProblem(entry as Record<string, unknown>, ranks as number | undefined);
     if (problem) fail(`entry ${i}: ${problem}`);
-    const { type, path, key } = entry as { type: string; path?: string; key?: string };
-    const id = type === 'blob' ? `blob:${key}` : `path:${path}`;
-    if (names.has(id)) fail(`entry ${i}: ${JSON.stringify(path ?? key)} appears twice`);
+    const { type, path, key, rank } = entry as { type: string; path?: string; key?: string; rank?: number };
+    const id = `${rank ?? ''}:${type === 'blob' ? `blob:${key}` : `path:${path}`}`;
+    if (names.has(id))
+      fail(
+        `entry ${i}: ${JSON.stringify(path ?? key)} appears twice${rank === undefined ? '' : ` in rank ${rank}`}`,
+      );
     names.add(id);
   });
   if (!isRecord(m.stats)) m.stats = { bytes: 0, writtenBytes: 0, chunks: 0, newChunks: 0, durationMs: 0 };
   return m as unknown as Manifest;
+}
+
+/** Why an entry's `rank` does not fit its manifest's `ranks` (both absent, or 0 ≤ rank < ranks). */
+function rankProblem(entry: Record<string, unknown>, ranks: number | undefined): string | undefined {
+  if (ranks === undefined) return entry.rank === undefined ? undefined : 'a `rank` in a single-rank manifest';
+  const rank = entry.rank;
+  return Number.isSafeInteger(rank) && (rank as number) >= 0 && (rank as number) < ranks
+    ? undefined
+    : `\`rank\` ${JSON.stringify(rank)} is not a rank of ${ranks}`;
 }
 
 function entryProblem(entry: unknown): string | undefined {

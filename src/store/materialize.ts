@@ -7,6 +7,7 @@ import type { ChunkRef } from './chunk-read.js';
 import type { Entry, Manifest } from './manifest.js';
 import { readVerified } from './pack-read.js';
 import { safeRelativePath, symlinkStaysInside } from './paths.js';
+import { entriesToRestore, type RankChoice } from './rank-view.js';
 import { describeKind } from './safe-fs.js';
 
 /** What {@link materializeFiles} wrote: regular files and their bytes. */
@@ -29,17 +30,19 @@ export const DIR_MODE_MASK = 0o1777;
  * written chunk by chunk (memory stays at one chunk however large the file). The manifest's paths
  * were checked when it was parsed; here every existing path in the target is checked too: a
  * symlink in the way of a directory is refused with {@link UnsafePathError}, a directory in the
- * way of a file with {@link UsageError}, both before the target changes.
+ * way of a file with {@link UsageError}, both before the target changes. Of a multi-rank
+ * checkpoint, writes `rank`'s part, or every rank's (see {@link entriesToRestore}).
  */
 export async function materializeFiles(
   root: string,
   manifest: Manifest,
   target: string,
+  rank?: RankChoice,
 ): Promise<MaterializeResult> {
   const base = resolve(target);
   // The store validated these paths when it parsed the manifest; checked again here because a
   // caller may hand over a manifest from anywhere.
-  const plan = manifest.entries.filter((entry) => entry.type !== 'blob');
+  const plan = entriesToRestore(manifest, rank).filter((entry) => entry.type !== 'blob');
   for (const entry of plan) {
     safeRelativePath(entry.path);
     if (entry.type === 'symlink' && !symlinkStaysInside(entry.path, entry.target)) {

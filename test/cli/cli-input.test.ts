@@ -68,13 +68,13 @@ describe('ckpt CLI: bad input', () => {
 
   it('a manifest of a newer format version gets a clear message that mentions upgrading', () => {
     const cwd = oneCommit();
-    const newer = sampleManifest({ seq: 2, version: 3, entries: [] });
+    const newer = sampleManifest({ seq: 2, version: 4, entries: [] });
     writeFileSync(join(cwd, '.ckpt', 'manifests', '0000000002.json'), serializeManifest(newer));
     const show = runCkpt(['show', '2'], { cwd });
     expect(show.code).toBe(1);
-    expect(show.stderr).toMatch(/Manifest #2 has format version 3; this ckpt reads up to version 2/);
+    expect(show.stderr).toMatch(/Manifest #2 has format version 4; this ckpt reads up to version 3/);
     expect(show.stderr).toMatch(/Upgrade ckpt \(npm install -g ckpt@latest\)/);
-    expect(runCkpt(['ls'], { cwd }).stdout).toMatch(/#2 .*DAMAGED: Manifest #2 has format version 3/);
+    expect(runCkpt(['ls'], { cwd }).stdout).toMatch(/#2 .*DAMAGED: Manifest #2 has format version 4/);
     // gc still removes dead writers' temp files, but collects no chunk it cannot account for.
     const gc = runCkpt(['gc'], { cwd });
     expect(gc.code).toBe(0);

@@ -123,7 +123,7 @@ describe('planGc / applyGcPlan', () => {
   it('collects no chunk while a checkpoint of a newer format version is present, and says why', async () => {
     const { store } = await twoCheckpoints();
     await store.removeManifest(1);
-    const seq = await writeCraftedManifest(store, [], { version: 3 });
+    const seq = await writeCraftedManifest(store, [], { version: 4 });
     const plan = await planGc(store);
     expect(plan.chunks).toEqual([]);
     expect(plan.blockedBy).toContain(`#${seq} was written by a newer ckpt`);

@@ -104,10 +104,10 @@ describe('serializeManifest / parseManifest', () => {
 
 describe('format versions and shapes', () => {
   it('refuses a manifest from a newer format version with a FormatError whose hint says to upgrade', () => {
-    const newer = withChecksum({ ...richManifest(), version: 3, entries: [{ type: 'chunk-pack-v3' }] });
+    const newer = withChecksum({ ...richManifest(), version: 4, entries: [{ type: 'chunk-pack-v3' }] });
     const error = errorOf(() => parseManifest(newer, '#7'));
     expect(error).toBeInstanceOf(NewerFormatError);
-    expect((error as FormatError).message).toMatch(/has format version 3; this ckpt reads up to version 2/);
+    expect((error as FormatError).message).toMatch(/has format version 4; this ckpt reads up to version 3/);
     // The reason (documented in docs/format.md 7.2) names the versions; the hint says how to upgrade.
     expect((error as FormatError).hint).toMatch(/upgrade ckpt/i);
     expect((error as FormatError).hint).toMatch(/npm install -g ckpt@latest/);

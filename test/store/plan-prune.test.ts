@@ -184,7 +184,7 @@ describe('applyPrunePlan', () => {
       writeFileDeep(join(base, 'work/f.bin'), seededBytes(i, 10_000));
       await commitPaths(store, join(base, 'work'), ['f.bin'], i);
     }
-    await writeCraftedManifest(store, [], { version: 3 });
+    await writeCraftedManifest(store, [], { version: 4 });
     const chunks = chunkFiles(store.root);
     const scanned = await store.scan();
     const plan = planPrune(scanned, { keepLast: 1 });

@@ -4,9 +4,14 @@ import {
   acquireOrBorrowLease,
   type CompressionMode,
   commitFiles,
+  commitRankFiles,
   pruneStore,
+  type RankFlags,
+  resolveRank,
+  resolveSession,
   Store,
 } from '../../store/index.js';
+import { parseDuration } from '../../supervisor/index.js';
 import { type CommandContext, printJson, registerStore } from '../context.js';
 import { formatBytes } from '../format.js';
 
@@ -18,6 +23,8 @@ export interface CommitFlags {
   compression: CompressionMode;
   /** Keep only the newest N checkpoints after committing (deleting older ones and their chunks). */
   keep?: number;
+  /** A multi-rank commit: this process commits its rank's part (undefined fields: from the launcher). */
+  parallel?: RankFlags & { timeout?: string | undefined };
 }
 
 /** `ckpt commit --step N PATH...`: commit files from any language or a shell script. */
@@ -28,6 +35,7 @@ export async function runCommit(ctx: CommandContext, paths: string[], flags: Com
     });
   }
   const store = registerStore(ctx, await Store.open(ctx.storeDir, { create: true }));
+  if (flags.parallel) return commitRank(ctx, store, paths, flags, flags.parallel);
   const lease = await acquireOrBorrowLease(store.root, process.env, createSlurmHolderProbe());
   try {
     const m = await commitFiles(store, lease, flags.cwd ?? process.cwd(), paths, {
@@ -46,6 +54,43 @@ export async function runCommit(ctx: CommandContext, paths: string[], flags: Com
     }
   } finally {
     await lease.release();
+  }
+  return 0;
+}
+
+/** `ckpt commit --rank R --ranks N`: this rank's part; rank 0 commits the checkpoint once all are in. */
+async function commitRank(
+  ctx: CommandContext,
+  store: Store,
+  paths: string[],
+  flags: CommitFlags,
+  parallel: RankFlags & { timeout?: string | undefined },
+): Promise<number> {
+  const { rank, ranks } = resolveRank(parallel);
+  const session = resolveSession(parallel);
+  const timeoutMs = parallel.timeout === undefined ? undefined : parseDuration(parallel.timeout, '--timeout');
+  const lease = () => acquireOrBorrowLease(store.root, process.env, createSlurmHolderProbe());
+  const result = await commitRankFiles(
+    store,
+    flags.cwd ?? process.cwd(),
+    paths,
+    { session, step: flags.step, rank, ranks },
+    { meta: flags.meta, compression: flags.compression, ...(timeoutMs === undefined ? {} : { timeoutMs }) },
+    lease,
+  );
+  if (flags.keep !== undefined && rank === 0) {
+    const held = await lease();
+    try {
+      await pruneStore(store, held, { keepLast: flags.keep });
+    } finally {
+      await held.release();
+    }
+  }
+  if (ctx.json) printJson(ctx, { seq: result.seq, step: flags.step, rank, ranks, stats: result.stats });
+  else {
+    ctx.out(
+      `Committed #${result.seq} (step ${flags.step}), rank ${rank} of ${ranks}: ${formatBytes(result.stats.bytes)}, ${formatBytes(result.stats.writtenBytes)} new.`,
+    );
   }
   return 0;
 }

@@ -19,7 +19,8 @@ export interface ManifestDiff {
 }
 
 function entryKey(e: Entry): string {
-  return e.type === 'blob' ? `value:${e.key}` : e.path;
+  const name = e.type === 'blob' ? `value:${e.key}` : e.path;
+  return e.rank === undefined ? name : `rank ${e.rank}: ${name}`;
 }
 
 function entryFingerprint(e: Entry): string {

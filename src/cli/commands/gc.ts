@@ -22,6 +22,7 @@ export async function runGc(
         rotten: plan.rotten,
         damagedPacks: plan.damagedPacks,
         foreign: plan.foreign,
+        rounds: plan.rounds.length,
         blockedBy: plan.blockedBy ?? null,
         bytes: plan.bytes,
         referencedChunks: plan.referenced,
@@ -38,6 +39,8 @@ export async function runGc(
         ctx.out(
           `  damaged pack \`${d.path}\`: ${d.why} (kept for its other chunks; the next save writes the damaged one again)`,
         );
+      if (plan.rounds.length > 0)
+        ctx.out(`  ${plan.rounds.length} ended multi-rank commit round(s) in staging/ (${removed})`);
       for (const f of plan.foreign)
         ctx.out(`  foreign \`${f.path}\`: ${f.kind} (${removed}, never followed)`);
       if (plan.blockedBy)

@@ -24,7 +24,7 @@ export async function runLs(ctx: CommandContext, flags: { deep?: boolean } = {})
         step: m.step,
         stepKind: m.meta.stepKind === 'capture-counter' ? 'capture-counter' : 'program',
         time: m.time,
-        kind: files > 0 ? `${files} file${files === 1 ? '' : 's'}` : 'value',
+        kind: `${files > 0 ? `${files} file${files === 1 ? '' : 's'}` : 'value'}${m.ranks === undefined ? '' : `, ${m.ranks} rank${m.ranks === 1 ? '' : 's'}`}`,
         bytes: m.stats.bytes,
         writtenBytes: m.stats.writtenBytes,
         durationMs: m.stats.durationMs,

@@ -6,7 +6,9 @@ import {
   DIR_MODE,
   type Manifest,
   materializeFiles,
+  type RankChoice,
   readChunks,
+  resolveRank,
   restoreNewest,
   type SkippedCheckpoint,
   type Store,
@@ -20,19 +22,24 @@ import { formatBytes } from '../format.js';
  * JavaScript value, writes its document (`value.json`) and raw arrays (`<key>.bin`).
  * With `latest`, a checkpoint whose contents fail verification is skipped for an older one.
  */
-export async function runRestore(ctx: CommandContext, ref: string, flags: { to?: string }): Promise<number> {
+export async function runRestore(
+  ctx: CommandContext,
+  ref: string,
+  flags: { to?: string; rank?: number | undefined; ranks?: number | undefined },
+): Promise<number> {
   if (!flags.to)
     throw new UsageError('`ckpt restore` needs `--to DIR`, the directory to write the files into.');
+  const rank = flags.rank !== undefined || flags.ranks !== undefined ? resolveRank(flags) : undefined;
   const store = await openExistingStore(ctx);
   const target = resolve(flags.to);
   let manifest: Manifest | undefined;
   let result: { files: number; bytes: number } | undefined;
   let skipped: SkippedCheckpoint[] = [];
   if (ref === 'latest') {
-    ({ manifest, result, skipped } = await restoreNewest(store, (m) => restoreOne(store, m, target)));
+    ({ manifest, result, skipped } = await restoreNewest(store, (m) => restoreOne(store, m, target, rank)));
   } else {
     manifest = await store.resolve(ref);
-    result = await restoreOne(store, manifest, target);
+    result = await restoreOne(store, manifest, target, rank);
   }
   if (!manifest || !result) {
     throw new IntegrityError(`No checkpoint in ${store.root} could be restored.`, {
@@ -58,9 +65,10 @@ async function restoreOne(
   store: Store,
   manifest: Manifest,
   target: string,
+  rank: RankChoice | undefined,
 ): Promise<{ files: number; bytes: number }> {
   const blobs = manifest.entries.filter((e) => e.type === 'blob');
-  if (blobs.length === 0) return materializeFiles(store.root, manifest, target);
+  if (blobs.length === 0) return materializeFiles(store.root, manifest, target, rank);
   // Read and verify everything before writing anything.
   const contents = await Promise.all(
     blobs.map(async (entry) => {
@@ -72,7 +80,7 @@ async function restoreOne(
   await fsp.mkdir(target, { recursive: true, mode: DIR_MODE });
   for (const { name, bytes } of contents) await writeFileAtomic(join(target, name), bytes);
   const fileResult = manifest.entries.some((e) => e.type !== 'blob')
-    ? await materializeFiles(store.root, manifest, target)
+    ? await materializeFiles(store.root, manifest, target, rank)
     : { files: 0, bytes: 0 };
   return {
     files: contents.length + fileResult.files,

@@ -1,3 +1,4 @@
+import type { Entry } from '../../store/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 import { formatBytes, formatStep, formatTable } from '../format.js';
 
@@ -12,6 +13,8 @@ export async function runShow(ctx: CommandContext, ref: string): Promise<number>
   const slurm = m.writer.slurm ? `, SLURM job ${m.writer.slurm.jobId}` : '';
   ctx.out(`Checkpoint #${m.seq} — step ${formatStep(m.step, m.meta)}, ${m.time}`);
   ctx.out(`Written by pid ${m.writer.pid} on ${m.writer.host}${slurm}`);
+  if (m.ranks !== undefined)
+    ctx.out(`Committed by ${m.ranks} rank${m.ranks === 1 ? '' : 's'}, each its own part`);
   ctx.out(
     `${formatBytes(m.stats.bytes)} in ${m.stats.chunks} chunks; ${formatBytes(m.stats.writtenBytes)} new in ${m.stats.newChunks} chunks; took ${m.stats.durationMs} ms`,
   );
@@ -19,20 +22,22 @@ export async function runShow(ctx: CommandContext, ref: string): Promise<number>
   ctx.out('');
   ctx.out(
     formatTable(
-      ['TYPE', 'NAME', 'SIZE', 'CHUNKS', 'HASH'],
-      m.entries.map((e) => {
-        switch (e.type) {
-          case 'file':
-            return ['file', e.path, formatBytes(e.size), String(e.chunks.length), e.hash.slice(0, 16)];
-          case 'blob':
-            return ['blob', e.key, formatBytes(e.size), String(e.chunks.length), e.hash.slice(0, 16)];
-          case 'dir':
-            return ['dir', e.path, '', '', ''];
-          default:
-            return ['link', `${e.path} -> ${e.target}`, '', '', ''];
-        }
-      }),
+      [...(m.ranks === undefined ? [] : ['RANK']), 'TYPE', 'NAME', 'SIZE', 'CHUNKS', 'HASH'],
+      m.entries.map((e) => [...(m.ranks === undefined ? [] : [String(e.rank)]), ...entryRow(e)]),
     ),
   );
   return 0;
+}
+
+function entryRow(e: Entry): string[] {
+  switch (e.type) {
+    case 'file':
+      return ['file', e.path, formatBytes(e.size), String(e.chunks.length), e.hash.slice(0, 16)];
+    case 'blob':
+      return ['blob', e.key, formatBytes(e.size), String(e.chunks.length), e.hash.slice(0, 16)];
+    case 'dir':
+      return ['dir', e.path, '', '', ''];
+    default:
+      return ['link', `${e.path} -> ${e.target}`, '', '', ''];
+  }
 }
