@@ -5,9 +5,14 @@ export interface ProcessStat {
   /** One letter: R running, S sleeping, D in I/O, Z zombie (exited, not yet reaped), X dead… */
   state: string;
   pgrp: number;
+  /** The kernel's per-process flags (PF_*). */
+  flags: number;
   /** Start time in clock ticks since boot, to tell a reused pid apart. */
   start: number;
 }
+
+/** The kernel's flag for a process in its exit path (`do_exit` sets it first of all). */
+const PF_EXITING = 0x4;
 
 /** Parses the text of a `/proc/<pid>/stat` file; undefined if it is not one. */
 export function parseProcessStat(text: string): ProcessStat | undefined {
@@ -17,9 +22,11 @@ export function parseProcessStat(text: string): ProcessStat | undefined {
   const fields = text.slice(close + 2).split(' ');
   const state = fields[0];
   const pgrp = Number(fields[2]);
+  const flags = Number(fields[6]);
   const start = Number(fields[19]);
-  if (!state || !Number.isFinite(pgrp) || !Number.isFinite(start)) return undefined;
-  return { state, pgrp, start };
+  if (!state || !Number.isFinite(pgrp) || !Number.isFinite(flags) || !Number.isFinite(start))
+    return undefined;
+  return { state, pgrp, flags, start };
 }
 
 /** The stat of local process `pid`, or undefined when it is gone (or /proc is absent). */
@@ -29,11 +36,14 @@ export async function readProcessStat(pid: number): Promise<ProcessStat | undefi
 }
 
 /**
- * Whether a process has exited: a zombie (or dead) process still has a pid and a /proc entry until
- * its parent, often init, reaps it, which can take a second or more, but it never runs again.
+ * Whether a process has exited or is exiting, and so will never write again: a zombie (or dead)
+ * process keeps its pid and /proc entry until its parent, often init, reaps it, which can take a
+ * second or more; and a killed process runs its exit path first, with PF_EXITING set, for as long
+ * as it takes to free its memory (hundreds of ms for a few GiB), closing its files near the end
+ * of it. Counting it alive then would read "holds no file open" as "is idle".
  */
 export function hasExited(stat: ProcessStat): boolean {
-  return stat.state === 'Z' || stat.state === 'X' || stat.state === 'x';
+  return stat.state === 'Z' || stat.state === 'X' || stat.state === 'x' || (stat.flags & PF_EXITING) !== 0;
 }
 
 /** Start time of a local process from /proc (Linux), or undefined where /proc is absent. */

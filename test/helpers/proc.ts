@@ -15,12 +15,13 @@ export function deadPid(): number {
  * reaped, so its pid and /proc entry stay. `end()` kills the parent, and init reaps both.
  */
 export async function startZombie(): Promise<{ pid: number; end: () => void }> {
-  const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 60'], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  // The child exits once the shell has become `sleep` (exec), so no shell is left to reap it.
+  const script =
+    'p=$$; (while [ "$(cat /proc/$p/comm)" != sleep ]; do sleep 0.01; done) & echo $!; exec sleep 60';
+  const parent = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'ignore'] });
   const [line] = (await once(parent.stdout, 'data')) as [Buffer];
   const pid = Number(line.toString().trim());
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 1000; i++) {
     const stat = await readProcessStat(pid);
     if (stat && hasExited(stat)) return { pid, end: () => parent.kill('SIGKILL') };
     await new Promise((r) => setTimeout(r, 10));

@@ -1,0 +1,58 @@
+/**
+ * Telling a running process from one that has exited or is exiting (src/store/process-stat.ts):
+ * a SIGKILLed process that holds much memory stays in its exit path, not yet a zombie, for as long
+ * as freeing it takes, and closes its files near the end; it must count as exited from the start.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { hasExited, parseProcessStat, readProcessStat } from '../../src/store/process-stat.js';
+import { describeNeeds, PYTHON3 } from '../helpers/needs.js';
+import { startZombie } from '../helpers/proc.js';
+
+describe('parseProcessStat', () => {
+  it('reads state, group, flags and start time, past a command name with spaces and parens', () => {
+    const text = '4242 (a (b) c) S 1 4240 4240 0 -1 4194368 0 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10\n';
+    expect(parseProcessStat(text)).toEqual({ state: 'S', pgrp: 4240, flags: 4194368, start: 987654 });
+    expect(parseProcessStat('garbage')).toBeUndefined();
+  });
+
+  it('counts a zombie as exited', async () => {
+    const zombie = await startZombie();
+    try {
+      expect(hasExited((await readProcessStat(zombie.pid))!)).toBe(true);
+      expect(hasExited((await readProcessStat(process.pid))!)).toBe(false);
+    } finally {
+      zombie.end();
+    }
+  });
+});
+
+describeNeeds('a process in its exit path', PYTHON3, () => {
+  it('counts as exited from the moment it is killed, not from when it becomes a zombie', async () => {
+    const child = spawn(
+      'python3',
+      [
+        '-c',
+        'import sys,time\nb=bytearray(1<<30)\nfor i in range(0,len(b),4096): b[i]=1\nprint("ready",flush=True)\ntime.sleep(60)',
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = once(child, 'exit');
+    await once(child.stdout!, 'data');
+    const pid = child.pid!;
+    process.kill(pid, 'SIGKILL');
+    // Sampled without a pause until it is a zombie: the exit path (freeing 1 GiB) takes a while.
+    let exiting = 0;
+    for (;;) {
+      const stat = await readProcessStat(pid);
+      if (stat === undefined || stat.state === 'Z') break;
+      if (stat.flags & 0x4) {
+        exiting++;
+        expect(hasExited(stat), `state ${stat.state}, flags ${stat.flags.toString(16)}`).toBe(true);
+      }
+    }
+    expect(exiting, 'samples taken while it was exiting but not yet a zombie').toBeGreaterThan(0);
+    await exited;
+  });
+});
