@@ -17,12 +17,13 @@ export const SLOW_TIERS: Record<string, string[]> = {
   slurm: ['test/slurm/**/*.test.ts'],
   /** The real GROMACS, LAMMPS, OpenFOAM and PyTorch. */
   apps: ['test/apps/**/*.test.ts'],
-  /** Supervised real programs, workflows and the examples, killed and resumed; the dashboard in Chromium. */
+  /** Supervised real programs, workflows, the examples and MPI jobs, killed and resumed; the dashboard in Chromium. */
   processes: [
     'test/supervisor/**/*.test.ts',
     'test/examples/**/*.test.ts',
     'test/flow/**/*.test.ts',
     'test/report/**/*.test.ts',
+    'test/parallel/**/*.test.ts',
   ],
 };
 /** Pure functions, tested without starting anything: fast wherever they live. */

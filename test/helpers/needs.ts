@@ -102,3 +102,17 @@ export const OPENFOAM = fromDebian(
 export const SNAKEMAKE = fromDebian('snakemake', runs('snakemake', '--version'), 'snakemake');
 /** Debian's Chromium, driven by playwright-core for the dashboard and report tests. */
 export const CHROMIUM = fromDebian('chromium', existsSync('/usr/bin/chromium'), 'chromium');
+/** OpenMPI's mpirun and mpicc with its headers, for the MPI example and tests. */
+export const MPI = fromDebian(
+  'mpirun/mpicc',
+  hasCommand('mpirun') && hasMpiHeader(),
+  'libopenmpi-dev openmpi-bin',
+);
+
+/** Whether mpicc finds mpi.h (the wrapper can be there without the headers). */
+function hasMpiHeader(): boolean {
+  const dirs = spawnSync('mpicc', ['--showme:incdirs'], { encoding: 'utf8' });
+  return (
+    dirs.status === 0 && dirs.stdout.split(/\s+/).some((dir) => dir !== '' && existsSync(`${dir}/mpi.h`))
+  );
+}
