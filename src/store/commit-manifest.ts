@@ -1,7 +1,7 @@
-import { errnoCode } from '../errors.js';
+import { errnoCode, UsageError } from '../errors.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { appendJournal } from './journal.js';
-import { manifestPath, RANKED_MANIFEST_VERSION, STORE_FORMAT_VERSION } from './layout.js';
+import { MAX_MANIFEST_BYTES, manifestPath, RANKED_MANIFEST_VERSION, STORE_FORMAT_VERSION } from './layout.js';
 import type { Lease } from './lease.js';
 import { type Entry, type Manifest, type SaveStats, serializeManifest } from './manifest.js';
 import type { Store } from './store.js';
@@ -41,10 +41,18 @@ export async function commitManifest(store: Store, lease: Lease, draft: CommitDr
       stats: { ...draft.stats, durationMs: Math.round(performance.now() - draft.startedAt) },
       ...(draft.ranks === undefined ? {} : { ranks: draft.ranks }),
     };
+    const serialized = serializeManifest(manifest);
+    // A manifest no reader would accept must not be written: it would be a damaged checkpoint.
+    if (serialized.length > MAX_MANIFEST_BYTES) {
+      throw new UsageError(
+        `Checkpoint of ${draft.entries.length} entries: its manifest would be ${serialized.length} bytes, more than the ${MAX_MANIFEST_BYTES} a manifest may have. Nothing was committed.`,
+        {
+          hint: 'Commit fewer, larger files (an archive of the small ones, or the directory that holds them as one file).',
+        },
+      );
+    }
     try {
-      await writeFileAtomic(manifestPath(store.root, manifest.seq), serializeManifest(manifest), {
-        exclusive: true,
-      });
+      await writeFileAtomic(manifestPath(store.root, manifest.seq), serialized, { exclusive: true });
     } catch (error) {
       if (errnoCode((error as { cause?: unknown }).cause) === 'EEXIST' && attempt < 20) continue;
       throw error;

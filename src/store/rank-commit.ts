@@ -1,6 +1,6 @@
 import { promises as fsp, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { errnoCode, IncompleteCommitError, IntegrityError, UsageError } from '../errors.js';
+import { errnoCode, IncompleteCommitError, IntegrityError, LockedError, UsageError } from '../errors.js';
 import { chunkFilePath, storedSizeProblem } from './chunk-read.js';
 import { captureToStore, previousFiles } from './commit-files.js';
 import type { CompressionMode } from './compress.js';
@@ -149,7 +149,17 @@ async function sealRound(
   }
   await checkPartChunks(store.root, parts);
   const entries: Entry[] = parts.flatMap((part, rank) => part.entries.map((entry) => ({ ...entry, rank })));
-  const held = await lease();
+  // The lease may be busy for a moment (a `ckpt gc`, a prune): wait for it within the timeout.
+  let held: Lease;
+  for (;;) {
+    try {
+      held = await lease();
+      break;
+    } catch (error) {
+      if (!(error instanceof LockedError) || Date.now() > until) throw error;
+      await new Promise((r) => setTimeout(r, 10 * POLL_MS));
+    }
+  }
   try {
     return await store.commit(held, {
       step: round.step,

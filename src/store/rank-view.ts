@@ -27,22 +27,37 @@ export function entriesToRestore(manifest: Manifest, choice?: RankChoice): Entry
   if (manifest.ranks === undefined) return manifest.entries;
   const strip = ({ rank: _rank, ...entry }: Entry): Entry => entry;
   if (choice !== undefined) return manifest.entries.filter((e) => e.rank === choice.rank).map(strip);
-  const owner = new Map<string, number>();
+  // Two ranks' entries at one path (but directories), or one rank's file where another's
+  // directory tree goes: neither could be written without losing the other.
+  const owner = new Map<string, { rank: number; dir: boolean }>();
   for (const entry of manifest.entries) {
-    if (entry.type === 'blob' || entry.type === 'dir') continue;
+    if (entry.type === 'blob') continue;
+    const rank = entry.rank ?? 0;
+    const dir = entry.type === 'dir';
     const other = owner.get(entry.path);
-    if (other !== undefined && other !== entry.rank) {
-      throw new UsageError(
-        `Checkpoint #${manifest.seq} holds \`${entry.path}\` of rank ${other} and of rank ${String(entry.rank)}: restoring every rank's files into one directory would write one over the other.`,
-        {
-          hint: 'Restore each rank on its own: `ckpt restore --rank R --ranks N` (R, N default to the MPI or SLURM rank and size).',
-        },
-      );
+    if (other !== undefined && other.rank !== rank && !(other.dir && dir))
+      throw collision(manifest, entry.path, other.rank, rank);
+    if (!other || !dir) owner.set(entry.path, { rank, dir });
+  }
+  for (const entry of manifest.entries) {
+    if (entry.type === 'blob') continue;
+    for (let cut = entry.path.indexOf('/'); cut > 0; cut = entry.path.indexOf('/', cut + 1)) {
+      const above = owner.get(entry.path.slice(0, cut));
+      if (above && !above.dir)
+        throw collision(manifest, entry.path.slice(0, cut), above.rank, entry.rank ?? 0);
     }
-    owner.set(entry.path, entry.rank ?? 0);
   }
   const dirs = new Set<string>();
   return manifest.entries
     .filter((e) => e.type !== 'dir' || (!dirs.has(e.path) && dirs.add(e.path)))
     .map(strip);
+}
+
+function collision(manifest: Manifest, path: string, one: number, two: number): UsageError {
+  return new UsageError(
+    `Checkpoint #${manifest.seq} holds \`${path}\` of rank ${one} and of rank ${two}: restoring every rank's files into one directory would write one over the other.`,
+    {
+      hint: 'Restore each rank on its own: `ckpt restore --rank R --ranks N` (R, N default to the MPI or SLURM rank and size).',
+    },
+  );
 }
