@@ -12,26 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Store } from '../../src/store/index.js';
-import { cleanEnv, startCkpt, useCkptRuns } from '../helpers/cli.js';
+import { startCkpt, useCkptRuns } from '../helpers/cli.js';
+import { mpiEnv } from '../helpers/mpi.js';
 import { describeNeeds, MPI } from '../helpers/needs.js';
 import { isAlive } from '../helpers/procfs.js';
 import { seeded } from '../helpers/random.js';
-import { CLI_BIN, REPO_ROOT } from '../helpers/repo.js';
+import { REPO_ROOT } from '../helpers/repo.js';
 import { sleep, waitFor } from '../helpers/wait-for.js';
 
 const { tempDir } = useCkptRuns('ckpt-mpi-');
 const SEED = Number(process.env.CKPT_TEST_SEED ?? Date.now() % 1_000_000);
 const STEPS = 1200;
-
-/** mpirun as root, two ranks on two cores (or fewer), and the ckpt the program commits with. */
-function mpiEnv(): NodeJS.ProcessEnv {
-  return cleanEnv({
-    OMPI_ALLOW_RUN_AS_ROOT: '1',
-    OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1',
-    OMPI_MCA_rmaps_base_oversubscribe: '1',
-    CKPT_BIN: `${process.execPath} ${CLI_BIN}`,
-  });
-}
 
 let binary = '';
 

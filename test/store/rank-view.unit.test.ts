@@ -35,7 +35,7 @@ describe('entriesToRestore', () => {
 
   it('gives all ranks’ entries when no two collide, each shared directory once', () => {
     const m = ranked([dir('d', 0), link('d/a', 0), dir('d', 1), link('d/b', 1)]);
-    expect(entriesToRestore(m).map((e) => e.path)).toEqual(['d', 'd/a', 'd/b']);
+    expect(entriesToRestore(m).map((e) => (e as { path: string }).path)).toEqual(['d', 'd/a', 'd/b']);
   });
 
   it('refuses two ranks’ entries at one path, or one rank’s file where another’s tree goes', () => {
