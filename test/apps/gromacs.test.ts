@@ -10,31 +10,24 @@
 import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
-  cpSync,
   existsSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   truncateSync,
-  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type TornCheckpoint, useAppRuns } from '../helpers/app-runs.js';
+import { expectSameResults, RESULTS, type GromacsReference as Reference } from '../helpers/gromacs.js';
 import { describeNeeds, GROMACS } from '../helpers/needs.js';
 import { REPO_ROOT } from '../helpers/repo.js';
 
 const EXAMPLE = join(REPO_ROOT, 'examples', 'gromacs');
 const MDRUN = ['gmx', 'mdrun', '-deffnm', 'md', '-nt', '1'];
-/** What must come out bitwise identical: energies, full-precision x/v frames, final structure. */
-const RESULTS = ['md.edr', 'md.trr', 'md.gro'];
 const TIMEOUT = 240_000;
-
-interface Reference {
-  files: Map<string, Buffer>;
-}
 
 describeNeeds('GROMACS under ckpt run --app gromacs', GROMACS, () => {
   let prepared = '';
@@ -146,40 +139,3 @@ const TORN_CPT: TornCheckpoint = {
   restart: [...MDRUN, '-cpi', 'md.cpt'],
   failure: /Checkpoint file corrupted\/truncated/,
 };
-
-/** The result files in `cwd` equal the reference's, byte for byte (the energies shown on a mismatch). */
-function expectSameResults(cwd: string, ref: Reference, context: string): void {
-  for (const f of RESULTS) {
-    const path = join(cwd, f);
-    expect(existsSync(path), `${f} missing\n${context}`).toBe(true);
-    const got = readFileSync(path);
-    const want = ref.files.get(f)!;
-    if (!got.equals(want)) {
-      let detail = `${f}: ${got.length} bytes, reference ${want.length}`;
-      if (f === 'md.edr') detail += `\n${firstEnergyDifference(path, want)}`;
-      expect.fail(`${detail}\n${context}`);
-    }
-  }
-}
-
-/** The first line where `gmx dump -e` of two energy files differ (a diagnostic). */
-function firstEnergyDifference(path: string, reference: Buffer): string {
-  const dir = mkdtempSync(join(tmpdir(), 'ckpt-gromacs-edr-'));
-  try {
-    const refPath = join(dir, 'ref.edr');
-    cpSync(path, join(dir, 'got.edr'));
-    writeFileSync(refPath, reference);
-    const dump = (p: string): string[] =>
-      spawnSync('gmx', ['-quiet', 'dump', '-e', p], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout.split(
-        '\n',
-      );
-    const a = dump(join(dir, 'got.edr'));
-    const b = dump(refPath);
-    const i = a.findIndex((line, n) => line !== b[n]);
-    return i < 0
-      ? 'gmx dump -e shows no difference'
-      : `gmx dump -e line ${i}: got\n${a[i]}\nreference\n${b[i]}`;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
