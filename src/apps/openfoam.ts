@@ -61,17 +61,36 @@ function timeComplete(dir: string, fields: readonly string[]): boolean {
   });
 }
 
+/** The processor directories of a decomposed case (`processor0`, `processor1`…), in order. */
+export function processorDirectories(caseDir: string): string[] {
+  try {
+    return readdirSync(caseDir)
+      .filter((name) => /^processor\d+$/.test(name))
+      .sort((a, b) => Number(a.slice(9)) - Number(b.slice(9)));
+  } catch {
+    return [];
+  }
+}
+
 /**
- * OpenFOAM solvers (`icoFoam`, …): started with `stopAtWriteNowSignal=15` (SIGTERM writes the
- * current time and exits 0) and `writeNowSignal=12` (SIGUSR2 writes and keeps running: ckpt's
- * checkpoint request). ckpt captures the newest time directory once it holds every field the
- * `0/` directory has and nothing in it is being written; a torn newest directory (fatal to
- * OpenFOAM on restart) is set aside before a restart. `startFrom latestTime` makes the restart
- * command the start command. Exit 0 before endTime means stopped, not finished.
+ * OpenFOAM solvers (`icoFoam`, …): started with `stopAtWriteNowSignal` (write the current time
+ * and exit 0) and `writeNowSignal=12` (SIGUSR2 writes and keeps running: ckpt's checkpoint
+ * request). ckpt captures the newest time directory once it holds every field the `0/` directory
+ * has and nothing in it is being written; a torn newest directory (fatal to OpenFOAM on restart)
+ * is set aside before a restart. `startFrom latestTime` makes the restart command the start
+ * command. Exit 0 before endTime means stopped, not finished.
+ *
+ * A decomposed case run in parallel (`mpirun -np N SOLVER -parallel`) has its time directories
+ * in `processor*`: a time counts only once every processor directory holds it complete, the
+ * capture takes that time of all processors together, and before a restart every processor's
+ * times newer than the newest complete common one are set aside, so that all ranks resume from
+ * the same time. The stop is SIGUSR1 (`stopAtWriteNowSignal=10`) to mpirun, which forwards it to
+ * every rank: mpirun answers SIGTERM by ending the ranks before they could write.
  */
 export function openfoamApp(ctx: AppContext): AppBehavior {
   const caseArg = argValue(ctx.command, '-case');
   const caseDir = resolve(ctx.cwd, caseArg ?? '.');
+  const parallel = ctx.command.includes('-parallel');
   // Capture paths are relative to the working directory; time directories to the case.
   const prefix =
     caseArg === undefined || caseDir === resolve(ctx.cwd) ? '' : `${caseArg.replace(/\/$/, '')}/`;
@@ -86,8 +105,27 @@ export function openfoamApp(ctx: AppContext): AppBehavior {
       return [];
     }
   };
-  /** The fields every time directory must hold: the files in `0/`. */
-  const fields = (): string[] => filesIn('0');
+  /** The roots that hold time directories: the case, or each of its processor directories. */
+  const roots = (): string[] => (parallel ? processorDirectories(caseDir) : ['.']);
+  /** The fields every time directory of `root` must hold: the files in its `0/`. */
+  const fields = (root = '.'): string[] => filesIn(join(root, '0'));
+  /** Splits a case-relative path into its root and the rest (`processor1/0.02/U`). */
+  const split = (path: string): [string, string] => {
+    if (!parallel) return ['.', path];
+    const cut = path.indexOf('/');
+    return cut < 0 ? [path, ''] : [path.slice(0, cut), path.slice(cut + 1)];
+  };
+  /** The newest time every root holds among `paths` (case-relative), or undefined. */
+  const newestCommon = (paths: readonly string[]): string | undefined => {
+    const all = roots();
+    const byRoot = new Map<string, string[]>();
+    for (const p of paths) {
+      const [root, rest] = split(p);
+      byRoot.set(root, [...(byRoot.get(root) ?? []), rest]);
+    }
+    const timesOf = all.map((root) => new Set(timeDirectories(byRoot.get(root) ?? [])));
+    return timeDirectories(paths.map((p) => split(p)[1])).find((t) => timesOf.every((times) => times.has(t)));
+  };
   return {
     name: 'openfoam',
     checkpointSignal: 'SIGUSR2',
@@ -97,20 +135,25 @@ export function openfoamApp(ctx: AppContext): AppBehavior {
         : {};
     },
     async command(base) {
-      return [...base, '-opt-switch', 'stopAtWriteNowSignal=15', '-opt-switch', 'writeNowSignal=12'];
+      const stop = parallel ? '10' : '15';
+      return [...base, '-opt-switch', `stopAtWriteNowSignal=${stop}`, '-opt-switch', 'writeNowSignal=12'];
     },
     capture: {
-      globs: [`${prefix}[0-9]*/**`],
+      globs: [parallel ? `${prefix}processor*/[0-9]*/**` : `${prefix}[0-9]*/**`],
       select(matches) {
-        const newest = timeDirectories(matches.map(local))[0];
-        return newest === undefined ? [] : matches.filter((m) => local(m).startsWith(`${newest}/`));
+        const newest = newestCommon(matches.map(local));
+        return newest === undefined ? [] : matches.filter((m) => split(local(m))[1].startsWith(`${newest}/`));
       },
       async isComplete(files) {
-        const names = new Set(files.map((f) => f.split('/').at(-1)));
-        return fields().every((field) => names.has(field) || names.has(`${field}.gz`));
+        return roots().every((root) => {
+          const names = new Set(
+            files.map(local).flatMap((f) => (split(f)[0] === root ? [f.split('/').at(-1)] : [])),
+          );
+          return fields(root).every((field) => names.has(field) || names.has(`${field}.gz`));
+        });
       },
       stepOf(files) {
-        const dir = timeDirectories(files.map(local))[0];
+        const dir = timeDirectories(files.map((f) => split(local(f))[1]))[0];
         return dir === undefined ? undefined : Number(dir);
       },
     },
@@ -120,20 +163,46 @@ export function openfoamApp(ctx: AppContext): AppBehavior {
       // already; this covers a crash before the first checkpoint (nothing to compare with).
       // Each is compared with the next older one (then `0/`): a file in `0/` that the solver
       // never writes must not make every time directory look torn.
-      const times = timeDirectories(readdirSync(caseDir));
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-      for (const [i, time] of times.entries()) {
-        const older = times[i + 1];
-        const wanted = older === undefined ? fields() : filesIn(older).map((f) => f.replace(/\.gz$/, ''));
-        if (timeComplete(join(caseDir, time), wanted)) return;
-        await mkdir(join(caseDir, ASIDE_DIR, stamp), { recursive: true, mode: 0o700 });
-        await rename(join(caseDir, time), join(caseDir, ASIDE_DIR, stamp, time));
-        process.stderr.write(`ckpt: set aside the incomplete time directory ${time}/ into ${ASIDE_DIR}/\n`);
+      const setAside = async (root: string, time: string, why: string): Promise<void> => {
+        const to = join(caseDir, ASIDE_DIR, stamp, root);
+        await mkdir(to, { recursive: true, mode: 0o700 });
+        await rename(join(caseDir, root, time), join(to, time));
+        const where = root === '.' ? `${time}/` : `${root}/${time}/`;
+        process.stderr.write(`ckpt: set aside the ${why} time directory ${where} into ${ASIDE_DIR}/\n`);
+      };
+      const complete = new Map<string, string | undefined>();
+      for (const root of roots()) {
+        const times = timeDirectories(readdirSync(join(caseDir, root)));
+        complete.set(root, undefined);
+        for (const [i, time] of times.entries()) {
+          const older = times[i + 1];
+          const wanted =
+            older === undefined
+              ? fields(root)
+              : filesIn(join(root, older)).map((f) => f.replace(/\.gz$/, ''));
+          if (timeComplete(join(caseDir, root, time), wanted)) {
+            complete.set(root, time);
+            break;
+          }
+          await setAside(root, time, 'incomplete');
+        }
+      }
+      if (!parallel) return;
+      // Every rank resumes from its newest time: make it the same one, the oldest of the newest.
+      const newest = [...complete.values()].map((t) => (t === undefined ? 0 : Number(t)));
+      const common = Math.min(...newest);
+      for (const root of complete.keys()) {
+        for (const time of timeDirectories(readdirSync(join(caseDir, root)))) {
+          if (Number(time) > common) await setAside(root, time, 'unmatched (not every processor has it)');
+        }
       }
     },
     async requestStop({ pgid }) {
       try {
-        process.kill(-pgid, 'SIGTERM');
+        // mpirun (the group's leader) forwards SIGUSR1 to every rank.
+        if (parallel) process.kill(pgid, 'SIGUSR1');
+        else process.kill(-pgid, 'SIGTERM');
       } catch {
         // already gone
       }
@@ -142,7 +211,7 @@ export function openfoamApp(ctx: AppContext): AppBehavior {
       if (exit.code !== 0) return 'failed';
       const control = readFileSync(join(caseDir, 'system', 'controlDict'), 'utf8');
       const endTime = Number(controlDictEntry(control, 'endTime'));
-      const latest = timeDirectories(readdirSync(caseDir))[0];
+      const latest = timeDirectories(readdirSync(join(caseDir, roots()[0] ?? '.')))[0];
       return latest !== undefined && Number.isFinite(endTime) && Number(latest) < endTime - 1e-12
         ? 'stopped'
         : 'finished';
