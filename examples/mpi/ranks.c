@@ -12,9 +12,11 @@
  * other's and any difference grows: resuming one rank from one step and another from another, or
  * from a torn file, gives a different result. A checkpoint is taken every
  * --every steps, and at the next step after ckpt's checkpoint signal (SIGUSR2) reached any rank:
- * the ranks agree on it with an MPI_Allreduce, so all commit the same step. At start, a rank
- * resumes from its state-<rank>.bin if there is one (ckpt run restores them), after checking
- * with the others that they all resume from the same step. At the end rank 0 writes result.txt.
+ * the ranks agree on it with an MPI_Allreduce, so all commit the same step. A SIGTERM to any
+ * rank (SLURM's preemption signals every process of the job) makes all ranks checkpoint and stop
+ * with exit 143. At start, a rank resumes from its state-<rank>.bin if there is one (ckpt run
+ * restores them), after checking with the others that they all resume from the same step. At the
+ * end rank 0 writes result.txt.
  */
 #include <math.h>
 #include <mpi.h>
@@ -27,8 +29,9 @@
 
 #define VALUES 4096
 
-static volatile sig_atomic_t asked = 0;
+static volatile sig_atomic_t asked = 0, stopping = 0;
 static void on_usr2(int sig) { (void)sig; asked = 1; }
+static void on_term(int sig) { (void)sig; stopping = 1; }
 
 struct state {
   long step;
@@ -75,6 +78,8 @@ int main(int argc, char **argv) {
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_usr2;
   sigaction(SIGUSR2, &sa, NULL);
+  sa.sa_handler = on_term;
+  sigaction(SIGTERM, &sa, NULL);
 
   struct state s;
   int resumed = load(&s, rank);
@@ -107,14 +112,20 @@ int main(int argc, char **argv) {
     }
     s.step++;
     nanosleep(&pause, NULL);
-    int want = asked || s.step % every == 0;
-    MPI_Allreduce(MPI_IN_PLACE, &want, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    int want = (asked || s.step % every == 0) | (stopping ? 2 : 0);
+    MPI_Allreduce(MPI_IN_PLACE, &want, 1, MPI_INT, MPI_BOR, MPI_COMM_WORLD);
     if (want && s.step < steps) {
       asked = 0;
       if (save(&s, rank, ranks, ckpt) != 0) {
         fprintf(stderr, "rank %d: checkpoint at step %ld failed\n", rank, s.step);
         MPI_Abort(MPI_COMM_WORLD, 4);
       }
+    }
+    if ((want & 2) && s.step < steps) {
+      // A SIGTERM reached a rank (SLURM signals every process of a preempted job): all ranks
+      // have just checkpointed this step; stop, and not with exit 0 (the work is not done).
+      MPI_Finalize();
+      return 143;
     }
   }
   double local = 0, total = 0;

@@ -32,6 +32,17 @@ export interface SlurmHooksOptions {
 }
 
 /**
+ * SLURM's SIGTERM of a preemption or requeue reaches every process of the job, OpenMPI's mpirun
+ * too, which then SIGKILLs its ranks after `odls_base_sigkill_timeout` (1 s by default): too soon
+ * for a rank to write its checkpoint. Give them what SLURM gives the job, KillWait, unless the
+ * user chose a value.
+ */
+function openMpiStopTime(killWaitMs: number): Record<string, string> {
+  const name = 'OMPI_MCA_odls_base_sigkill_timeout';
+  return process.env[name] === undefined ? { [name]: String(Math.max(1, Math.ceil(killWaitMs / 1000))) } : {};
+}
+
+/**
  * `ckpt run`'s SLURM integration: CKPT_DEADLINE from the job's end time, a final checkpoint
  * planned before it, the warning signal, classification of every interruption, requeue of the
  * exact (array) job, and the lease probe of this job ({@link createSlurmHolderProbe}).
@@ -52,7 +63,10 @@ export function createSlurmHooks(options: SlurmHooksOptions): SupervisorHooks {
         await noteLostSegment(store, job);
       }
       const end = await deadline().catch(() => undefined);
-      return end === undefined ? {} : { CKPT_DEADLINE: String(Math.floor(end / 1000)) };
+      return {
+        ...(end === undefined ? {} : { CKPT_DEADLINE: String(Math.floor(end / 1000)) }),
+        ...openMpiStopTime(options.killWaitMs),
+      };
     },
     watch(requestStop) {
       const segmentStart = Date.now();

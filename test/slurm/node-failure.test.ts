@@ -35,7 +35,7 @@ import {
 } from './lab.js';
 import { useProgJobs } from './prog-job.js';
 
-const SLURMD_PID_FILE = join(LAB, 'slurmd.pid');
+const SLURMD_PID_FILE = join(LAB, 'slurmd.node1.pid');
 
 function slurmdPid(): number | undefined {
   const r = sh('cat', [SLURMD_PID_FILE]);

@@ -1,0 +1,199 @@
+/**
+ * A 2-node MPI job on the local SLURM cluster's `multi` partition (three slurmd on this machine):
+ * `ckpt sbatch -p multi -N 2 --ntasks-per-node=1 -- mpirun -np 2 --map-by node ./ranks`, mpirun
+ * starting one rank on each node through SLURM. Each rank commits its part of every checkpoint
+ * (examples/mpi/ranks.c). Preempted by `scontrol requeue` at a random moment: SLURM's SIGTERM
+ * reaches every process, the ranks agree to checkpoint and stop, ckpt leaves the requeue to SLURM
+ * and the next segment resumes from that multi-rank checkpoint. At its time limit (moved 18 s
+ * ahead at each start): ckpt's warning asks the ranks through mpirun, checkpoints, requeues.
+ * Both end with the result of an uninterrupted run with the same two ranks.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Store } from '../../src/store/index.js';
+import { mpiEnv } from '../helpers/mpi.js';
+import { describeNeeds, MPI } from '../helpers/needs.js';
+import { seeded } from '../helpers/random.js';
+import { REPO_ROOT } from '../helpers/repo.js';
+import { sleep, waitFor } from '../helpers/wait-for.js';
+import {
+  describeSlurm,
+  jobStatus,
+  reportMetrics,
+  sh,
+  showJob,
+  slurmEnv,
+  useJobs,
+  waitJobEnd,
+} from './lab.js';
+
+const SEED = Number(process.env.CKPT_TEST_SEED ?? Date.now() % 1_000_000);
+const CLI = join(REPO_ROOT, 'bin', 'ckpt');
+
+describeSlurm('SLURM: a 2-node MPI job', () => {
+  describeNeeds('with OpenMPI', MPI, () => {
+    const { jobs, workDir } = useJobs();
+    let build = '';
+    const reference = new Map<number, string>();
+    const env = () => ({
+      ...mpiEnv(),
+      ...slurmEnv(),
+      OMPI_ALLOW_RUN_AS_ROOT: '1',
+      OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1',
+    });
+
+    beforeAll(() => {
+      // Not a workDir(): those are removed after each test, and the binary serves all of them.
+      build = mkdtempSync(join(tmpdir(), 'ckpt-slurm-mpi-build-'));
+      const cc = spawnSync(
+        'mpicc',
+        ['-O2', '-o', join(build, 'ranks'), join(REPO_ROOT, 'examples', 'mpi', 'ranks.c'), '-lm'],
+        {
+          encoding: 'utf8',
+        },
+      );
+      expect(cc.status, cc.stderr).toBe(0);
+    });
+
+    afterAll(() => {
+      if (build) rmSync(build, { recursive: true, force: true });
+    });
+
+    /** The result of an uninterrupted 2-rank run of `steps` steps, computed once. */
+    const uninterrupted = (steps: number): string => {
+      const known = reference.get(steps);
+      if (known) return known;
+      const dir = workDir();
+      const run = spawnSync(
+        'mpirun',
+        ['-np', '2', join(build, 'ranks'), '--steps', String(steps), '--step-ms', '0'],
+        {
+          cwd: dir,
+          env: mpiEnv(),
+          encoding: 'utf8',
+        },
+      );
+      expect(run.status, run.stderr).toBe(0);
+      const result = readFileSync(join(dir, 'result.txt'), 'utf8');
+      reference.set(steps, result);
+      return result;
+    };
+
+    /** Submits the job; returns its id, directory and store. */
+    const submit = (steps: number, extra: string[]) => {
+      const dir = workDir();
+      const store = join(dir, 'store');
+      const args = [
+        CLI,
+        '--store',
+        store,
+        'sbatch',
+        '-p',
+        'multi',
+        '-N',
+        '2',
+        '--ntasks-per-node=1',
+        '-o',
+        join(dir, 'out.txt'),
+        ...extra,
+        '--',
+        'mpirun',
+        '-np',
+        '2',
+        '--map-by',
+        'node',
+        join(build, 'ranks'),
+        '--steps',
+        String(steps),
+        '--every',
+        '100000',
+        '--step-ms',
+        '10',
+      ];
+      const r = spawnSync(process.execPath, args, { cwd: dir, env: env(), encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const id = r.stdout.trim();
+      jobs.add(id);
+      return { id, dir, store };
+    };
+    const starts = (dir: string) =>
+      existsSync(join(dir, 'starts.txt'))
+        ? readFileSync(join(dir, 'starts.txt'), 'utf8').trim().split('\n').map(Number)
+        : [];
+    const output = (dir: string) =>
+      existsSync(join(dir, 'out.txt')) ? readFileSync(join(dir, 'out.txt'), 'utf8') : '';
+
+    it('preempted at a random moment: every rank checkpoints in the grace period, the job resumes there', async () => {
+      const steps = 1500;
+      const { id, dir, store } = submit(steps, ['--time', '5']);
+      await waitFor(
+        () => starts(dir).length === 1 && showJob(id)?.NodeList === 'node[1-2]',
+        'the job on two nodes',
+        {
+          timeoutMs: 60_000,
+          explain: () => `${JSON.stringify(showJob(id))}\n${output(dir)}`,
+        },
+      );
+      await sleep(2000 + seeded(SEED)() * 4000);
+      const requeuedAt = Date.now();
+      expect(sh('scontrol', ['requeue', id]).code).toBe(0);
+      const final = await waitJobEnd(id, 120_000, dir);
+      const context = `${output(dir)} (replay with CKPT_TEST_SEED=${SEED})`;
+      expect(final.JobState, context).toBe('COMPLETED');
+      expect(final.Restarts, context).toBe('1');
+      expect(readFileSync(join(dir, 'result.txt'), 'utf8'), context).toBe(uninterrupted(steps));
+      // The second segment resumed from the checkpoint both ranks wrote after the requeue.
+      const opened = await Store.open(store);
+      const [seq] = await opened.listSeqs();
+      const manifest = await opened.readManifest(seq!);
+      expect(manifest.ranks).toBe(2);
+      expect(Date.parse(manifest.time)).toBeGreaterThanOrEqual(requeuedAt - 1000);
+      expect(starts(dir), context).toEqual([0, manifest.step]);
+      expect(output(dir), context).toContain(`resuming from checkpoint #${seq} (step ${manifest.step})`);
+      reportMetrics('multi-node-preemption', {
+        checkpointStep: manifest.step,
+        msAfterRequeue: Date.parse(manifest.time) - requeuedAt,
+      });
+    }, 240_000);
+
+    it('at its time limit: checkpoints every rank through mpirun, requeues, resumes; identical result', async () => {
+      const steps = 2500;
+      const { id, dir, store } = submit(steps, ['--time', '1']);
+      let seen = 0;
+      await waitFor(
+        () => {
+          const now = starts(dir).length;
+          if (now > seen) {
+            seen = now;
+            sh('scontrol', ['update', `JobId=${id}`, 'EndTime=now+18']);
+          }
+          const fields = showJob(id);
+          return fields &&
+            ['COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'NODE_FAIL'].includes(fields.JobState ?? '')
+            ? fields
+            : undefined;
+        },
+        'the job to end',
+        { timeoutMs: 200_000, everyMs: 250, explain: () => output(dir) },
+      );
+      const final = await waitJobEnd(id, 10_000, dir);
+      const context = output(dir);
+      expect(final.JobState, context).toBe('COMPLETED');
+      expect(Number(final.Restarts), context).toBeGreaterThanOrEqual(1);
+      expect(readFileSync(join(dir, 'result.txt'), 'utf8'), context).toBe(uninterrupted(steps));
+      const status = jobStatus(dir, store);
+      expect(status.segments.length).toBe(Number(final.Restarts) + 1);
+      for (const segment of status.segments.slice(0, -1))
+        expect(segment.endReason, context).toMatch(/^deadline: /);
+      const resumed = starts(dir).slice(1);
+      expect(resumed.length, context).toBeGreaterThanOrEqual(1);
+      expect(
+        resumed.every((s) => s > 0),
+        context,
+      ).toBe(true);
+    }, 260_000);
+  });
+});
