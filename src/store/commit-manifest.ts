@@ -74,6 +74,7 @@ export async function commitManifest(store: Store, lease: Lease, draft: CommitDr
       bytes,
       writtenBytes,
       durationMs,
+      ...(manifest.ranks === undefined ? {} : { ranks: manifest.ranks }),
     }).catch((error: unknown) => {
       store.warn({
         code: 'JOURNAL_APPEND_FAILED',

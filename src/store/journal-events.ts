@@ -24,6 +24,7 @@ const slurmInfo = objectOf({
   arrayJobId: optional(isString),
   arrayTaskId: optional(isString),
   restartCount: optional(isNumber),
+  nodes: optional(isString),
 });
 const writer = objectOf({ host: isString, pid: isNumber, slurm: optional(slurmInfo) });
 const leaseRecord = objectOf({
@@ -53,6 +54,7 @@ const EVENT_CHECKS = {
     bytes: isNumber,
     writtenBytes: isNumber,
     durationMs: isNumber,
+    ranks: optional(isNumber),
   }),
   prune: objectOf({ removed: arrayOf(isNumber), freedChunks: isNumber }),
   gc: objectOf({

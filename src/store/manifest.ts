@@ -19,6 +19,8 @@ export interface SlurmInfo {
   arrayJobId?: string;
   arrayTaskId?: string;
   restartCount?: number;
+  /** The job's nodes, as SLURM writes them (`SLURM_JOB_NODELIST`, e.g. `node[1-2]`). */
+  nodes?: string;
 }
 
 /** A regular file, stored as chunks. `path` is relative, normalized, `/`-separated. */

@@ -14,6 +14,7 @@ export function slurmFromEnv(env: NodeJS.ProcessEnv = process.env): SlurmInfo | 
   if (job.arrayJobId) info.arrayJobId = job.arrayJobId;
   if (job.arrayTaskId) info.arrayTaskId = job.arrayTaskId;
   if (env.SLURM_RESTART_COUNT && job.restartCount !== undefined) info.restartCount = job.restartCount;
+  if (env.SLURM_JOB_NODELIST) info.nodes = env.SLURM_JOB_NODELIST;
   return info;
 }
 

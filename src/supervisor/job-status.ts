@@ -44,7 +44,11 @@ export interface Segment {
     restartCount: number;
     arrayJobId?: string | undefined;
     arrayTaskId?: string | undefined;
+    /** Its nodes (`SLURM_JOB_NODELIST`). */
+    nodes?: string | undefined;
   };
+  /** The rank count of the multi-rank checkpoints it committed, if it committed any. */
+  ranks?: number;
   /** Why it ended, when ckpt knows more than the exit status (deadline, cancel, node failure…). */
   endReason?: string;
   exit?: { code: number | null; signal: string | null; startError?: string };
@@ -126,6 +130,7 @@ export async function readJobStatus(store: Store, options: JobStatusOptions = {}
       }
       case 'commit':
         if (current) lastCommitAt.set(current, event.time);
+        if (current && event.ranks !== undefined) current.ranks = event.ranks;
         break;
       case 'exit':
         if (current && !current.ended) {

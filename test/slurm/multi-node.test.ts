@@ -188,6 +188,15 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
       expect(status.segments.length).toBe(Number(final.Restarts) + 1);
       for (const segment of status.segments.slice(0, -1))
         expect(segment.endReason, context).toMatch(/^deadline: /);
+      // ckpt status tells each segment's nodes and ranks.
+      for (const segment of status.segments) expect(segment.slurm?.nodes, context).toMatch(/^node\[\d-\d\]$/);
+      expect(status.segments.filter((s) => s.ranks === 2).length, context).toBeGreaterThanOrEqual(1);
+      const shown = spawnSync(process.execPath, [CLI, '--store', store, 'status'], {
+        cwd: dir,
+        env: env(),
+        encoding: 'utf8',
+      });
+      expect(shown.stdout).toMatch(/\[SLURM \d+, restart 0, nodes node\[\d-\d\], 2 ranks\]/);
       const resumed = starts(dir).slice(1);
       expect(resumed.length, context).toBeGreaterThanOrEqual(1);
       expect(

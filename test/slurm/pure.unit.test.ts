@@ -138,6 +138,13 @@ describe('one parser: slurmJobFromEnv and the writer record agree', () => {
     });
   });
 
+  it('records the nodes of the job as SLURM lists them', () => {
+    expect(slurmFromEnv({ SLURM_JOB_ID: '9', SLURM_JOB_NODELIST: 'node[1-2]' })).toEqual({
+      jobId: '9',
+      nodes: 'node[1-2]',
+    });
+  });
+
   it('expands %j and %A from the same parse (SLURM_JOBID too)', () => {
     expect(expandJobPattern('runs/%j', { SLURM_JOBID: '7' })).toBe('runs/7');
     expect(

@@ -43,7 +43,7 @@ describeSlurm('SLURM: time limit', () => {
     expect(status.state).toBe('finished');
     expect(status.segments).toHaveLength(restarts + 1);
     status.segments.forEach((segment, i) => {
-      expect(segment.slurm).toEqual({ jobId: id, restartCount: i });
+      expect(segment.slurm).toEqual({ jobId: id, restartCount: i, nodes: 'node1' });
       if (i < restarts) expect(segment.endReason).toMatch(/^deadline: /);
     });
     expect(status.segments.at(-1)!.exit).toEqual({ code: 0, signal: null });

@@ -45,7 +45,13 @@ export async function runStatus(ctx: CommandContext): Promise<number> {
     const why = s.endReason ? ` (${s.endReason})` : '';
     const lost = s.lostMs > 0 ? `, lost ${formatDuration(s.lostMs)}` : '';
     const task = s.slurm?.arrayTaskId ? `_${s.slurm.arrayTaskId}` : '';
-    const job = s.slurm ? ` [SLURM ${s.slurm.jobId}${task}, restart ${s.slurm.restartCount ?? 0}]` : '';
+    const nodes = s.slurm?.nodes ? `, nodes ${s.slurm.nodes}` : '';
+    const ranks = s.ranks === undefined ? '' : `, ${s.ranks} ranks`;
+    const job = s.slurm
+      ? ` [SLURM ${s.slurm.jobId}${task}, restart ${s.slurm.restartCount ?? 0}${nodes}${ranks}]`
+      : ranks === ''
+        ? ''
+        : ` [${s.ranks} ranks]`;
     ctx.out(`  ${i + 1}. ${s.started}${job}  ${from} → ${end}${why}${lost}`);
   });
   const last = status.lastCheckpoint;
