@@ -25,6 +25,17 @@ const SEED = Number(process.env.CKPT_TEST_SEED ?? Date.now() % 1_000_000);
 const STEPS = 1200;
 
 let binary = '';
+/** The MPI job: the example on two ranks, checkpointing every `every` steps. */
+const job = (every: number) => [
+  'mpirun',
+  '-np',
+  '2',
+  binary,
+  '--steps',
+  String(STEPS),
+  '--every',
+  String(every),
+];
 
 /** The ranks' pids: processes running the example binary with `work` as their directory. */
 function ranksIn(work: string): number[] {
@@ -113,14 +124,7 @@ describeNeeds('an MPI job under ckpt run -- mpirun', MPI, () => {
         '--max-backoff',
         '0.2s',
         '--',
-        'mpirun',
-        '-np',
-        '2',
-        binary,
-        '--steps',
-        String(STEPS),
-        '--every',
-        '40',
+        ...job(40),
       ],
       { cwd: work, env: mpiEnv() },
     );
@@ -157,20 +161,7 @@ describeNeeds('an MPI job under ckpt run -- mpirun', MPI, () => {
   it('checkpoints every rank on SIGTERM, through mpirun, and resumes there in a new ckpt run', async () => {
     const work = tempDir();
     const store = join(tempDir(), 'store');
-    const args = [
-      '--store',
-      store,
-      'run',
-      '--',
-      'mpirun',
-      '-np',
-      '2',
-      binary,
-      '--steps',
-      String(STEPS),
-      '--every',
-      '100000',
-    ];
+    const args = ['--store', store, 'run', '--', ...job(100_000)];
     const first = startCkpt(args, { cwd: work, env: mpiEnv() });
     await waitFor(() => starts(work).length === 1 && ranksIn(work).length === 2, 'the job to run', {
       timeoutMs: 60_000,
