@@ -174,12 +174,15 @@ describeNeeds('an MPI job under ckpt run -- mpirun', MPI, () => {
     expect(stopped.stderr).toContain('asking the program to checkpoint');
     expect(stopped.stderr).toMatch(/stopped \(SIGTERM/);
     expect(ranksIn(work)).toEqual([]);
-    expect(await checkComplete(store)).toBe(1);
-    const saved = (await (await Store.open(store)).newestManifest())!.step;
+    // The checkpoint ckpt asked for (SIGUSR2), and maybe one more when mpirun passed on ckpt's
+    // SIGTERM to ranks that still had time to write it.
+    expect(await checkComplete(store)).toBeGreaterThanOrEqual(1);
+    const newest = (await (await Store.open(store)).newestManifest())!;
+    const saved = newest.step;
     expect(saved).toBeGreaterThan(0);
     const second = await startCkpt(args, { cwd: work, env: mpiEnv() }).exited;
     expect(second.code, second.stderr).toBe(0);
-    expect(second.stderr).toContain(`resuming from checkpoint #1 (step ${saved})`);
+    expect(second.stderr).toContain(`resuming from checkpoint #${newest.seq} (step ${saved})`);
     expect(starts(work)).toEqual([0, saved]);
     expect(readFileSync(join(work, 'result.txt'), 'utf8')).toBe(reference);
   }, 120_000);
