@@ -70,7 +70,9 @@ MailProg=/bin/true
 PlugStackConfig=$LAB/plugstack.conf
 ReturnToService=2
 SchedulerParameters=bf_interval=1,sched_interval=2
-KillWait=5
+# SIGTERM to SIGKILL: real clusters use 30 s; 5 s was too short for two MPI ranks to commit
+# under the test suite's load.
+KillWait=10
 SlurmdTimeout=6
 MinJobAge=600
 # Small, so that a flow's fan-out of more tasks is split into several arrays in the tests.

@@ -10,6 +10,7 @@ import { classifyTermination, INTERRUPTION_TEXT, type Interruption } from './cla
 import { leadTimeMs, measuredCheckpointMs } from './deadline.js';
 import { createSlurmHolderProbe } from './holder-probe.js';
 import { endTimeOf, requeueJob, type SlurmJob, showJob, signalSteps } from './job.js';
+import { unreachableNodes } from './node-probe.js';
 
 /** How often ckpt re-reads the job's end time (a user or admin may change it). */
 export const DEADLINE_POLL_MS = 10_000;
@@ -93,6 +94,7 @@ export function createSlurmHooks(options: SlurmHooksOptions): SupervisorHooks {
       await appendJournal(store.root, 'interruption', { kind: lastMeaning, slurm: job, pid: process.pid });
       return INTERRUPTION_TEXT[lastMeaning];
     },
+    allocationTrouble: () => unreachableNodes(),
     graceMs(reason, configured) {
       // After SLURM's SIGTERM only KillWait is left before SIGKILL; keep 2 s for the clean-up.
       return reason.kind === 'signal'

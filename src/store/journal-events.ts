@@ -89,6 +89,7 @@ const EVENT_CHECKS = {
   warning: objectOf({ code: isString, message: isString, pid: isNumber }),
   'checkpoint-failing': objectOf({ seq: isNumber, why: isString, pid: isNumber }),
   'restart-loop': objectOf({ action: isString, pid: isNumber }),
+  'allocation-trouble': objectOf({ why: isString, pid: isNumber }),
   'run-end': objectOf({
     outcome: isString,
     message: isString,

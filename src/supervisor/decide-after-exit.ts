@@ -67,6 +67,10 @@ export async function decideAfterExit(
       message: outcomeMessage.stoppedWithCheckpoint(describe),
     };
   }
+  if (await waitOutAllocationTrouble(run, describe)) {
+    if (run.stopRequested) return afterStop(run, memory, run.stopRequested, exit, describe);
+    return undefined;
+  }
   const decision = decideRestart(memory, options);
   if (decision.action === 'give-up') {
     return {
@@ -96,6 +100,39 @@ export async function decideAfterExit(
   run.wake = () => {};
   if (run.stopRequested) return afterStop(run, memory, run.stopRequested, exit, 'before restarting');
   return undefined;
+}
+
+/** How often ckpt looks again while the allocation is in trouble. */
+const TROUBLE_POLL_MS = 2000;
+
+/**
+ * A crash the allocation caused (a lost node): says so, and waits until the allocation is whole
+ * again or the job is stopped (SLURM requeues it). True when there was trouble: the restart that
+ * follows is not counted, and no checkpoint is blamed.
+ */
+async function waitOutAllocationTrouble(run: RunContext, describe: string): Promise<boolean> {
+  let trouble = await run.hooks.allocationTrouble().catch(() => undefined);
+  if (trouble === undefined) return false;
+  run.log(
+    `ckpt: the program ended (${describe}) because ${trouble}; not a crash of the program: waiting for the job's nodes, or for SLURM to requeue the job`,
+  );
+  await appendJournal(run.store.root, 'allocation-trouble', { why: trouble, pid: process.pid }).catch(
+    () => {},
+  );
+  run.state = 'backoff';
+  while (trouble !== undefined && !run.stopRequested) {
+    await new Promise<void>((r) => {
+      const timer = setTimeout(r, TROUBLE_POLL_MS);
+      run.wake = () => {
+        clearTimeout(timer);
+        r();
+      };
+    });
+    run.wake = () => {};
+    trouble = await run.hooks.allocationTrouble().catch(() => undefined);
+  }
+  if (!run.stopRequested) run.log("ckpt: the job's nodes answer again; starting the program again");
+  return true;
 }
 
 /**

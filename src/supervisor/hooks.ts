@@ -37,6 +37,12 @@ export interface SupervisorHooks {
   graceMs?(reason: StopReason, configured: number): number;
   /** After the program stopped on purpose and its checkpoint is stored: requeue, or not. */
   afterStop?(reason: StopReason, exit: ProgramExit): Promise<AfterStop | undefined>;
+  /**
+   * After a crash: why it is the allocation's fault, not the program's (a node of a multi-node
+   * job lost), or undefined. Such a crash is not counted, marks no checkpoint failing, and the
+   * program is started again only once this says undefined (or the job is stopped meanwhile).
+   */
+  allocationTrouble?(): Promise<string | undefined>;
 }
 
 /** What a stop signal means when no hook says otherwise. */
@@ -58,6 +64,7 @@ export const NO_HOOKS: ResolvedHooks = {
   deliver: () => false,
   graceMs: (_reason, configured) => configured,
   afterStop: async () => undefined,
+  allocationTrouble: async () => undefined,
 };
 
 /** Completes `hooks` with {@link NO_HOOKS}, once per run, so that no phase tests for a missing hook. */

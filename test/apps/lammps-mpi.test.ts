@@ -1,6 +1,6 @@
 /**
  * LAMMPS under MPI: `ckpt run --app lammps -- mpirun -np 2 lmp -in in.melt` (Debian's lmp is built
- * with OpenMPI), 2000 steps. A SIGTERM to ckpt stops both ranks through the input's `fix halt`
+ * with OpenMPI), 3000 steps. A SIGTERM to ckpt stops both ranks through the input's `fix halt`
  * (ckpt's stop file; LAMMPS has no SIGTERM handler) and the same command resumes; then one lmp
  * rank is SIGKILLed: mpirun ends the job and ckpt restarts it from the newest restart file. The
  * final data file equals, byte for byte, that of an uninterrupted run with the same two ranks.
@@ -19,7 +19,7 @@ import { sleep, waitFor } from '../helpers/wait-for.js';
 
 const { tempDir } = useCkptRuns('ckpt-lammps-mpi-');
 const INPUT = join(REPO_ROOT, 'examples', 'lammps', 'in.melt');
-const LMP = ['mpirun', '-np', '2', 'lmp', '-in', 'in.melt', '-var', 'total', '2000'];
+const LMP = ['mpirun', '-np', '2', 'lmp', '-in', 'in.melt', '-var', 'total', '3000'];
 const SEED = Number(process.env.CKPT_TEST_SEED ?? Date.now() % 1_000_000);
 const env = () => mpiEnv({ OMP_NUM_THREADS: '1' });
 
@@ -68,7 +68,7 @@ describeNeeds('LAMMPS with 2 MPI ranks under ckpt run --app lammps', [LAMMPS, MP
       timeoutMs: 120_000,
       explain: () => first.output().stderr,
     });
-    await sleep(random() * 2000);
+    await sleep(random() * 1000);
     first.child.kill('SIGTERM');
     const stopped = await first.exited;
     expect(stopped.code, `${stopped.stderr} ${seed}`).toBe(75);
@@ -84,7 +84,17 @@ describeNeeds('LAMMPS with 2 MPI ranks under ckpt run --app lammps', [LAMMPS, MP
         explain: () => second.output().stderr,
       },
     );
-    await sleep(1000 + random() * 3000);
+    // Once the resumed run has written its next restart file: work is left, and it resumes from it.
+    const before = new Set(restarts(cwd));
+    await waitFor(
+      () => restarts(cwd).some((f) => !before.has(f)) && ranksIn(cwd).length === 2,
+      'a restart file of the resumed run',
+      {
+        timeoutMs: 120_000,
+        explain: () => second.output().stderr,
+      },
+    );
+    await sleep(random() * 500);
     const ranks = ranksIn(cwd);
     expect(ranks, `both ranks still run ${seed}`).toHaveLength(2);
     process.kill(ranks[Math.floor(random() * 2)]!, 'SIGKILL');

@@ -24,7 +24,7 @@ export const PROG = join(REPO_ROOT, 'test', 'fixtures', 'slurm', 'prog.py');
 const LAB_SCRIPT = join(REPO_ROOT, 'scripts', 'local-slurm.sh');
 const INSTALL = 'apt-get install slurmctld slurmd slurm-client munge';
 /** KillWait in the lab's slurm.conf: SIGTERM → SIGKILL. */
-export const KILL_WAIT_MS = 5000;
+export const KILL_WAIT_MS = 10_000;
 
 const NEEDED = [
   'munged',

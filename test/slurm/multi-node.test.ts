@@ -6,7 +6,11 @@
  * reaches every process, the ranks agree to checkpoint and stop, ckpt leaves the requeue to SLURM
  * and the next segment resumes from that multi-rank checkpoint. At its time limit (moved 18 s
  * ahead at each start): ckpt's warning asks the ranks through mpirun, checkpoints, requeues.
- * Both end with the result of an uninterrupted run with the same two ranks.
+ * At the loss of its second node (that node's slurmd, the job's step there and its rank killed):
+ * mpirun fails, ckpt finds the node not answering and, instead of restarting (which would fail
+ * again and use up its restarts), waits for SLURM, which declares the node down and requeues the
+ * job; it runs again on two other nodes and resumes from the last multi-rank checkpoint.
+ * Each ends with the result of an uninterrupted run with the same two ranks.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -22,7 +26,10 @@ import { sleep, waitFor } from '../helpers/wait-for.js';
 import {
   describeSlurm,
   jobStatus,
+  journal as journalOf,
+  LAB,
   reportMetrics,
+  SLURM_CONF,
   sh,
   showJob,
   slurmEnv,
@@ -83,7 +90,7 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
     };
 
     /** Submits the job; returns its id, directory and store. */
-    const submit = (steps: number, extra: string[]) => {
+    const submit = (steps: number, extra: string[], every = 100_000) => {
       const dir = workDir();
       const store = join(dir, 'store');
       const args = [
@@ -109,7 +116,7 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
         '--steps',
         String(steps),
         '--every',
-        '100000',
+        String(every),
         '--step-ms',
         '10',
       ];
@@ -146,9 +153,9 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
       expect(final.Restarts, context).toBe('1');
       expect(readFileSync(join(dir, 'result.txt'), 'utf8'), context).toBe(uninterrupted(steps));
       // The second segment resumed from the checkpoint both ranks wrote after the requeue.
-      const opened = await Store.open(store);
-      const [seq] = await opened.listSeqs();
-      const manifest = await opened.readManifest(seq!);
+      // (The ranks may checkpoint twice in the grace period: on ckpt's request and on SLURM's SIGTERM.)
+      const manifest = (await (await Store.open(store)).newestManifest())!;
+      const seq = manifest.seq;
       expect(manifest.ranks).toBe(2);
       expect(Date.parse(manifest.time)).toBeGreaterThanOrEqual(requeuedAt - 1000);
       expect(starts(dir), context).toEqual([0, manifest.step]);
@@ -158,6 +165,90 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
         msAfterRequeue: Date.parse(manifest.time) - requeuedAt,
       });
     }, 240_000);
+
+    it('loses a node: ckpt waits for SLURM instead of restarting, the job is requeued onto other nodes and resumes', async () => {
+      const steps = 3000;
+      const { id, dir, store } = submit(steps, ['--time', '5'], 200);
+      // A checkpoint every 200 steps, so that the resume is from one.
+      await waitFor(
+        () => starts(dir).length === 1 && showJob(id)?.NodeList === 'node[1-2]',
+        'the job on two nodes',
+        {
+          timeoutMs: 60_000,
+          explain: () => `${JSON.stringify(showJob(id))}\n${output(dir)}`,
+        },
+      );
+      await waitFor(
+        async () =>
+          existsSync(join(store, 'manifests')) && (await (await Store.open(store)).listSeqs()).length > 0,
+        'a first checkpoint',
+        {
+          timeoutMs: 60_000,
+          explain: () => output(dir),
+        },
+      );
+      // node2 is lost: its slurmd, the job's step there (mpirun's daemon) and everything under it.
+      const stepds = sh('pgrep', ['-f', `^slurmstepd: \\[${id}\\.0\\]`])
+        .stdout.split('\n')
+        .filter((p) => p.trim() !== '');
+      expect(stepds.length, output(dir)).toBeGreaterThan(0);
+      // The step's processes: its slurmstepd(s) and everything below them (orted, rank 1).
+      const doomed = new Set<string>(stepds);
+      for (let grew = true; grew; ) {
+        grew = false;
+        for (const pid of [...doomed]) {
+          for (const child of sh('pgrep', ['-P', pid])
+            .stdout.split('\n')
+            .filter((p) => p.trim() !== '')) {
+            if (!doomed.has(child)) {
+              doomed.add(child);
+              grew = true;
+            }
+          }
+        }
+      }
+      const slurmd = Number(readFileSync(join(LAB, 'slurmd.node2.pid'), 'utf8'));
+      const lostAt = Date.now();
+      for (const pid of [slurmd, ...doomed].map(Number)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+      try {
+        const final = await waitJobEnd(id, 180_000, dir);
+        const context = output(dir);
+        expect(final.JobState, context).toBe('COMPLETED');
+        expect(final.Restarts, context).toBe('1');
+        expect(final.NodeList, context).not.toContain('2');
+        expect(context).toContain('does not answer');
+        expect(context).toContain('not a crash of the program');
+        expect(context).not.toMatch(/restart \d+\/3/);
+        expect(readFileSync(join(dir, 'result.txt'), 'utf8'), context).toBe(uninterrupted(steps));
+        const resumed = starts(dir);
+        expect(resumed.length, context).toBe(2);
+        expect(resumed[1], context).toBeGreaterThan(0);
+        const events = await journalOf(store);
+        expect(
+          events.some((e) => e.type === 'allocation-trouble'),
+          context,
+        ).toBe(true);
+        reportMetrics('multi-node-node-failure', {
+          resumedFrom: resumed[1],
+          requeuedAfterMs: Date.parse(final.StartTime ?? '') - lostAt,
+        });
+      } finally {
+        sh('slurmd', ['-f', SLURM_CONF, '-N', 'node2']);
+        await waitFor(
+          () => {
+            const state = sh('sinfo', ['-h', '-n', 'node2', '-o', '%T']).stdout.trim();
+            if (/down|drain|fail/i.test(state)) sh('scontrol', ['update', 'NodeName=node2', 'State=RESUME']);
+            return /^(idle|mixed|allocated)/.test(state);
+          },
+          'node2 to be back',
+          { timeoutMs: 60_000, everyMs: 1000 },
+        );
+      }
+    }, 300_000);
 
     it('at its time limit: checkpoints every rank through mpirun, requeues, resumes; identical result', async () => {
       const steps = 2500;

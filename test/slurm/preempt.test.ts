@@ -1,7 +1,7 @@
 /**
  * Preemption by requeue on the local SLURM cluster: `scontrol requeue J` from outside while the job
  * runs. SLURM sends SIGTERM to the batch shell (ckpt) and to every process of the job at once,
- * SIGKILL KillWait (5 s here) later. ckpt classifies the SIGTERM from the job's record (Restarts
+ * SIGKILL KillWait (10 s here) later. ckpt classifies the SIGTERM from the job's record (Restarts
  * already raised: a requeue), journals it, asks the program for a checkpoint within the grace
  * that is left and leaves the requeue to SLURM; the next segment resumes from exactly that
  * checkpoint and the job finishes with the uninterrupted run's result.
