@@ -12,12 +12,14 @@ export {
   type SaveOptions,
   type SaveResult,
 } from './checkpointer/index.js';
+export { type CommitRankOptions, commitRank } from './commit-rank.js';
 export {
   CkptError,
   type CkptErrorCode,
   ClosedError,
   FencedError,
   FormatError,
+  IncompleteCommitError,
   IntegrityError,
   IoError,
   LockedError,
@@ -44,7 +46,10 @@ export { openCheckpointer } from './open-checkpointer.js';
 export { decodeValue, encodeValue, VALUE_ENCODING } from './state/index.js';
 export {
   DEFAULT_KEEP,
+  entriesToRestore,
   type Manifest,
+  type RankChoice,
+  type RankCommitResult,
   type RetentionPolicy,
   STORE_FORMAT_VERSION,
   Store,

@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { commitRank } from '../../src/index.js';
 import { readPart, roundDir } from '../../src/store/rank-parts.js';
 import { type CkptChild, ckptJson, runCkpt, startCkpt, useCkptRuns } from '../helpers/cli.js';
 import { seeded } from '../helpers/random.js';
@@ -58,6 +59,44 @@ const seqs = (dir: string) =>
   existsSync(join(dir, 'store', 'manifests'))
     ? readdirSync(join(dir, 'store', 'manifests')).filter((n) => n.endsWith('.json'))
     : [];
+
+describe('commitRank (the library form)', () => {
+  it('joins the parts of ranks in one process into one checkpoint, the rank and count given or from the environment', async () => {
+    const dir = rankFiles(2);
+    const store = join(dir, 'store');
+    const [zero, one] = await Promise.all(
+      [0, 1].map((rank) =>
+        commitRank({
+          store,
+          cwd: join(dir, `rank-${rank}`),
+          paths: ['state.bin'],
+          step: 3,
+          rank,
+          ranks: 2,
+          session: 'lib',
+        }),
+      ),
+    );
+    expect(zero!.seq).toBe(1);
+    expect(one!.seq).toBe(1);
+    expect(zero!.manifest?.ranks).toBe(2);
+    const env = { ...process.env, OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_SIZE: '1' };
+    const saved = process.env;
+    process.env = env;
+    try {
+      const alone = await commitRank({
+        store,
+        cwd: join(dir, 'rank-0'),
+        paths: ['state.bin'],
+        step: 4,
+        session: 'lib',
+      });
+      expect(alone.manifest?.ranks).toBe(1);
+    } finally {
+      process.env = saved;
+    }
+  });
+});
 
 describe('ckpt commit --rank R --ranks N', () => {
   it('makes one checkpoint of every rank’s part; restore gives each rank its own files', async () => {

@@ -1,14 +1,13 @@
+import { commitRank } from '../../commit-rank.js';
 import { UsageError } from '../../errors.js';
 import { createSlurmHolderProbe } from '../../slurm/index.js';
 import {
   acquireOrBorrowLease,
   type CompressionMode,
   commitFiles,
-  commitRankFiles,
   pruneStore,
   type RankFlags,
   resolveRank,
-  resolveSession,
   Store,
 } from '../../store/index.js';
 import { parseDuration } from '../../supervisor/index.js';
@@ -35,7 +34,7 @@ export async function runCommit(ctx: CommandContext, paths: string[], flags: Com
     });
   }
   const store = registerStore(ctx, await Store.open(ctx.storeDir, { create: true }));
-  if (flags.parallel) return commitRank(ctx, store, paths, flags, flags.parallel);
+  if (flags.parallel) return commitRankPart(ctx, store, paths, flags, flags.parallel);
   const lease = await acquireOrBorrowLease(store.root, process.env, createSlurmHolderProbe());
   try {
     const m = await commitFiles(store, lease, flags.cwd ?? process.cwd(), paths, {
@@ -59,7 +58,7 @@ export async function runCommit(ctx: CommandContext, paths: string[], flags: Com
 }
 
 /** `ckpt commit --rank R --ranks N`: this rank's part; rank 0 commits the checkpoint once all are in. */
-async function commitRank(
+async function commitRankPart(
   ctx: CommandContext,
   store: Store,
   paths: string[],
@@ -67,19 +66,21 @@ async function commitRank(
   parallel: RankFlags & { timeout?: string | undefined },
 ): Promise<number> {
   const { rank, ranks } = resolveRank(parallel);
-  const session = resolveSession(parallel);
   const timeoutMs = parallel.timeout === undefined ? undefined : parseDuration(parallel.timeout, '--timeout');
-  const lease = () => acquireOrBorrowLease(store.root, process.env, createSlurmHolderProbe());
-  const result = await commitRankFiles(
-    store,
-    flags.cwd ?? process.cwd(),
+  const result = await commitRank({
+    ...parallel,
+    rank,
+    ranks,
     paths,
-    { session, step: flags.step, rank, ranks },
-    { meta: flags.meta, compression: flags.compression, ...(timeoutMs === undefined ? {} : { timeoutMs }) },
-    lease,
-  );
+    step: flags.step,
+    store: store.root,
+    meta: flags.meta,
+    compression: flags.compression,
+    ...(flags.cwd ? { cwd: flags.cwd } : {}),
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+  });
   if (flags.keep !== undefined && rank === 0) {
-    const held = await lease();
+    const held = await acquireOrBorrowLease(store.root, process.env, createSlurmHolderProbe());
     try {
       await pruneStore(store, held, { keepLast: flags.keep });
     } finally {
