@@ -66,8 +66,8 @@ describeSlurm('SLURM: preemption (scontrol requeue)', () => {
     const status = job.status();
     expect(status.state).toBe('finished');
     expect(status.segments.map((s) => s.slurm)).toEqual([
-      { jobId: job.id, restartCount: 0 },
-      { jobId: job.id, restartCount: 1 },
+      { jobId: job.id, restartCount: 0, nodes: 'node1' },
+      { jobId: job.id, restartCount: 1, nodes: 'node1' },
     ]);
     expect(status.segments[0]!.endReason).toContain('preempted or requeued by SLURM');
     expect(status.segments[1]!.resumeFrom?.step).toBe(stopCommit.step);
