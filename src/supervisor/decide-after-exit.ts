@@ -90,16 +90,21 @@ export async function decideAfterExit(
   );
   await appendJournal(store.root, 'restart', { attempt: memory.restarts, delayMs: delay, after: exit });
   run.state = 'backoff';
+  await backoff(run, delay);
+  if (run.stopRequested) return afterStop(run, memory, run.stopRequested, exit, 'before restarting');
+  return undefined;
+}
+
+/** Waits `ms`, or less when a stop wakes the run (`run.wake`). */
+async function backoff(run: RunContext, ms: number): Promise<void> {
   await new Promise<void>((r) => {
-    const timer = setTimeout(r, delay);
+    const timer = setTimeout(r, ms);
     run.wake = () => {
       clearTimeout(timer);
       r();
     };
   });
   run.wake = () => {};
-  if (run.stopRequested) return afterStop(run, memory, run.stopRequested, exit, 'before restarting');
-  return undefined;
 }
 
 /** How often ckpt looks again while the allocation is in trouble. */
@@ -121,14 +126,7 @@ async function waitOutAllocationTrouble(run: RunContext, describe: string): Prom
   );
   run.state = 'backoff';
   while (trouble !== undefined && !run.stopRequested) {
-    await new Promise<void>((r) => {
-      const timer = setTimeout(r, TROUBLE_POLL_MS);
-      run.wake = () => {
-        clearTimeout(timer);
-        r();
-      };
-    });
-    run.wake = () => {};
+    await backoff(run, TROUBLE_POLL_MS);
     trouble = await run.hooks.allocationTrouble().catch(() => undefined);
   }
   if (!run.stopRequested) run.log("ckpt: the job's nodes answer again; starting the program again");
