@@ -70,12 +70,16 @@ export async function commitRankFiles(
   if (problem) throw new UsageError(`Cannot commit as a rank: ${problem}.`);
   const startedAt = performance.now();
   const dir = await makeRoundDir(store.root, round);
+  // An ended round is never reused: its verdict is what its ranks read.
   const ended = await readRoundEnd(dir);
-  if (ended && 'sealed' in ended) {
-    throw new UsageError(
-      `Step ${round.step} of this launch is already checkpoint #${ended.sealed}: a multi-rank commit is one per step.`,
-      { hint: 'Give each commit its own --step (the ranks of one commit give the same one).' },
-    );
+  if (ended) {
+    const what =
+      'sealed' in ended
+        ? `is already checkpoint #${ended.sealed}`
+        : `was tried and aborted (${ended.aborted})`;
+    throw new UsageError(`Step ${round.step} of this launch ${what}: a multi-rank commit is one per step.`, {
+      hint: 'Give each commit its own --step (the ranks of one commit give the same one).',
+    });
   }
   const { entries, stats } = await captureToStore(
     store,
