@@ -160,7 +160,9 @@ describe('ckpt commit --rank R --ranks N', () => {
     // The round has its verdict: the same step of the same launch is not tried again.
     const again = await startRank(dir, 0, 3, ['--session', 's', '--timeout', '2s']).exited;
     expect(again.code).toBe(2);
-    expect(again.stderr).toContain('Step 7 of this launch was tried and aborted (Step 7: rank 1 of 3 wrote no part');
+    expect(again.stderr).toContain(
+      'Step 7 of this launch was tried and aborted (Step 7: rank 1 of 3 wrote no part',
+    );
     // The aborted round's chunks are garbage once it has ended: gc frees them and the round.
     const gc = ckptJson<{ rounds: number; chunks: number }>(['--store', join(dir, 'store'), 'gc'], {
       cwd: dir,
