@@ -29,7 +29,7 @@ export interface GcPlan {
   damagedPacks: Array<{ path: string; why: string }>;
   /** Symlinks, FIFOs and other things ckpt never writes, where its files belong: unlinked, never followed. */
   foreign: Array<{ path: string; kind: string }>;
-  /** Directories of multi-rank commits that ended or were abandoned (`staging/…`): removed. */
+  /** Directories of multi-rank commits that ended 10 minutes ago or were abandoned (`staging/…`): removed. */
   rounds: string[];
   /** Why unreferenced chunks are left alone (a manifest this version cannot read), if they are. */
   blockedBy: string | undefined;
@@ -80,7 +80,7 @@ export async function planGc(store: Store, options: GcOptions = {}): Promise<GcP
   // The parts of a multi-rank commit in flight name chunks that no manifest names yet.
   const rounds: string[] = [];
   for (const round of await listStagedRounds(store.root)) {
-    if (round.finished) rounds.push(round.path);
+    if (round.removable) rounds.push(round.path);
     for (const ref of round.chunks) reference(ref);
   }
   const plan: GcPlan = {

@@ -229,6 +229,7 @@ async function awaitSeal(dir: string, round: RankRound, timeoutMs: number): Prom
 async function cleanSession(root: string, sealed: string): Promise<void> {
   const session = join(sealed, '..');
   for (const round of await listStagedRounds(root)) {
+    // Every rank has read these verdicts: none could write its part of this round before.
     if (round.finished && round.path !== sealed && join(round.path, '..') === session) {
       await fsp.rm(round.path, { recursive: true, force: true });
     }

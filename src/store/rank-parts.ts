@@ -41,6 +41,8 @@ export type RoundEnd = { sealed: number } | { aborted: string };
 
 /** A round's directory whose newest file is older than this is abandoned: gc removes it. */
 export const STAGING_GRACE_MS = 60 * 60 * 1000;
+/** An ended round's directory stays this long, for ranks still to read its verdict. */
+export const ENDED_ROUND_KEPT_MS = 10 * 60 * 1000;
 
 /** The directory of a session's rounds: its name is a hash, so any session string is safe. */
 function sessionDir(root: string, session: string): string {
@@ -149,8 +151,13 @@ export async function writeRoundEnd(dir: string, end: RoundEnd): Promise<void> {
 /** A round directory under `staging/`, with what gc and prune need to know of it. */
 export interface StagedRound {
   path: string;
-  /** Sealed, aborted, or untouched for {@link STAGING_GRACE_MS}: nothing will read it again. */
+  /** Sealed, aborted, or untouched for {@link STAGING_GRACE_MS}: its parts protect no chunk. */
   finished: boolean;
+  /**
+   * Ended at least {@link ENDED_ROUND_KEPT_MS} ago, or abandoned: gc may remove it (a rank still
+   * waiting for a fresh verdict must find it).
+   */
+  removable: boolean;
   /** The chunks its readable parts name (empty when finished). */
   chunks: ChunkRef[];
 }
@@ -178,11 +185,16 @@ export async function listStagedRounds(root: string, now = Date.now()): Promise<
 
 async function stagedRound(path: string, now: number): Promise<StagedRound> {
   const names = await fsp.readdir(path).catch(() => [] as string[]);
-  let newest = (await fsp.lstat(path)).mtimeMs;
+  // A round removed meanwhile (rank 0 cleaning up) counts as ended.
+  let newest = (await fsp.lstat(path).catch(() => undefined))?.mtimeMs;
+  if (newest === undefined) return { path, finished: true, removable: true, chunks: [] };
   for (const name of names)
     newest = Math.max(newest, (await fsp.lstat(join(path, name)).catch(() => undefined))?.mtimeMs ?? 0);
   const ended = (await readRoundEnd(path).catch(() => undefined)) !== undefined;
-  if (ended || now - newest > STAGING_GRACE_MS) return { path, finished: true, chunks: [] };
+  const abandoned = now - newest > STAGING_GRACE_MS;
+  if (ended || abandoned) {
+    return { path, finished: true, removable: abandoned || now - newest > ENDED_ROUND_KEPT_MS, chunks: [] };
+  }
   const chunks: ChunkRef[] = [];
   for (const name of names) {
     const rank = /^rank-(\d+)\.json$/.exec(name);
@@ -194,7 +206,7 @@ async function stagedRound(path: string, now: number): Promise<StagedRound> {
       if (!(error instanceof CkptError) && errnoCode(error) !== 'ENOENT') throw error;
     }
   }
-  return { path, finished: false, chunks };
+  return { path, finished: false, removable: false, chunks };
 }
 
 async function isRealDir(path: string): Promise<boolean> {
