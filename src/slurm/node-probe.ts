@@ -43,6 +43,13 @@ export async function unreachableNodes(env: NodeJS.ProcessEnv = process.env): Pr
     return undefined;
   } catch (error) {
     const stderr = ((error as { stderr?: string }).stderr ?? '').trim();
+    // An srun that cannot run the probe at all (an old SLURM without --overlap) says nothing of the nodes.
+    if (
+      /unrecognized option|invalid option|unknown option|ENOENT/i.test(
+        `${stderr} ${(error as Error).message}`,
+      )
+    )
+      return undefined;
     const line = stderr.split('\n').find((l) => /error/i.test(l)) ?? stderr.split('\n')[0] ?? '';
     const why = (error as { killed?: boolean }).killed
       ? `no answer within ${NODE_PROBE_TIMEOUT_MS / 1000} s`

@@ -109,6 +109,8 @@ async function backoff(run: RunContext, ms: number): Promise<void> {
 
 /** How often ckpt looks again while the allocation is in trouble. */
 const TROUBLE_POLL_MS = 2000;
+/** How long at most ckpt waits for the allocation before it counts the crash after all. */
+const TROUBLE_MAX_WAIT_MS = 15 * 60 * 1000;
 
 /**
  * A crash the allocation caused (a lost node): says so, and waits until the allocation is whole
@@ -125,7 +127,15 @@ async function waitOutAllocationTrouble(run: RunContext, describe: string): Prom
     () => {},
   );
   run.state = 'backoff';
+  const until = Date.now() + TROUBLE_MAX_WAIT_MS;
   while (trouble !== undefined && !run.stopRequested) {
+    if (Date.now() > until) {
+      // SLURM ends a job on a lost node well before this: the probe itself must be failing.
+      run.log(
+        `ckpt: still ${trouble} after ${TROUBLE_MAX_WAIT_MS / 60_000} min; taking it as a crash of the program`,
+      );
+      return false;
+    }
     await backoff(run, TROUBLE_POLL_MS);
     trouble = await run.hooks.allocationTrouble().catch(() => undefined);
   }
