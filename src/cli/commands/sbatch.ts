@@ -201,25 +201,27 @@ function placeTasks(
   let storeDir = parsed.store === undefined ? ctx.storeDir : resolveStoreDir(parsed.store);
   const array = arrayOption(parsed.sbatchArgs);
   const asked = parsed.workdir === undefined ? undefined : resolve(parsed.workdir);
-  if (array === undefined) return { storeDir, workdir: asked, command: parsed.command, notes: [] };
   const notes: string[] = [];
-  const workdir = asked ?? resolve(DEFAULT_TASK_DIR);
-  if (!named && differsPerTask(workdir)) {
-    storeDir = join(workdir, DEFAULT_STORE_DIR);
-    notes.push(`each task of the array runs in ${workdir} with its store in ${storeDir} (%a: its task id)`);
-  } else if (!differsPerTask(storeDir)) {
-    throw new UsageError(
-      `\`--array=${array}\` runs its tasks at once, but they would share the store \`${storeDir}\`: every task but one would stop at once with "Store … is locked".`,
-      {
-        hint: `Give each task its own store with %a, e.g. --store '${storeDir}-%a'${named ? '' : ', or leave --workdir out (each task then gets task-%a/.ckpt)'}.`,
-      },
-    );
-  } else if (asked === undefined) {
-    notes.push(
-      `each task of the array runs in ${workdir} (%a: its task id; --workdir . to share this directory)`,
-    );
+  const workdir = array === undefined ? asked : (asked ?? resolve(DEFAULT_TASK_DIR));
+  if (array !== undefined && workdir !== undefined) {
+    if (!named && differsPerTask(workdir)) {
+      storeDir = join(workdir, DEFAULT_STORE_DIR);
+      notes.push(`each task of the array runs in ${workdir} with its store in ${storeDir} (%a: its task id)`);
+    } else if (!differsPerTask(storeDir)) {
+      throw new UsageError(
+        `\`--array=${array}\` runs its tasks at once, but they would share the store \`${storeDir}\`: every task but one would stop at once with "Store … is locked".`,
+        {
+          hint: `Give each task its own store with %a, e.g. --store '${storeDir}-%a'${named ? '' : ', or leave --workdir out (each task then gets task-%a/.ckpt)'}.`,
+        },
+      );
+    } else if (asked === undefined) {
+      notes.push(
+        `each task of the array runs in ${workdir} (%a: its task id; --workdir . to share this directory)`,
+      );
+    }
   }
-  if (workdir === process.cwd()) return { storeDir, workdir: undefined, command: parsed.command, notes };
+  if (workdir === undefined || workdir === process.cwd())
+    return { storeDir, workdir: undefined, command: parsed.command, notes };
   const { command, anchored } = anchorCommand(parsed.command, process.cwd());
   if (anchored.length > 0)
     notes.push(`in the command, ${anchored.map((word) => `${word} is ${resolve(word)}`).join(', ')}`);
