@@ -33,6 +33,7 @@ import {
   sh,
   showJob,
   slurmEnv,
+  slurmTime,
   useJobs,
   waitJobEnd,
 } from './lab.js';
@@ -130,6 +131,17 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
       existsSync(join(dir, 'starts.txt'))
         ? readFileSync(join(dir, 'starts.txt'), 'utf8').trim().split('\n').map(Number)
         : [];
+    /** When each start line appears in starts.txt (looked at every 50 ms), for the restart latency. */
+    const watchStarts = (dir: string) => {
+      const seen: number[] = [];
+      const timer = setInterval(() => {
+        for (let n = starts(dir).length; seen.length < n; ) seen.push(Date.now());
+      }, 50);
+      return { seen, stop: () => clearInterval(timer) };
+    };
+    /** From SLURM's StartTime of the last segment (whole seconds) to its program running. */
+    const latency = (final: Record<string, string>, seen: readonly number[]) =>
+      (seen.at(-1) ?? Number.NaN) - slurmTime(final.StartTime);
     const output = (dir: string) =>
       existsSync(join(dir, 'out.txt')) ? readFileSync(join(dir, 'out.txt'), 'utf8') : '';
 
@@ -145,9 +157,10 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
         },
       );
       await sleep(2000 + seeded(SEED)() * 4000);
+      const watch = watchStarts(dir);
       const requeuedAt = Date.now();
       expect(sh('scontrol', ['requeue', id]).code).toBe(0);
-      const final = await waitJobEnd(id, 120_000, dir);
+      const final = await waitJobEnd(id, 120_000, dir).finally(watch.stop);
       const context = `${output(dir)} (replay with CKPT_TEST_SEED=${SEED})`;
       expect(final.JobState, context).toBe('COMPLETED');
       expect(final.Restarts, context).toBe('1');
@@ -163,6 +176,8 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
       reportMetrics('multi-node-preemption', {
         checkpointStep: manifest.step,
         msAfterRequeue: Date.parse(manifest.time) - requeuedAt,
+        lostSteps: 0,
+        restartLatencyMs: latency(final, watch.seen),
       });
     }, 240_000);
 
@@ -208,6 +223,7 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
         }
       }
       const slurmd = Number(readFileSync(join(LAB, 'slurmd.node2.pid'), 'utf8'));
+      const watch = watchStarts(dir);
       const lostAt = Date.now();
       for (const pid of [slurmd, ...doomed].map(Number)) {
         try {
@@ -215,7 +231,7 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
         } catch {}
       }
       try {
-        const final = await waitJobEnd(id, 180_000, dir);
+        const final = await waitJobEnd(id, 180_000, dir).finally(watch.stop);
         const context = output(dir);
         expect(final.JobState, context).toBe('COMPLETED');
         expect(final.Restarts, context).toBe('1');
@@ -234,7 +250,8 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
         ).toBe(true);
         reportMetrics('multi-node-node-failure', {
           resumedFrom: resumed[1],
-          requeuedAfterMs: Date.parse(final.StartTime ?? '') - lostAt,
+          requeuedAfterMs: slurmTime(final.StartTime) - lostAt,
+          restartLatencyMs: latency(final, watch.seen),
         });
       } finally {
         sh('slurmd', ['-f', SLURM_CONF, '-N', 'node2']);
@@ -290,6 +307,17 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
       expect(shown.stdout).toMatch(/\[SLURM \d+, restart 0, nodes node\[\d-\d\], 2 ranks\]/);
       const resumed = starts(dir).slice(1);
       expect(resumed.length, context).toBeGreaterThanOrEqual(1);
+      // Each segment resumed from the checkpoint its predecessor took at the deadline: nothing lost.
+      // (No periodic checkpoints in this job: --every is beyond its steps.)
+      const deadlineCheckpoints = (await (await Store.open(store)).scan()).flatMap((item) =>
+        'manifest' in item ? [item.manifest.step] : [],
+      );
+      for (const step of resumed) expect(deadlineCheckpoints, context).toContain(step);
+      reportMetrics('multi-node-time-limit', {
+        segments: resumed.length + 1,
+        resumedAt: resumed,
+        lostSteps: 0,
+      });
       expect(
         resumed.every((s) => s > 0),
         context,
