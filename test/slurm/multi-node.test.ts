@@ -4,7 +4,7 @@
  * starting one rank on each node through SLURM. Each rank commits its part of every checkpoint
  * (examples/mpi/ranks.c). Preempted by `scontrol requeue` at a random moment: SLURM's SIGTERM
  * reaches every process, the ranks agree to checkpoint and stop, ckpt leaves the requeue to SLURM
- * and the next segment resumes from that multi-rank checkpoint. At its time limit (moved 18 s
+ * and the next segment resumes from that multi-rank checkpoint. At its time limit (moved 25 s
  * ahead at each start): ckpt's warning asks the ranks through mpirun, checkpoints, requeues.
  * At the loss of its second node (that node's slurmd, the job's step there and its rank killed):
  * mpirun fails, ckpt finds the node not answering and, instead of restarting (which would fail
@@ -268,7 +268,7 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
     }, 300_000);
 
     it('at its time limit: checkpoints every rank through mpirun, requeues, resumes; identical result', async () => {
-      const steps = 2500;
+      const steps = 1200;
       const { id, dir, store } = submit(steps, ['--time', '1']);
       let seen = 0;
       await waitFor(
@@ -276,7 +276,7 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
           const now = starts(dir).length;
           if (now > seen) {
             seen = now;
-            sh('scontrol', ['update', `JobId=${id}`, 'EndTime=now+18']);
+            sh('scontrol', ['update', `JobId=${id}`, 'EndTime=now+25']);
           }
           const fields = showJob(id);
           return fields &&
@@ -285,7 +285,7 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
             : undefined;
         },
         'the job to end',
-        { timeoutMs: 200_000, everyMs: 250, explain: () => output(dir) },
+        { timeoutMs: 400_000, everyMs: 250, explain: () => output(dir) },
       );
       const final = await waitJobEnd(id, 10_000, dir);
       const context = output(dir);
@@ -322,6 +322,6 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
         resumed.every((s) => s > 0),
         context,
       ).toBe(true);
-    }, 260_000);
+    }, 420_000);
   });
 });
