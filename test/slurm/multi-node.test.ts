@@ -6,7 +6,8 @@
  * reaches every process, the ranks agree to checkpoint and stop, ckpt leaves the requeue to SLURM
  * and the next segment resumes from that multi-rank checkpoint. At its time limit (moved 25 s
  * ahead at each start): ckpt's warning asks the ranks through mpirun, checkpoints, requeues.
- * At the loss of its second node (that node's slurmd, the job's step there and its rank killed):
+ * At the loss of the node that is not its batch host (that node's slurmd, the job's step there
+ * and its rank killed):
  * mpirun fails, ckpt finds the node not answering and, instead of restarting (which would fail
  * again and use up its restarts), waits for SLURM, which declares the node down and requeues the
  * job; it runs again on two other nodes and resumes from the last multi-rank checkpoint.
@@ -148,14 +149,10 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
     it('preempted at a random moment: every rank checkpoints in the grace period, the job resumes there', async () => {
       const steps = 1500;
       const { id, dir, store } = submit(steps, ['--time', '5']);
-      await waitFor(
-        () => starts(dir).length === 1 && showJob(id)?.NodeList === 'node[1-2]',
-        'the job on two nodes',
-        {
-          timeoutMs: 60_000,
-          explain: () => `${JSON.stringify(showJob(id))}\n${output(dir)}`,
-        },
-      );
+      await waitFor(() => starts(dir).length === 1 && showJob(id)?.NumNodes === '2', 'the job on two nodes', {
+        timeoutMs: 60_000,
+        explain: () => `${JSON.stringify(showJob(id))}\n${output(dir)}`,
+      });
       await sleep(2000 + seeded(SEED)() * 4000);
       const watch = watchStarts(dir);
       const requeuedAt = Date.now();
@@ -185,14 +182,10 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
       const steps = 3000;
       const { id, dir, store } = submit(steps, ['--time', '5'], 200);
       // A checkpoint every 200 steps, so that the resume is from one.
-      await waitFor(
-        () => starts(dir).length === 1 && showJob(id)?.NodeList === 'node[1-2]',
-        'the job on two nodes',
-        {
-          timeoutMs: 60_000,
-          explain: () => `${JSON.stringify(showJob(id))}\n${output(dir)}`,
-        },
-      );
+      await waitFor(() => starts(dir).length === 1 && showJob(id)?.NumNodes === '2', 'the job on two nodes', {
+        timeoutMs: 60_000,
+        explain: () => `${JSON.stringify(showJob(id))}\n${output(dir)}`,
+      });
       await waitFor(
         async () =>
           existsSync(join(store, 'manifests')) && (await (await Store.open(store)).listSeqs()).length > 0,
@@ -202,7 +195,12 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
           explain: () => output(dir),
         },
       );
-      // node2 is lost: its slurmd, the job's step there (mpirun's daemon) and everything under it.
+      // The node that is not the batch host (mpirun's) is lost: its slurmd, the job's step there
+      // (mpirun's daemon) and everything under it.
+      const fields = showJob(id)!;
+      const nodes = /^node\[(\d)[-,](\d)\]$/.exec(fields.NodeList ?? '');
+      expect(nodes, JSON.stringify(fields)).not.toBeNull();
+      const lost = [`node${nodes![1]}`, `node${nodes![2]}`].find((n) => n !== fields.BatchHost)!;
       const stepds = sh('pgrep', ['-f', `^slurmstepd: \\[${id}\\.0\\]`])
         .stdout.split('\n')
         .filter((p) => p.trim() !== '');
@@ -222,7 +220,7 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
           }
         }
       }
-      const slurmd = Number(readFileSync(join(LAB, 'slurmd.node2.pid'), 'utf8'));
+      const slurmd = Number(readFileSync(join(LAB, `slurmd.${lost}.pid`), 'utf8'));
       const watch = watchStarts(dir);
       const lostAt = Date.now();
       for (const pid of [slurmd, ...doomed].map(Number)) {
@@ -235,7 +233,7 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
         const context = output(dir);
         expect(final.JobState, context).toBe('COMPLETED');
         expect(final.Restarts, context).toBe('1');
-        expect(final.NodeList, context).not.toContain('2');
+        expect(final.NodeList, context).not.toContain(lost.slice(4));
         expect(context).toContain('does not answer');
         expect(context).toContain('not a crash of the program');
         expect(context).not.toMatch(/restart \d+\/3/);
@@ -254,14 +252,15 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
           restartLatencyMs: latency(final, watch.seen),
         });
       } finally {
-        sh('slurmd', ['-f', SLURM_CONF, '-N', 'node2']);
+        sh('slurmd', ['-f', SLURM_CONF, '-N', lost]);
         await waitFor(
           () => {
-            const state = sh('sinfo', ['-h', '-n', 'node2', '-o', '%T']).stdout.trim();
-            if (/down|drain|fail/i.test(state)) sh('scontrol', ['update', 'NodeName=node2', 'State=RESUME']);
+            const state = sh('sinfo', ['-h', '-n', lost, '-o', '%T']).stdout.trim();
+            if (/down|drain|fail/i.test(state))
+              sh('scontrol', ['update', `NodeName=${lost}`, 'State=RESUME']);
             return /^(idle|mixed|allocated)/.test(state);
           },
-          'node2 to be back',
+          `${lost} to be back`,
           { timeoutMs: 60_000, everyMs: 1000 },
         );
       }
@@ -297,14 +296,15 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
       for (const segment of status.segments.slice(0, -1))
         expect(segment.endReason, context).toMatch(/^deadline: /);
       // ckpt status tells each segment's nodes and ranks.
-      for (const segment of status.segments) expect(segment.slurm?.nodes, context).toMatch(/^node\[\d-\d\]$/);
+      for (const segment of status.segments)
+        expect(segment.slurm?.nodes, context).toMatch(/^node\[\d[-,]\d\]$/);
       expect(status.segments.filter((s) => s.ranks === 2).length, context).toBeGreaterThanOrEqual(1);
       const shown = spawnSync(process.execPath, [CLI, '--store', store, 'status'], {
         cwd: dir,
         env: env(),
         encoding: 'utf8',
       });
-      expect(shown.stdout).toMatch(/\[SLURM \d+, restart 0, nodes node\[\d-\d\], 2 ranks\]/);
+      expect(shown.stdout).toMatch(/\[SLURM \d+, restart 0, nodes node\[\d[-,]\d\], 2 ranks\]/);
       const resumed = starts(dir).slice(1);
       expect(resumed.length, context).toBeGreaterThanOrEqual(1);
       // Each segment resumed from the checkpoint its predecessor took at the deadline: nothing lost.
