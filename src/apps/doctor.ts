@@ -1,11 +1,9 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { basename, join, resolve } from 'node:path';
 import { argValue } from './app-options.js';
 import { controlDictEntry, DEBIAN_OPENFOAM_DIR } from './openfoam.js';
-
-const run = promisify(execFile);
+import { namelistValue, readQeInput } from './qe.js';
 
 /** One thing `ckpt doctor` found: data, not printing (the CLI prints). */
 export interface DoctorFinding {
@@ -22,19 +20,24 @@ async function version(
   pattern: RegExp,
   env?: NodeJS.ProcessEnv,
 ): Promise<string | undefined> {
-  try {
-    const { stdout, stderr } = await run(cmd, args, { timeout: 20_000, env: { ...process.env, ...env } });
-    return pattern.exec(`${stdout}\n${stderr}`)?.[1]?.trim();
-  } catch (error) {
-    const out = `${(error as { stdout?: string }).stdout ?? ''}\n${(error as { stderr?: string }).stderr ?? ''}`;
-    return pattern.exec(out)?.[1]?.trim();
-  }
+  const out = await new Promise<string>((resolveOut) => {
+    const child = execFile(
+      cmd,
+      args,
+      { timeout: 20_000, env: { ...process.env, ...env } },
+      (_error, stdout, stderr) => resolveOut(`${stdout}\n${stderr}`),
+    );
+    // An empty standard input: pw.x reads its input from there and would wait for it.
+    child.stdin?.end();
+  });
+  return pattern.exec(out)?.[1]?.trim();
 }
 
 const INSTALL: Record<string, [string, string[], RegExp, string]> = {
   gromacs: ['gmx', ['--version'], /GROMACS version:\s*(\S+)/, 'apt-get install gromacs'],
   lammps: ['lmp', ['-h'], /Simulator - ([^\n]+)/, 'apt-get install lammps'],
   openfoam: ['icoFoam', ['-help'], /Using:\s*(OpenFOAM[^\n-]*-[^\n]*)/, 'apt-get install openfoam'],
+  qe: ['pw.x', ['-h'], /Program PWSCF (v\.\S+)/, 'apt-get install quantum-espresso'],
   pytorch: [
     'python3',
     ['-c', 'import torch; print("torch", torch.__version__)'],
@@ -104,6 +107,17 @@ export async function runDoctorChecks(
   }
   if (app === 'lammps') checkLammps(command, cwd, add);
   if (app === 'openfoam') checkOpenfoam(command, cwd, add);
+  if (app === 'qe') checkQe(command, cwd, add);
+  if (basename(command[0] ?? '') === 'mpirun' && process.getuid?.() === 0) {
+    if (!process.env.OMPI_ALLOW_RUN_AS_ROOT || !process.env.OMPI_ALLOW_RUN_AS_ROOT_CONFIRM) {
+      add(
+        'error',
+        'MPI_ROOT',
+        'mpirun refuses to run as root unless OMPI_ALLOW_RUN_AS_ROOT and OMPI_ALLOW_RUN_AS_ROOT_CONFIRM are set: every start would fail at once.',
+        'Run as a normal user, or export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1.',
+      );
+    }
+  }
   return findings;
 }
 
@@ -193,6 +207,34 @@ function checkOpenfoam(command: readonly string[], cwd: string, add: Add): void 
       'FOAM_ASCII',
       `writeFormat ascii with writePrecision ${precision}: restarts differ from an uninterrupted run (~1e-${precision + 1}).`,
       'Set `writeFormat binary;` for exact restarts.',
+    );
+  }
+}
+
+function checkQe(command: readonly string[], cwd: string, add: Add): void {
+  let input: ReturnType<typeof readQeInput>;
+  try {
+    input = readQeInput(command, cwd);
+  } catch (error) {
+    const { message, hint } = error as Error & { hint?: string };
+    add('error', 'QE_INPUT', message, hint ?? 'Run `pw.x -in FILE`.');
+    return;
+  }
+  const calculation = namelistValue(input.text, 'control', 'calculation') ?? 'scf';
+  if (['scf', 'nscf', 'bands'].includes(calculation.toLowerCase())) {
+    add(
+      'warning',
+      'QE_NO_PERIODIC',
+      `calculation = '${calculation}' writes restart data only when pw.x stops or ends: a stop through ckpt (SIGTERM, a deadline) keeps the SCF loop's state, a crash or SIGKILL starts over.`,
+      "Expected for a single SCF; relaxations and MD ('relax', 'vc-relax', 'md') write it after each ionic step.",
+    );
+  }
+  if (/^\s*restart_mode\s*=\s*['"]restart['"]/im.test(input.text)) {
+    add(
+      'warning',
+      'QE_RESTART_MODE',
+      "The input already says restart_mode = 'restart': its first start resumes whatever is in outdir, not a checkpoint.",
+      "Use restart_mode = 'from_scratch' (the default); ckpt sets 'restart' in a copy of the input when it resumes.",
     );
   }
 }

@@ -5,15 +5,17 @@ import { gromacsApp } from './gromacs.js';
 import { lammpsApp } from './lammps.js';
 import { openfoamApp } from './openfoam.js';
 import { pytorchApp } from './pytorch.js';
+import { qeApp } from './qe.js';
 
 export type { AppContext } from './app-options.js';
 export { type DoctorFinding, runDoctorChecks } from './doctor.js';
 export { gromacsFiles } from './gromacs.js';
 export { LAMMPS_STOP_FILE, lammpsRestartGlobs } from './lammps.js';
 export { controlDictEntry, timeDirectories } from './openfoam.js';
+export { namelistValue, qeRestartGlobs, readQeInput, withRestartMode } from './qe.js';
 
 /** The apps `--app` accepts. `generic` is plain `ckpt run` (the `--capture` behaviour). */
-export const APP_NAMES = ['gromacs', 'lammps', 'openfoam', 'pytorch', 'generic'] as const;
+export const APP_NAMES = ['gromacs', 'lammps', 'openfoam', 'pytorch', 'qe', 'generic'] as const;
 /** One of {@link APP_NAMES}. */
 export type AppName = (typeof APP_NAMES)[number];
 
@@ -28,6 +30,8 @@ export function createApp(name: string, ctx: AppContext, packageRoot: string): A
       return openfoamApp(ctx);
     case 'pytorch':
       return pytorchApp(ctx, packageRoot);
+    case 'qe':
+      return qeApp(ctx);
     case 'generic':
       return undefined;
     default:

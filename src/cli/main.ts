@@ -319,7 +319,7 @@ function buildProgram(io: Io, result: RunExit): Command {
     .description('check that an app is installed, and flag settings that break exact restarts')
     .usage('[--app NAME] [-- <command> [args...]]')
     .argument('[command...]', 'the command you would run under ckpt (optional)')
-    .option('--app <name>', 'gromacs, lammps, openfoam or pytorch (default: all)')
+    .option('--app <name>', 'gromacs, lammps, openfoam, pytorch or qe (default: all)')
     .addOption(json())
     .passThroughOptions()
     .action(async (command: string[], _opts: unknown, cmd: Command) => {

@@ -102,6 +102,13 @@ export const OPENFOAM = fromDebian(
 export const SNAKEMAKE = fromDebian('snakemake', runs('snakemake', '--version'), 'snakemake');
 /** Debian's Chromium, driven by playwright-core for the dashboard and report tests. */
 export const CHROMIUM = fromDebian('chromium', existsSync('/usr/bin/chromium'), 'chromium');
+/** Quantum ESPRESSO's pw.x, and the example pseudopotential of quantum-espresso-data. */
+export const QE_PSEUDO = '/usr/share/doc/quantum-espresso/examples/EPW/sic/pp/Si.pz-vbc.UPF.gz';
+export const QE = fromDebian(
+  'pw.x + Si.pz-vbc.UPF.gz',
+  hasCommand('pw.x') && existsSync(QE_PSEUDO),
+  'quantum-espresso quantum-espresso-data',
+);
 /** OpenMPI's mpirun and mpicc with its headers, for the MPI example and tests. */
 export const MPI = fromDebian(
   'mpirun/mpicc',

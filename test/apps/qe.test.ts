@@ -1,0 +1,122 @@
+/**
+ * Quantum ESPRESSO under `ckpt run --app qe`, end to end with the real `pw.x` (Debian's
+ * `quantum-espresso` 6.7): examples/qe/si-relax.in relaxes a silicon cell (6 SCF cycles, 5 BFGS
+ * steps). It runs once bare as the reference, then under ckpt (b) stopped by a SIGTERM to ckpt
+ * at a random moment (ckpt creates `si.EXIT`: pw.x writes its SCF loop's state and exits 2) and
+ * resumed with `restart_mode = 'restart'`, (c) with pw.x SIGKILLed after a capture of its
+ * per-step restart data and restarted by ckpt. Each must end at the reference's final energy
+ * and geometry: within 1e-8 Ry and 1e-6 alat (measured here: a stop and resume ends with the same
+ * printed digits; a kill and restart differed by 3e-10 Ry and 2.5e-7 alat). Run `npm run build`
+ * first. Without pw.x these tests are skipped, except under CI, where that fails them.
+ */
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { expect, it } from 'vitest';
+import { useAppRuns } from '../helpers/app-runs.js';
+import { describeNeeds, QE, QE_PSEUDO } from '../helpers/needs.js';
+import { REPO_ROOT } from '../helpers/repo.js';
+
+const INPUT = join(REPO_ROOT, 'examples', 'qe', 'si-relax.in');
+const PW = ['pw.x', '-in', 'si-relax.in'];
+const TIMEOUT = 300_000;
+
+interface Result {
+  energy: number;
+  /** The final coordinates, in alat: [x, y, z] per atom. */
+  positions: number[][];
+  /** SCF cycles the run did (one per ionic step). */
+  cycles: number;
+}
+
+/** SCF cycles (`!    total energy` lines) done by the last start of pw.x in `output`. */
+function cyclesOfLastStart(output: string): number {
+  const last = output.slice(output.lastIndexOf('Program PWSCF'));
+  return last.split('\n').filter((line) => /^!\s+total energy/.test(line)).length;
+}
+
+/** The final energy and coordinates a finished relaxation printed. */
+function finalResult(output: string): Result | undefined {
+  const energy = /Final energy\s*=\s*(-?\d+\.\d+) Ry/.exec(output)?.[1];
+  const block = /Begin final coordinates[\s\S]*?ATOMIC_POSITIONS[^\n]*\n([\s\S]*?)End final coordinates/.exec(
+    output,
+  )?.[1];
+  if (energy === undefined || block === undefined) return undefined;
+  const positions = block
+    .trim()
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/).slice(1, 4).map(Number));
+  return { energy: Number(energy), positions, cycles: cyclesOfLastStart(output) };
+}
+
+function expectSameResult(output: string, ref: Result, context: string): void {
+  const got = finalResult(output);
+  expect(got, `no final energy and coordinates\n${context}`).toBeDefined();
+  expect(
+    Math.abs(got!.energy - ref.energy),
+    `final energy ${got!.energy} vs ${ref.energy}\n${context}`,
+  ).toBeLessThan(1e-8);
+  const deviation = Math.max(
+    ...got!.positions.flatMap((atom, i) => atom.map((x, j) => Math.abs(x - ref.positions[i]![j]!))),
+  );
+  expect(deviation, `final coordinates\n${context}`).toBeLessThan(1e-6);
+  console.log(
+    `[qe] |dE| = ${Math.abs(got!.energy - ref.energy).toExponential(2)} Ry, max |dx| = ${deviation.toExponential(2)} alat`,
+  );
+}
+
+describeNeeds('Quantum ESPRESSO under ckpt run --app qe', QE, () => {
+  const runs = useAppRuns<Result>({
+    prefix: 'ckpt-qe-',
+    comm: 'pw.x',
+    command: PW,
+    runOptions: ['--app', 'qe'],
+    env: { OMP_NUM_THREADS: '1', OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' },
+    prepare: (cwd) => {
+      copyFileSync(INPUT, join(cwd, 'si-relax.in'));
+      writeFileSync(join(cwd, 'Si.pz-vbc.UPF'), gunzipSync(readFileSync(QE_PSEUDO)));
+    },
+    reference: (_cwd, bare) => {
+      const result = finalResult(bare.output);
+      if (!result) throw new Error(`the bare pw.x run printed no final result:\n${bare.output.slice(-2000)}`);
+      return result;
+    },
+    timeoutMs: TIMEOUT,
+  });
+  const { itRuns } = runs;
+
+  it(
+    '(a) the bare run finishes and is the reference',
+    async () => {
+      const ref = await runs.uninterrupted();
+      expect(ref.positions.length).toBe(2);
+      console.log(`[qe] reference run: ${ref.ms} ms, final energy ${ref.energy} Ry`);
+    },
+    TIMEOUT,
+  );
+
+  itRuns(
+    "(b) SIGTERM to ckpt at a random moment: si.EXIT stops pw.x with its restart data, ckpt exits 75; the same command resumes with restart_mode = 'restart' and ends at the same result",
+    async (ref, w) => {
+      const { resumed, context } = await runs.stopThenResume(w, (stopped, stopContext) => {
+        expect(stopped.stdout, stopContext).toMatch(/Program stopped by user request/);
+        expect(finalResult(stopped.stdout), 'a stopped run has no final result').toBeUndefined();
+      });
+      expect(resumed.stderr, context).toMatch(/ckpt: resuming from checkpoint #\d+/);
+      // It resumed the relaxation, not a fresh one.
+      expect(cyclesOfLastStart(resumed.stdout), context).toBeLessThan(ref.cycles);
+      expectSameResult(resumed.stdout, ref, context);
+    },
+  );
+
+  itRuns(
+    '(c) pw.x SIGKILLed after a capture of its restart data: ckpt restarts it from there and it ends at the same result',
+    async (ref, w) => {
+      const { done, context } = await runs.killThenRestart(w, 120_000);
+      expect(done.stderr, context).toMatch(/ckpt: resuming from checkpoint #\d+/);
+      expectSameResult(done.stdout, ref, context);
+      // It resumed the relaxation, not a fresh one.
+      expect(cyclesOfLastStart(done.stdout), context).toBeLessThan(ref.cycles);
+    },
+  );
+});
