@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { argValue } from './app-options.js';
 import { controlDictEntry, DEBIAN_OPENFOAM_DIR } from './openfoam.js';
@@ -20,16 +22,18 @@ async function version(
   pattern: RegExp,
   env?: NodeJS.ProcessEnv,
 ): Promise<string | undefined> {
+  // In a directory of its own: pw.x leaves `input_tmp.in` and a `CRASH` file where it runs.
+  const cwd = await mkdtemp(join(tmpdir(), 'ckpt-doctor-'));
   const out = await new Promise<string>((resolveOut) => {
     const child = execFile(
       cmd,
       args,
-      { timeout: 20_000, env: { ...process.env, ...env } },
+      { cwd, timeout: 20_000, env: { ...process.env, ...env } },
       (_error, stdout, stderr) => resolveOut(`${stdout}\n${stderr}`),
     );
     // An empty standard input: pw.x reads its input from there and would wait for it.
     child.stdin?.end();
-  });
+  }).finally(() => rm(cwd, { recursive: true, force: true }));
   return pattern.exec(out)?.[1]?.trim();
 }
 

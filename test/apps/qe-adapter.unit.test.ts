@@ -3,7 +3,8 @@
  * Fortran writes them, the restart copy of the input, the capture globs, and the clear errors for
  * inputs ckpt cannot restart.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import {
   runDoctorChecks,
   withRestartMode,
 } from '../../src/apps/index.js';
+import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
 
 const INPUT = `&CONTROL
   calculation = 'relax', prefix="si" ! the prefix
@@ -76,6 +78,20 @@ describe('QE inputs', () => {
     expect(() => readQeInput(['pw.x', '-in', 'c.in'], dir)).toThrow(/outdir `\/scratch\/me` is outside/);
     const findings = await runDoctorChecks('qe', ['pw.x', '-in', 'c.in'], dir);
     expect(findings.find((f) => f.code === 'QE_INPUT')?.fix).toMatch(/outdir = '.\/out'/);
+  });
+
+  it('doctor leaves nothing in the directory it runs in (pw.x writes input_tmp.in and CRASH where it runs)', () => {
+    requireBuild();
+    const empty = mkdtempSync(join(tmpdir(), 'ckpt-qe-doctor-'));
+    try {
+      spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'ckpt'), 'doctor', '--app', 'qe'], {
+        cwd: empty,
+        encoding: 'utf8',
+      });
+      expect(readdirSync(empty)).toEqual([]);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 
   it('doctor warns of an SCF run (no restart data before it stops) and of restart_mode in the input', async () => {
