@@ -6,6 +6,7 @@ import { lammpsApp } from './lammps.js';
 import { openfoamApp } from './openfoam.js';
 import { pytorchApp } from './pytorch.js';
 import { qeApp } from './qe.js';
+import { tfApp } from './tf.js';
 
 export type { AppContext } from './app-options.js';
 export { type DoctorFinding, runDoctorChecks } from './doctor.js';
@@ -13,9 +14,10 @@ export { gromacsFiles } from './gromacs.js';
 export { LAMMPS_STOP_FILE, lammpsRestartGlobs } from './lammps.js';
 export { controlDictEntry, timeDirectories } from './openfoam.js';
 export { namelistValue, qeRestartGlobs, readQeInput, withRestartMode } from './qe.js';
+export { pointedCheckpoint, pointedComplete, selectPointed } from './tf.js';
 
 /** The apps `--app` accepts. `generic` is plain `ckpt run` (the `--capture` behaviour). */
-export const APP_NAMES = ['gromacs', 'lammps', 'openfoam', 'pytorch', 'qe', 'generic'] as const;
+export const APP_NAMES = ['gromacs', 'lammps', 'openfoam', 'pytorch', 'qe', 'tf', 'generic'] as const;
 /** One of {@link APP_NAMES}. */
 export type AppName = (typeof APP_NAMES)[number];
 
@@ -32,6 +34,8 @@ export function createApp(name: string, ctx: AppContext, packageRoot: string): A
       return pytorchApp(ctx, packageRoot);
     case 'qe':
       return qeApp(ctx);
+    case 'tf':
+      return tfApp(ctx, packageRoot);
     case 'generic':
       return undefined;
     default:

@@ -12,10 +12,13 @@ export function pytorchApp(_ctx: AppContext, packageRoot: string): AppBehavior {
   return {
     name: 'pytorch',
     // No checkpointSignal: requests use --signal, the one the helper listens for ($CKPT_SIGNAL).
-    env() {
-      const helpers = join(packageRoot, 'python');
-      const path = process.env.PYTHONPATH ? `${helpers}${delimiter}${process.env.PYTHONPATH}` : helpers;
-      return { PYTHONPATH: path, CKPT_BIN: process.env.CKPT_BIN ?? join(packageRoot, 'bin', 'ckpt') };
-    },
+    env: () => pythonHelperEnv(packageRoot),
   };
+}
+
+/** ckpt's Python helpers (`python/`) first on PYTHONPATH, and where the `ckpt` command is. */
+export function pythonHelperEnv(packageRoot: string): Record<string, string> {
+  const helpers = join(packageRoot, 'python');
+  const path = process.env.PYTHONPATH ? `${helpers}${delimiter}${process.env.PYTHONPATH}` : helpers;
+  return { PYTHONPATH: path, CKPT_BIN: process.env.CKPT_BIN ?? join(packageRoot, 'bin', 'ckpt') };
 }

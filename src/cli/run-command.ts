@@ -34,7 +34,10 @@ export function addRunCommand(
   run
     .option('--config <file>', 'config file (default: ckpt.toml or ckpt.yaml in the working directory)')
     .option('--print-config', 'print the resolved settings and where each came from, then exit')
-    .option('--app <name>', 'drive a known app: gromacs, lammps, openfoam, pytorch, qe, generic (docs/apps.md)')
+    .option(
+      '--app <name>',
+      'drive a known app: gromacs, lammps, openfoam, pytorch, qe, tf, generic (docs/apps.md)',
+    )
     .option('--no-slurm', 'ignore the SLURM environment (no deadline, no requeue)')
     .addOption(common.json())
     .passThroughOptions()

@@ -14,7 +14,7 @@ const CHECKPOINT_FIELDS = ['every', 'capture', 'app'];
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** The apps `checkpoint.app` accepts (those of `ckpt run --app`). */
-const APP_NAMES = ['gromacs', 'lammps', 'openfoam', 'pytorch', 'qe', 'generic'];
+const APP_NAMES = ['gromacs', 'lammps', 'openfoam', 'pytorch', 'qe', 'tf', 'generic'];
 
 /** A YAML map as parsed. */
 export type YamlMap = Record<string, unknown>;

@@ -109,6 +109,12 @@ export const QE = fromDebian(
   hasCommand('pw.x') && existsSync(QE_PSEUDO),
   'quantum-espresso quantum-espresso-data',
 );
+/** Debian's python3 with h5py and numpy, for the Keras stand-in (test/fixtures/keras). */
+export const H5PY = fromDebian(
+  '/usr/bin/python3 with h5py',
+  spawnSync('/usr/bin/python3', ['-c', 'import h5py, numpy']).status === 0,
+  'python3-h5py python3-numpy',
+);
 /** OpenMPI's mpirun and mpicc with its headers, for the MPI example and tests. */
 export const MPI = fromDebian(
   'mpirun/mpicc',
