@@ -6,6 +6,7 @@
  * "installed" need gmx / lmp (Debian packages `gromacs`, `lammps`): skipped without them,
  * except under CI, where they fail.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -62,6 +63,42 @@ function without(drop: RegExp): string {
 }
 
 describe('ckpt doctor --app gromacs', () => {
+  /** A .tpr of a small water box whose md.mdp is the example's with `pcoupl` set. */
+  function tprWith(pcoupl: string): string {
+    const cwd = tempDir();
+    const mdp = readFileSync(join(REPO_ROOT, 'examples', 'gromacs', 'md.mdp'), 'utf8').replace(
+      /^pcoupl\s*=.*$/m,
+      pcoupl === 'no' ? 'pcoupl = no' : `pcoupl = ${pcoupl}\ntau-p = 2\nref-p = 1\ncompressibility = 4.5e-5`,
+    );
+    writeFileSync(join(cwd, 'md.mdp'), mdp);
+    writeFileSync(join(cwd, 'topol.top'), readFileSync(join(REPO_ROOT, 'examples', 'gromacs', 'topol.top')));
+    const gmx = (args: string[]) => {
+      const r = spawnSync('gmx', ['-quiet', ...args], { cwd, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    };
+    gmx(['solvate', '-cs', 'spc216.gro', '-box', '2.5', '2.5', '2.5', '-o', 'conf.gro', '-p', 'topol.top']);
+    gmx(['grompp', '-f', 'md.mdp', '-c', 'conf.gro', '-p', 'topol.top', '-o', 'md.tpr', '-maxwarn', '5']);
+    return cwd;
+  }
+
+  it.skipIf(skipGmx)(
+    'pressure coupling that resumes inexactly (C-rescale, Parrinello-Rahman) is a warning read from the .tpr; none without',
+    () => {
+      for (const pcoupl of ['C-rescale', 'Parrinello-Rahman']) {
+        const { status, findings } = doctor('gromacs', ['gmx', 'mdrun', '-deffnm', 'md'], tprWith(pcoupl));
+        expect(status).toBe(0);
+        const warning = findings.find((f) => f.code === 'GMX_NOT_BITWISE');
+        expect(warning?.severity).toBe('warning');
+        expect(warning?.message).toContain(`pcoupl = ${pcoupl} in md.tpr`);
+      }
+      for (const pcoupl of ['no', 'Berendsen']) {
+        const { findings } = doctor('gromacs', ['gmx', 'mdrun', '-deffnm', 'md'], tprWith(pcoupl));
+        expect(codes(findings)).toEqual(['INSTALLED']);
+      }
+    },
+    60_000,
+  );
+
   it.skipIf(skipGmx)('reports the installed version', () => {
     const { status, findings } = doctor('gromacs', ['gmx', 'mdrun', '-deffnm', 'md'], tempDir());
     expect(status).toBe(0);
