@@ -1,8 +1,10 @@
+import { execFile } from 'node:child_process';
 import { existsSync, promises as fsp } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { AppBehavior } from '../supervisor/index.js';
 import { signalGroup } from '../supervisor/index.js';
 import { type AppContext, argValue, tailOf, withoutArg } from './app-options.js';
+import type { Add, AppSpec } from './app-spec.js';
 
 /** The files `gmx mdrun` writes, from -deffnm or the individual options (GROMACS defaults otherwise). */
 export function gromacsFiles(argv: readonly string[]): { cpt: string; outputs: string[]; log: string } {
@@ -100,3 +102,66 @@ export function gromacsApp(ctx: AppContext): AppBehavior {
     },
   };
 }
+
+/** `-cpt -1`, `-nsteps`, and pressure coupling that resumes inexactly. */
+async function checkGromacs(command: readonly string[], cwd: string, add: Add): Promise<void> {
+  if (argValue(command, '-cpt') === '-1') {
+    add(
+      'error',
+      'GMX_NO_CHECKPOINTS',
+      '`-cpt -1` disables checkpoints: a stop or crash loses the whole run.',
+      'Remove `-cpt -1`; ckpt sets -cpt from --every.',
+    );
+  }
+  if (command.includes('-nsteps')) {
+    add(
+      'warning',
+      'GMX_NSTEPS',
+      '`-nsteps` on a restart means that many *more* steps: resumed runs overshoot.',
+      'Put the total number of steps in the .tpr (nsteps in the .mdp) and drop -nsteps.',
+    );
+  }
+  await checkGromacsCoupling(command, cwd, add);
+}
+
+/** Pressure coupling algorithms after which a resumed mdrun was measured not to be bitwise identical. */
+const GMX_INEXACT_PCOUPL = ['C-rescale', 'Parrinello-Rahman', 'MTTK'];
+
+/**
+ * Reads the run's pressure coupling from its .tpr (`gmx dump -s`): with C-rescale or
+ * Parrinello-Rahman a resumed run is a valid continuation, not a bitwise copy (docs/apps.md).
+ */
+async function checkGromacsCoupling(command: readonly string[], cwd: string, add: Add): Promise<void> {
+  const deffnm = argValue(command, '-deffnm');
+  const tpr = argValue(command, '-s') ?? (deffnm ? `${deffnm}.tpr` : 'topol.tpr');
+  if (!existsSync(join(cwd, tpr))) return;
+  const pcoupl = await new Promise<string | undefined>((resolveDump) => {
+    execFile(
+      'gmx',
+      ['-quiet', 'dump', '-s', join(cwd, tpr)],
+      { timeout: 20_000, maxBuffer: 256 << 20 },
+      (_e, stdout) => resolveDump(/^\s*pcoupl\s*=\s*(\S+)/m.exec(stdout ?? '')?.[1]),
+    );
+  });
+  if (pcoupl && GMX_INEXACT_PCOUPL.some((name) => name.toLowerCase() === pcoupl.toLowerCase())) {
+    add(
+      'warning',
+      'GMX_NOT_BITWISE',
+      `pcoupl = ${pcoupl} in ${tpr}: a resumed run is a valid continuation, but expect it to be statistically equivalent, not bitwise identical, to an uninterrupted run (measured with GROMACS 2022.5: 15 of 18 stop-and-resume runs with C-rescale or Parrinello-Rahman diverged, -reprod included; thermostats alone and Berendsen pressure coupling resumed identically).`,
+      'Nothing to fix for production runs. Compare resumed runs by their averages, not bit for bit.',
+    );
+  }
+}
+
+export const gromacs: AppSpec = {
+  name: 'gromacs',
+  summary: 'gmx mdrun: -cpt from --every, one SIGTERM to stop, -cpi to resume, the .cpt with its outputs',
+  create: (ctx) => gromacsApp(ctx),
+  install: {
+    command: () => 'gmx',
+    args: ['--version'],
+    version: /GROMACS version:\s*(\S+)/,
+    fix: 'apt-get install gromacs',
+  },
+  doctor: checkGromacs,
+};

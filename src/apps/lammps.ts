@@ -1,7 +1,8 @@
-import { promises as fsp, readFileSync, statSync } from 'node:fs';
+import { existsSync, promises as fsp, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AppBehavior } from '../supervisor/index.js';
 import { type AppContext, argValue } from './app-options.js';
+import type { Add, AppSpec } from './app-spec.js';
 
 /** The file ckpt creates to ask LAMMPS to stop; the input polls it with `fix halt` (docs/apps.md). */
 export const LAMMPS_STOP_FILE = '.ckpt-lammps-stop';
@@ -94,3 +95,71 @@ export function lammpsApp(ctx: AppContext): AppBehavior {
     },
   };
 }
+
+function checkLammps(command: readonly string[], cwd: string, add: Add): void {
+  const inputPath = argValue(command, '-in', '-i');
+  if (!inputPath || !existsSync(join(cwd, inputPath))) {
+    add(
+      'error',
+      'LMP_NO_INPUT',
+      `LAMMPS input ${inputPath ? `\`${inputPath}\` not found` : 'not given (-in FILE)'}.`,
+      'Run LAMMPS with `-in FILE`.',
+    );
+    return;
+  }
+  const input = readFileSync(join(cwd, inputPath), 'utf8').replace(/#.*/g, '');
+  if (!/ckpt_stop/.test(input) || !/fix\s+\S+\s+\S+\s+halt/.test(input)) {
+    add(
+      'error',
+      'LMP_NO_HALT',
+      "The input has no `fix halt` on ckpt's stop file: LAMMPS has no SIGTERM handler, so ckpt cannot stop it with a checkpoint.",
+      'Add `variable ckpt_stopping equal is_file(${ckpt_stop})` and `fix ckpt_halt all halt 10 v_ckpt_stopping == 1 error soft` (docs/apps.md).',
+    );
+  }
+  if (!/ckpt_resume/.test(input) || !/read_restart\s+\$\{ckpt_restart\}/.test(input)) {
+    add(
+      'error',
+      'LMP_NO_RESUME',
+      'The input does not branch on `${ckpt_resume}` to `read_restart ${ckpt_restart}`: a restart would start over.',
+      'Use the resume pattern in docs/apps.md.',
+    );
+  }
+  // N may be a variable (`${n}`, v_n); ckpt captures only files named with `*` (the step).
+  if (!/^\s*restart\s+(?!0\s)\S+\s+\S*\*/m.test(input)) {
+    add(
+      'warning',
+      'LMP_NO_RESTART',
+      'No periodic `restart N file.*` command (with the `*`, which LAMMPS replaces by the step: ckpt captures only such files): only a stop writes a checkpoint, a crash loses everything.',
+      'Add `restart 1000 ckpt/run.*.restart`.',
+    );
+  }
+  if (/^\s*run\s+\S+(?!.*upto)/m.test(input) && !/^\s*run\s+\S+.*\bupto\b/m.test(input)) {
+    add(
+      'warning',
+      'LMP_NO_UPTO',
+      '`run N` without `upto` runs N *more* steps after a restart.',
+      'Use `run N upto`.',
+    );
+  }
+  if (!/atom_modify\s+sort\s+0\s+0(\.0)?/.test(input)) {
+    add(
+      'warning',
+      'LMP_SORT',
+      'Atom sorting makes a restart differ bitwise unless it happens on a sort step.',
+      'Add `atom_modify sort 0 0.0` for bitwise-identical restarts.',
+    );
+  }
+}
+
+export const lammps: AppSpec = {
+  name: 'lammps',
+  summary: 'lmp -in FILE: a stop file polled by fix halt, the last complete restart file, -var to resume',
+  create: (ctx) => lammpsApp(ctx),
+  install: {
+    command: () => 'lmp',
+    args: ['-h'],
+    version: /Simulator - ([^\n]+)/,
+    fix: 'apt-get install lammps',
+  },
+  doctor: checkLammps,
+};

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { AppBehavior } from '../supervisor/index.js';
 import { ASIDE_DIR } from '../supervisor/prepare-restore.js';
 import { type AppContext, argValue } from './app-options.js';
+import type { Add, AppSpec } from './app-spec.js';
 
 /** Where Debian's OpenFOAM lives (its bashrc prints errors when sourced; the env variable suffices). */
 export const DEBIAN_OPENFOAM_DIR = '/usr/share/openfoam';
@@ -218,3 +219,50 @@ export function openfoamApp(ctx: AppContext): AppBehavior {
     },
   };
 }
+
+function checkOpenfoam(command: readonly string[], cwd: string, add: Add): void {
+  const caseDir = resolve(cwd, argValue(command, '-case') ?? '.');
+  const path = join(caseDir, 'system', 'controlDict');
+  if (!existsSync(path)) {
+    add(
+      'error',
+      'FOAM_NO_CASE',
+      `No controlDict at \`${path}\`.`,
+      'Run ckpt in the case directory or pass -case DIR.',
+    );
+    return;
+  }
+  const control = readFileSync(path, 'utf8');
+  if (controlDictEntry(control, 'startFrom') !== 'latestTime') {
+    add(
+      'error',
+      'FOAM_START_FROM',
+      `startFrom is \`${controlDictEntry(control, 'startFrom') ?? 'unset'}\`: a restart would not resume from the last written time.`,
+      'Set `startFrom latestTime;` in system/controlDict.',
+    );
+  }
+  const format = controlDictEntry(control, 'writeFormat') ?? 'ascii';
+  const precision = Number(controlDictEntry(control, 'writePrecision') ?? 6);
+  if (format === 'ascii' && precision < 17) {
+    add(
+      'warning',
+      'FOAM_ASCII',
+      `writeFormat ascii with writePrecision ${precision}: restarts differ from an uninterrupted run (~1e-${precision + 1}).`,
+      'Set `writeFormat binary;` for exact restarts.',
+    );
+  }
+}
+
+export const openfoam: AppSpec = {
+  name: 'openfoam',
+  summary: 'an OpenFOAM solver: the newest complete time directory, SIGUSR2 to write now, SIGTERM to stop',
+  create: (ctx) => openfoamApp(ctx),
+  install: {
+    command: () => 'icoFoam',
+    args: ['-help'],
+    version: /Using:\s*(OpenFOAM[^\n-]*-[^\n]*)/,
+    fix: 'apt-get install openfoam',
+    env: { WM_PROJECT_DIR: DEBIAN_OPENFOAM_DIR },
+  },
+  doctor: checkOpenfoam,
+};

@@ -1,6 +1,7 @@
 import { delimiter, join } from 'node:path';
 import type { AppBehavior } from '../supervisor/index.js';
 import type { AppContext } from './app-options.js';
+import { type AppSpec, appVersion } from './app-spec.js';
 
 /**
  * PyTorch training scripts using `python/ckpt_torch.py` (shipped with ckpt): the helper saves
@@ -22,3 +23,29 @@ export function pythonHelperEnv(packageRoot: string): Record<string, string> {
   const path = process.env.PYTHONPATH ? `${helpers}${delimiter}${process.env.PYTHONPATH}` : helpers;
   return { PYTHONPATH: path, CKPT_BIN: process.env.CKPT_BIN ?? join(packageRoot, 'bin', 'ckpt') };
 }
+
+const TORCH_VERSION = /(torch \S+)/;
+const TORCH_ARGS = ['-c', 'import torch; print("torch", torch.__version__)'];
+
+export const pytorch: AppSpec = {
+  name: 'pytorch',
+  summary: 'a training script using python/ckpt_torch.py: model, optimizer, RNG states and data position',
+  create: (ctx, packageRoot) => pytorchApp(ctx, packageRoot),
+  install: {
+    // The python that runs the script: torch must import there.
+    command: (userCommand) => userCommand[0] ?? 'python3',
+    args: TORCH_ARGS,
+    version: TORCH_VERSION,
+    fix: 'apt-get install python3-torch',
+    async whenMissing(python) {
+      if (python === '/usr/bin/python3' || !(await appVersion('/usr/bin/python3', TORCH_ARGS, TORCH_VERSION)))
+        return undefined;
+      return {
+        severity: 'error',
+        code: 'TORCH_OTHER_PYTHON',
+        message: `\`${python}\` cannot import torch, but /usr/bin/python3 (Debian's, with python3-torch) can.`,
+        fix: 'Run the training script with /usr/bin/python3.',
+      };
+    },
+  },
+};

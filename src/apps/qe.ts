@@ -5,6 +5,7 @@ import type { Entry } from '../store/index.js';
 import type { AppBehavior } from '../supervisor/index.js';
 import { ASIDE_DIR } from '../supervisor/prepare-restore.js';
 import { type AppContext, argValue } from './app-options.js';
+import type { Add, AppSpec } from './app-spec.js';
 
 /** The flags `pw.x` takes its input file with. */
 const INPUT_FLAGS = ['-in', '-i', '-inp', '-input'];
@@ -201,3 +202,44 @@ async function setAsideStaleScfState(cwd: string, input: QeInput, entries: reado
     `ckpt: set aside ${stale.length} SCF restart file(s) of an older stop into ${ASIDE_DIR}/ (${stale.join(', ')}): the checkpoint resumed does not hold them\n`,
   );
 }
+
+function checkQe(command: readonly string[], cwd: string, add: Add): void {
+  let input: ReturnType<typeof readQeInput>;
+  try {
+    input = readQeInput(command, cwd);
+  } catch (error) {
+    const { message, hint } = error as Error & { hint?: string };
+    add('error', 'QE_INPUT', message, hint ?? 'Run `pw.x -in FILE`.');
+    return;
+  }
+  const calculation = namelistValue(input.text, 'control', 'calculation') ?? 'scf';
+  if (['scf', 'nscf', 'bands'].includes(calculation.toLowerCase())) {
+    add(
+      'warning',
+      'QE_NO_PERIODIC',
+      `calculation = '${calculation}' writes restart data only when pw.x stops or ends: a stop through ckpt (SIGTERM, a deadline) keeps the SCF loop's state, a crash or SIGKILL starts over.`,
+      "Expected for a single SCF; relaxations and MD ('relax', 'vc-relax', 'md') write it after each ionic step.",
+    );
+  }
+  if (/^\s*restart_mode\s*=\s*['"]restart['"]/im.test(input.text)) {
+    add(
+      'warning',
+      'QE_RESTART_MODE',
+      "The input already says restart_mode = 'restart': its first start resumes whatever is in outdir, not a checkpoint.",
+      "Use restart_mode = 'from_scratch' (the default); ckpt sets 'restart' in a copy of the input when it resumes.",
+    );
+  }
+}
+
+export const qe: AppSpec = {
+  name: 'qe',
+  summary: "pw.x -in FILE: PREFIX.EXIT to stop, the outdir restart data, restart_mode = 'restart' to resume",
+  create: (ctx) => qeApp(ctx),
+  install: {
+    command: () => 'pw.x',
+    args: ['-h'],
+    version: /Program PWSCF (v\.\S+)/,
+    fix: 'apt-get install quantum-espresso',
+  },
+  doctor: checkQe,
+};

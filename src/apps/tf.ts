@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join, posix, relative, sep } from 'node:path';
 import type { AppBehavior } from '../supervisor/index.js';
 import type { AppContext } from './app-options.js';
+import type { AppSpec } from './app-spec.js';
 import { pythonHelperEnv } from './pytorch.js';
 
 /** The files a `tf.train.CheckpointManager` writes: its pointer file, and each checkpoint's index and shards. */
@@ -104,3 +105,11 @@ function readPointers(cwd: string, matches: readonly string[]): Map<string, stri
   }
   return found;
 }
+
+export const tf: AppSpec = {
+  name: 'tf',
+  summary:
+    'TensorFlow/Keras: python/ckpt_keras.py commits, CheckpointManager checkpoints once the pointer names them',
+  create: (ctx, packageRoot) => tfApp(ctx, packageRoot),
+  // No install check: TensorFlow is not installable where ckpt is tested (docs/apps.md).
+};

@@ -1,4 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { APP_NAMES } from '../apps/names.js';
 import { CkptError, UsageError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import { addFlowCommand } from './commands/flow.js';
@@ -319,7 +320,7 @@ function buildProgram(io: Io, result: RunExit): Command {
     .description('check that an app is installed, and flag settings that break exact restarts')
     .usage('[--app NAME] [-- <command> [args...]]')
     .argument('[command...]', 'the command you would run under ckpt (optional)')
-    .option('--app <name>', 'gromacs, lammps, openfoam, pytorch or qe (default: all)')
+    .option('--app <name>', `${APP_NAMES.filter((name) => name !== 'generic').join(', ')} (default: all)`)
     .addOption(json())
     .passThroughOptions()
     .action(async (command: string[], _opts: unknown, cmd: Command) => {

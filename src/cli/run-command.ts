@@ -1,4 +1,5 @@
 import type { Command, Option } from 'commander';
+import { APP_NAMES } from '../apps/names.js';
 import type { RunExit, RunFlags } from './commands/run.js';
 import type { CommandContext } from './context.js';
 import { EXIT_CANNOT_START, EXIT_RESUMABLE } from './exit-codes.js';
@@ -34,10 +35,7 @@ export function addRunCommand(
   run
     .option('--config <file>', 'config file (default: ckpt.toml or ckpt.yaml in the working directory)')
     .option('--print-config', 'print the resolved settings and where each came from, then exit')
-    .option(
-      '--app <name>',
-      'drive a known app: gromacs, lammps, openfoam, pytorch, qe, tf, generic (docs/apps.md)',
-    )
+    .option('--app <name>', `drive a known app: ${APP_NAMES.join(', ')} (docs/apps.md)`)
     .option('--no-slurm', 'ignore the SLURM environment (no deadline, no requeue)')
     .addOption(common.json())
     .passThroughOptions()

@@ -4,6 +4,7 @@
  * a FlowFileError naming the step, the field, the value and the fix.
  */
 import { isAbsolute } from 'node:path';
+import { APP_NAMES } from '../apps/names.js';
 import { suggestSimilar } from '../suggest.js';
 import { parseDuration } from '../supervisor/index.js';
 import { describeType, type FlowPlace, flowError, showValue } from './flow-errors.js';
@@ -14,7 +15,6 @@ const CHECKPOINT_FIELDS = ['every', 'capture', 'app'];
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** The apps `checkpoint.app` accepts (those of `ckpt run --app`). */
-const APP_NAMES = ['gromacs', 'lammps', 'openfoam', 'pytorch', 'qe', 'tf', 'generic'];
 
 /** A YAML map as parsed. */
 export type YamlMap = Record<string, unknown>;

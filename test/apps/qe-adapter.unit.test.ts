@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  appSpec,
   namelistValue,
   qeRestartGlobs,
   readQeInput,
@@ -76,7 +77,7 @@ describe('QE inputs', () => {
     expect(() => readQeInput(['pw.x', '-in', 'nope.in'], dir)).toThrow(/Cannot read the QE input `nope.in`/);
     writeFileSync(join(dir, 'c.in'), "&control\n outdir = '/scratch/me'\n/\n");
     expect(() => readQeInput(['pw.x', '-in', 'c.in'], dir)).toThrow(/outdir `\/scratch\/me` is outside/);
-    const findings = await runDoctorChecks('qe', ['pw.x', '-in', 'c.in'], dir);
+    const findings = await runDoctorChecks(appSpec('qe'), ['pw.x', '-in', 'c.in'], dir);
     expect(findings.find((f) => f.code === 'QE_INPUT')?.fix).toMatch(/outdir = '.\/out'/);
   });
 
@@ -96,10 +97,10 @@ describe('QE inputs', () => {
 
   it('doctor warns of an SCF run (no restart data before it stops) and of restart_mode in the input', async () => {
     writeFileSync(join(dir, 'd.in'), "&control\n restart_mode='restart'\n/\n");
-    const codes = (await runDoctorChecks('qe', ['pw.x', '-in', 'd.in'], dir)).map((f) => f.code);
+    const codes = (await runDoctorChecks(appSpec('qe'), ['pw.x', '-in', 'd.in'], dir)).map((f) => f.code);
     expect(codes).toContain('QE_NO_PERIODIC');
     expect(codes).toContain('QE_RESTART_MODE');
-    const relax = (await runDoctorChecks('qe', ['pw.x', '-in', 'a.in'], dir)).map((f) => f.code);
+    const relax = (await runDoctorChecks(appSpec('qe'), ['pw.x', '-in', 'a.in'], dir)).map((f) => f.code);
     expect(relax).not.toContain('QE_NO_PERIODIC');
   });
 });

@@ -1,4 +1,4 @@
-import { APP_NAMES, type DoctorFinding, runDoctorChecks } from '../../apps/index.js';
+import { APPS, appSpec, type DoctorFinding, runDoctorChecks } from '../../apps/index.js';
 import { UsageError } from '../../errors.js';
 import { type CommandContext, printJson } from '../context.js';
 
@@ -8,17 +8,13 @@ export async function runDoctor(
   command: string[],
   flags: { app?: string },
 ): Promise<number> {
-  const apps = flags.app ? [flags.app] : APP_NAMES.filter((a) => a !== 'generic');
-  for (const app of apps) {
-    if (!(APP_NAMES as readonly string[]).includes(app)) {
-      throw new UsageError(`Unknown app \`${app}\`.`, { hint: `Use one of: ${APP_NAMES.join(', ')}.` });
-    }
-  }
+  // `generic` is ckpt itself: nothing to check.
+  const apps = flags.app === 'generic' ? [] : flags.app ? [appSpec(flags.app)] : APPS;
   if (command.length > 0 && !flags.app) {
     throw new UsageError('`ckpt doctor -- CMD` needs `--app NAME` to know how to read the command.');
   }
   const findings: DoctorFinding[] = [];
-  for (const app of apps) findings.push(...(await runDoctorChecks(app, command, process.cwd())));
+  for (const spec of apps) findings.push(...(await runDoctorChecks(spec, command, process.cwd())));
   const errors = findings.filter((f) => f.severity === 'error').length;
   if (ctx.json) printJson(ctx, { findings, errors });
   else {
