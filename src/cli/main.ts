@@ -32,6 +32,11 @@ function nonNegativeInt(flag: string) {
   };
 }
 
+/** `ckpt commit --rank`: a rank, or `auto` (from the launcher's variables, like an absent `--rank`). */
+function rankOrAuto(value: string): number | 'auto' {
+  return value === 'auto' ? 'auto' : nonNegativeInt('--rank')(value);
+}
+
 function nonNegativeNumber(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
@@ -237,8 +242,8 @@ function buildProgram(io: Io, result: RunExit): Command {
     )
     .option(
       '--rank <r>',
-      "commit this rank's part of a multi-rank checkpoint (default: $OMPI_COMM_WORLD_RANK, $SLURM_PROCID…)",
-      nonNegativeInt('--rank'),
+      "commit this rank's part of a multi-rank checkpoint; `auto`: from $OMPI_COMM_WORLD_RANK, $SLURM_PROCID…",
+      rankOrAuto,
     )
     .option(
       '--ranks <n>',
@@ -256,11 +261,12 @@ function buildProgram(io: Io, result: RunExit): Command {
           cwd?: string;
           compress: 'auto' | 'off';
           keep?: number;
-          rank?: number;
+          rank?: number | 'auto';
           ranks?: number;
           session?: string;
           timeout?: string;
         }>();
+        const rank = o.rank === 'auto' ? undefined : o.rank;
         return (await import('./commands/commit.js')).runCommit(ctx(cmd), paths, {
           step: o.step,
           meta: o.meta,
@@ -271,7 +277,7 @@ function buildProgram(io: Io, result: RunExit): Command {
           o.ranks !== undefined ||
           o.session !== undefined ||
           o.timeout !== undefined
-            ? { parallel: { rank: o.rank, ranks: o.ranks, session: o.session, timeout: o.timeout } }
+            ? { parallel: { rank, ranks: o.ranks, session: o.session, timeout: o.timeout } }
             : {}),
         });
       }),
