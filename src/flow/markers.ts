@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode, LockedError } from '../errors.js';
-import { DIR_MODE, hasExited, readProcessStat, writeFileAtomic } from '../store/index.js';
+import { DIR_MODE, liveThreadOf, readProcessStat, writeFileAtomic } from '../store/index.js';
 import { signalGroup, waitGroupGone } from '../supervisor/index.js';
 
 /**
@@ -56,7 +56,7 @@ export async function readMarkers(dir: string): Promise<{ path: string; marker: 
 /** Whether the marker's wrapper still runs (same pid and same start time, not exited). */
 export async function markerAlive(marker: RunningMarker): Promise<boolean> {
   const stat = await readProcessStat(marker.pid);
-  if (stat === undefined || hasExited(stat)) return false;
+  if (stat === undefined || (await liveThreadOf(marker.pid, stat)) === undefined) return false;
   return marker.processStart === undefined || stat.start === marker.processStart;
 }
 

@@ -66,6 +66,7 @@ export {
 } from './plan-prune.js';
 export {
   hasExited,
+  liveThreadOf,
   type ProcessStat,
   processStartTime,
   readProcessStat,

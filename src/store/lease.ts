@@ -7,7 +7,7 @@ import { fsyncDir, writeFileAtomic } from './atomic-write.js';
 import { appendJournal } from './journal.js';
 import { LEASE_FILE, MAX_SMALL_FILE_BYTES } from './layout.js';
 import type { WriterInfo } from './manifest.js';
-import { hasExited, processStartTime, readProcessStat } from './process-stat.js';
+import { liveThreadOf, processStartTime, readProcessStat } from './process-stat.js';
 import { readStoreFile } from './safe-fs.js';
 import { currentWriter, describeWriter } from './writer-info.js';
 
@@ -55,7 +55,7 @@ async function localHolderState(record: LeaseRecord): Promise<'alive' | 'dead'> 
   }
   const stat = await readProcessStat(record.pid);
   if (stat === undefined) return 'alive'; // no /proc: the pid answering is all we know
-  if (hasExited(stat)) return 'dead';
+  if ((await liveThreadOf(record.pid, stat)) === undefined) return 'dead';
   if (record.processStart !== undefined && stat.start !== record.processStart) return 'dead';
   return 'alive';
 }

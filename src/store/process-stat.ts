@@ -46,6 +46,24 @@ export function hasExited(stat: ProcessStat): boolean {
   return stat.state === 'Z' || stat.state === 'X' || stat.state === 'x' || (stat.flags & PF_EXITING) !== 0;
 }
 
+/**
+ * A thread of process `pid` that has not exited (`pid` itself when its main thread runs), or
+ * undefined when all have. The process's own stat reads exited as soon as its main thread is:
+ * a program whose main thread called `pthread_exit` runs on in its other threads, and its
+ * `/proc/<pid>/fd` is empty then while `/proc/<pid>/task/<tid>/fd` is not.
+ */
+export async function liveThreadOf(pid: number, stat: ProcessStat): Promise<number | undefined> {
+  if (!hasExited(stat)) return pid;
+  const tids = await fsp.readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  for (const name of tids) {
+    if (Number(name) === pid) continue;
+    const text = await fsp.readFile(`/proc/${pid}/task/${name}/stat`, 'utf8').catch(() => undefined);
+    const thread = text === undefined ? undefined : parseProcessStat(text);
+    if (thread && !hasExited(thread)) return Number(name);
+  }
+  return undefined;
+}
+
 /** Start time of a local process from /proc (Linux), or undefined where /proc is absent. */
 export async function processStartTime(pid: number): Promise<number | undefined> {
   return (await readProcessStat(pid))?.start;

@@ -1,5 +1,5 @@
 import { promises as fsp } from 'node:fs';
-import { processesInGroup } from './process-group.js';
+import { liveProcessesInGroup, processesInGroup } from './process-group.js';
 
 /**
  * Which of `paths` (absolute) the live processes of group `pgid` hold open for writing, and by
@@ -13,12 +13,14 @@ export async function writersInGroup(
 ): Promise<{ writing: Map<string, number[]>; alive: Set<number> }> {
   const writing = new Map<string, number[]>();
   if (paths.size > 0) {
-    for (const pid of await processesInGroup(pgid)) {
-      const fds = await fsp.readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+    for (const { pid, tid } of await liveProcessesInGroup(pgid)) {
+      // A process whose main thread has exited shows its files under a running thread only.
+      const at = tid === pid ? `/proc/${pid}` : `/proc/${pid}/task/${tid}`;
+      const fds = await fsp.readdir(`${at}/fd`).catch(() => [] as string[]);
       for (const fd of fds) {
-        const target = await fsp.readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+        const target = await fsp.readlink(`${at}/fd/${fd}`).catch(() => '');
         if (!paths.has(target)) continue;
-        const info = await fsp.readFile(`/proc/${pid}/fdinfo/${fd}`, 'utf8').catch(() => '');
+        const info = await fsp.readFile(`${at}/fdinfo/${fd}`, 'utf8').catch(() => '');
         const flags = /^flags:\s+([0-7]+)/m.exec(info);
         // O_WRONLY = 1, O_RDWR = 2 (octal flags as the kernel prints them).
         if (flags && (Number.parseInt(flags[1]!, 8) & 3) !== 0) {

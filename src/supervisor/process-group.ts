@@ -2,17 +2,28 @@ import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { constants } from 'node:os';
 import { errnoCode } from '../errors.js';
-import { hasExited, readProcessStat } from '../store/index.js';
+import { liveThreadOf, readProcessStat } from '../store/index.js';
 
 /** Pids of all live processes in process group `pgid` (Linux /proc). */
 export async function processesInGroup(pgid: number): Promise<number[]> {
-  const pids: number[] = [];
+  return (await liveProcessesInGroup(pgid)).map((p) => p.pid);
+}
+
+/**
+ * The live processes of group `pgid`, each with a thread of it that runs (`tid`: the pid itself,
+ * unless its main thread has exited and others run on): /proc/<pid>/task/<tid> shows its files.
+ */
+export async function liveProcessesInGroup(pgid: number): Promise<Array<{ pid: number; tid: number }>> {
+  const found: Array<{ pid: number; tid: number }> = [];
   for (const name of await fsp.readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    const stat = await readProcessStat(Number(name));
-    if (stat?.pgrp === pgid && !hasExited(stat)) pids.push(Number(name));
+    const pid = Number(name);
+    const stat = await readProcessStat(pid);
+    if (stat?.pgrp !== pgid) continue;
+    const tid = await liveThreadOf(pid, stat);
+    if (tid !== undefined) found.push({ pid, tid });
   }
-  return pids;
+  return found;
 }
 
 /** Sends `signal` to every process of the group; false if the group is gone. */

@@ -100,6 +100,8 @@ export const OPENFOAM = fromDebian(
 );
 /** Snakemake (Debian's 7.21), for the side-by-side tests of `ckpt flow`. */
 export const SNAKEMAKE = fromDebian('snakemake', runs('snakemake', '--version'), 'snakemake');
+/** A C compiler with POSIX threads, for test programs written in C. */
+export const GCC = fromDebian('gcc', runs('gcc', '--version'), 'gcc libc6-dev');
 /** Debian's Chromium, driven by playwright-core for the dashboard and report tests. */
 export const CHROMIUM = fromDebian('chromium', existsSync('/usr/bin/chromium'), 'chromium');
 /** Quantum ESPRESSO's pw.x, and the example pseudopotential of quantum-espresso-data. */
