@@ -109,6 +109,9 @@ export class FileCapturer {
     const files = await this.snapshot();
     this.committed = new Map(files.map((f) => [f.path, identityOf(f)]));
     const now = Date.now();
+    // What was seen before no longer counts: a file at a path that is empty now is a new file
+    // when it comes back, not a replacement (see poll()).
+    this.seen.clear();
     for (const f of files) {
       this.seen.set(f.path, { ...f, since: now, replaced: false, churningSince: undefined });
     }
@@ -127,6 +130,10 @@ export class FileCapturer {
     if (!this.enabled) return undefined;
     const now = Date.now();
     const files = await this.snapshot();
+    // A path no longer there is forgotten: the file created there next is new, written in place
+    // for all we know, not a replacement by rename (which would count as complete at once).
+    const present = new Set(files.map((f) => f.path));
+    for (const path of [...this.seen.keys()]) if (!present.has(path)) this.seen.delete(path);
     if (files.length === 0) return undefined;
     this.everMatched = true;
     for (const f of files) this.observe(f, now);

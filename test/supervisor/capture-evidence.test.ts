@@ -97,3 +97,28 @@ describe('capture evidence while the program runs', () => {
     expect(result?.files).toEqual(['state.bin']);
   });
 });
+
+describe('a file that vanished and was created again in place', () => {
+  it('is a new file, not a replacement: after the writer dies mid-write, nothing is taken', async () => {
+    // A first version is seen; the file is removed (as a restore's set-aside with nothing to
+    // restore removes it), then the program creates it again in place and dies mid-write.
+    const { cwd, pgid, capturer } = await start(
+      'printf complete > state.bin; touch first; while [ ! -e go ]; do sleep 0.01; done; rm state.bin; touch gone; while [ ! -e go2 ]; do sleep 0.01; done; exec 3>state.bin; printf first-half >&3; touch half; exec sleep 60',
+    );
+    await waitFor(() => existsSync(join(cwd, 'first')), 'the first version', {
+      timeoutMs: 10_000,
+      everyMs: 5,
+    });
+    await capturer.markCurrent();
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(join(cwd, 'go'), '');
+    await waitFor(() => existsSync(join(cwd, 'gone')), 'the file removed', { timeoutMs: 10_000, everyMs: 5 });
+    await capturer.markCurrent(); // a restore that restored nothing
+    writeFileSync(join(cwd, 'go2'), '');
+    await waitMidWrite(cwd);
+    expect(await capturer.poll('running', pgid, 1)).toBeUndefined(); // open for writing
+    process.kill(pgid, 'SIGKILL');
+    await waitFor(() => !isAlive(pgid), 'the writer to die', { timeoutMs: 10_000, everyMs: 5 });
+    expect(await capturer.poll('after-crash', undefined, 1)).toBeUndefined();
+  });
+});
