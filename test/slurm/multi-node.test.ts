@@ -230,7 +230,15 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
       expect(readFileSync(join(dir, 'result.txt'), 'utf8'), context).toBe(uninterrupted(steps));
       // The second segment resumed from the checkpoint both ranks wrote after the requeue.
       // (The ranks may checkpoint twice in the grace period: on ckpt's request and on SLURM's SIGTERM.)
-      const manifest = (await (await Store.open(store)).newestManifest())!;
+      const opened = await Store.open(store);
+      const newest = await opened.newestManifest();
+      if (!newest) {
+        const seqs = await opened.listSeqs();
+        const why =
+          seqs.length === 0 ? 'none' : String(await opened.readManifest(seqs.at(-1)!).catch((e) => e));
+        expect.fail(`no readable newest checkpoint (seqs ${seqs.join(',')}: ${why})\n${context}`);
+      }
+      const manifest = newest;
       const seq = manifest.seq;
       expect(manifest.ranks).toBe(2);
       expect(Date.parse(manifest.time)).toBeGreaterThanOrEqual(requeuedAt - 1000);
