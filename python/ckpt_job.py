@@ -161,8 +161,10 @@ def commit(step: int | float, *paths: str | os.PathLike, meta: dict | None = Non
         except OSError as error:
             raise CkptNotFoundError(f"cannot run {args[0]!r} (from CKPT_BIN or PATH): {error}") from error
         # `ckpt commit` runs in the job's process group: a checkpoint signal sent to ckpt by hand
-        # is forwarded to the whole group and kills it. Commit again then.
-        if not (ckpt_signal and done.returncode == -_signal_number(ckpt_signal)):
+        # is forwarded to the whole group and kills it, and SLURM's SIGTERM at a preemption
+        # reaches every process of the job. Commit again then (within the grace period).
+        killed_by = {-signal.SIGTERM} | ({-_signal_number(ckpt_signal)} if ckpt_signal else set())
+        if done.returncode not in killed_by:
             break
     if done.returncode != 0:
         raise RuntimeError(
