@@ -24,8 +24,6 @@ export type Add = (severity: DoctorFinding['severity'], code: string, message: s
  */
 export interface AppSpec {
   name: string;
-  /** One line: what the adapter does (for help texts). */
-  summary: string;
   /** The adapter for one `ckpt run`. */
   create(ctx: AppContext, packageRoot: string): AppBehavior;
   /** How to find the installed version; absent when ckpt cannot check it (TensorFlow). */

@@ -155,7 +155,6 @@ async function checkGromacsCoupling(command: readonly string[], cwd: string, add
 
 export const gromacs: AppSpec = {
   name: 'gromacs',
-  summary: 'gmx mdrun: -cpt from --every, one SIGTERM to stop, -cpi to resume, the .cpt with its outputs',
   create: (ctx) => gromacsApp(ctx),
   install: {
     command: () => 'gmx',

@@ -21,8 +21,8 @@ export { namelistValue, qeRestartGlobs, readQeInput, withRestartMode } from './q
 export { pointedCheckpoint, pointedComplete, selectPointed } from './tf.js';
 
 /**
- * Every app ckpt drives, each defined in its own file (behaviour, install check, doctor checks,
- * summary). Adding an app is one file and one entry here (docs/apps.md, "Writing an adapter").
+ * Every app ckpt drives, each defined in its own file (behaviour, install check and doctor
+ * checks). Adding an app is one file and one entry here (docs/apps.md, "Writing an adapter").
  */
 export const APPS: readonly AppSpec[] = [gromacs, lammps, openfoam, pytorch, qe, tf];
 

@@ -153,7 +153,6 @@ function checkLammps(command: readonly string[], cwd: string, add: Add): void {
 
 export const lammps: AppSpec = {
   name: 'lammps',
-  summary: 'lmp -in FILE: a stop file polled by fix halt, the last complete restart file, -var to resume',
   create: (ctx) => lammpsApp(ctx),
   install: {
     command: () => 'lmp',

@@ -255,7 +255,6 @@ function checkOpenfoam(command: readonly string[], cwd: string, add: Add): void 
 
 export const openfoam: AppSpec = {
   name: 'openfoam',
-  summary: 'an OpenFOAM solver: the newest complete time directory, SIGUSR2 to write now, SIGTERM to stop',
   create: (ctx) => openfoamApp(ctx),
   install: {
     command: () => 'icoFoam',

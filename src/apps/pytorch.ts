@@ -29,7 +29,6 @@ const TORCH_ARGS = ['-c', 'import torch; print("torch", torch.__version__)'];
 
 export const pytorch: AppSpec = {
   name: 'pytorch',
-  summary: 'a training script using python/ckpt_torch.py: model, optimizer, RNG states and data position',
   create: (ctx, packageRoot) => pytorchApp(ctx, packageRoot),
   install: {
     // The python that runs the script: torch must import there.

@@ -233,7 +233,6 @@ function checkQe(command: readonly string[], cwd: string, add: Add): void {
 
 export const qe: AppSpec = {
   name: 'qe',
-  summary: "pw.x -in FILE: PREFIX.EXIT to stop, the outdir restart data, restart_mode = 'restart' to resume",
   create: (ctx) => qeApp(ctx),
   install: {
     command: () => 'pw.x',

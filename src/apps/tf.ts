@@ -13,6 +13,11 @@ export function pointedCheckpoint(text: string): string | undefined {
   return /^model_checkpoint_path:\s*"((?:[^"\\]|\\.)*)"\s*$/m.exec(text)?.[1];
 }
 
+/** The path prefix of the checkpoint a pointer file names (TF writes it relative to the file's directory). */
+function checkpointBase(pointerFile: string, target: string): string {
+  return posix.normalize(posix.isAbsolute(target) ? target : posix.join(posix.dirname(pointerFile), target));
+}
+
 /** `ckpt-7.data-00001-of-00002` → [1, 2]; undefined for other names. */
 function shardOf(name: string): [number, number] | undefined {
   const m = /\.data-(\d+)-of-(\d+)$/.exec(name);
@@ -28,9 +33,7 @@ function shardOf(name: string): [number, number] | undefined {
 export function selectPointed(matches: readonly string[], pointers: ReadonlyMap<string, string>): string[] {
   const chosen: string[] = [];
   for (const [pointerFile, target] of pointers) {
-    const dir = posix.dirname(pointerFile);
-    // The path may be relative to the directory (TF's default) or absolute: keep it under it.
-    const base = posix.normalize(posix.isAbsolute(target) ? target : posix.join(dir, target));
+    const base = checkpointBase(pointerFile, target);
     chosen.push(pointerFile);
     for (const file of matches) {
       if (file === `${base}.index` || (file.startsWith(`${base}.data-`) && shardOf(file))) chosen.push(file);
@@ -43,8 +46,7 @@ export function selectPointed(matches: readonly string[], pointers: ReadonlyMap<
 export function pointedComplete(files: readonly string[], pointers: ReadonlyMap<string, string>): boolean {
   if (pointers.size === 0) return false;
   for (const [pointerFile, target] of pointers) {
-    const dir = posix.dirname(pointerFile);
-    const base = posix.normalize(posix.isAbsolute(target) ? target : posix.join(dir, target));
+    const base = checkpointBase(pointerFile, target);
     if (!files.includes(`${base}.index`)) return false;
     const shards = files.filter((f) => f.startsWith(`${base}.data-`)).map((f) => shardOf(f));
     const total = shards[0]?.[1];
@@ -108,8 +110,6 @@ function readPointers(cwd: string, matches: readonly string[]): Map<string, stri
 
 export const tf: AppSpec = {
   name: 'tf',
-  summary:
-    'TensorFlow/Keras: python/ckpt_keras.py commits, CheckpointManager checkpoints once the pointer names them',
   create: (ctx, packageRoot) => tfApp(ctx, packageRoot),
   // No install check: TensorFlow is not installable where ckpt is tested (docs/apps.md).
 };
