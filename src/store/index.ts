@@ -76,6 +76,7 @@ export {
   DEFAULT_RANK_TIMEOUT_MS,
   type RankCommitOptions,
   type RankCommitResult,
+  roundsInFlight,
 } from './rank-commit.js';
 export { RANK_VARIABLES, RANKS_VARIABLES, type RankFlags, resolveRank, resolveSession } from './rank-env.js';
 export type { RankRound } from './rank-parts.js';

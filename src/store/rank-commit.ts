@@ -225,6 +225,19 @@ async function awaitSeal(dir: string, round: RankRound, timeoutMs: number): Prom
   }
 }
 
+/** How long a round may go untouched and still count as in flight, for {@link roundsInFlight}. */
+const IN_FLIGHT_QUIET_MS = 3_000;
+
+/**
+ * How many multi-rank commits are in flight in the store: rounds without a verdict that changed
+ * in the last few seconds (a rank writing its part, rank 0 joining them).
+ */
+export async function roundsInFlight(root: string): Promise<number> {
+  const now = Date.now();
+  const rounds = await listStagedRounds(root, now);
+  return rounds.filter((round) => !round.finished && now - round.touchedAt < IN_FLIGHT_QUIET_MS).length;
+}
+
 /** Removes the session's finished rounds but the one just sealed (its mark is still read). */
 async function cleanSession(root: string, sealed: string): Promise<void> {
   const session = join(sealed, '..');

@@ -160,6 +160,8 @@ export interface StagedRound {
   removable: boolean;
   /** The chunks its readable parts name (empty when finished). */
   chunks: ChunkRef[];
+  /** When it, or a file in it, last changed (ms since the epoch). */
+  touchedAt: number;
 }
 
 /**
@@ -187,13 +189,14 @@ async function stagedRound(path: string, now: number): Promise<StagedRound> {
   const names = await fsp.readdir(path).catch(() => [] as string[]);
   // A round removed meanwhile (rank 0 cleaning up) counts as ended.
   let newest = (await fsp.lstat(path).catch(() => undefined))?.mtimeMs;
-  if (newest === undefined) return { path, finished: true, removable: true, chunks: [] };
+  if (newest === undefined) return { path, finished: true, removable: true, chunks: [], touchedAt: 0 };
   for (const name of names)
     newest = Math.max(newest, (await fsp.lstat(join(path, name)).catch(() => undefined))?.mtimeMs ?? 0);
   const ended = (await readRoundEnd(path).catch(() => undefined)) !== undefined;
   const abandoned = now - newest > STAGING_GRACE_MS;
   if (ended || abandoned) {
-    return { path, finished: true, removable: abandoned || now - newest > ENDED_ROUND_KEPT_MS, chunks: [] };
+    const removable = abandoned || now - newest > ENDED_ROUND_KEPT_MS;
+    return { path, finished: true, removable, chunks: [], touchedAt: newest };
   }
   const chunks: ChunkRef[] = [];
   for (const name of names) {
@@ -206,7 +209,7 @@ async function stagedRound(path: string, now: number): Promise<StagedRound> {
       if (!(error instanceof CkptError) && errnoCode(error) !== 'ENOENT') throw error;
     }
   }
-  return { path, finished: false, removable: false, chunks };
+  return { path, finished: false, removable: false, chunks, touchedAt: newest };
 }
 
 async function isRealDir(path: string): Promise<boolean> {

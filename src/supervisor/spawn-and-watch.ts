@@ -1,11 +1,15 @@
 import { spawn } from 'node:child_process';
 import type { CapturePoller } from './capture-poll.js';
+import { awaitCommitsInFlight } from './commits-in-flight.js';
 import { gracefulStop, requestStop } from './graceful-stop.js';
 import type { ProgramExit } from './outcome.js';
 import { startWatchdog } from './process-group.js';
 import { requestCheckpoint } from './request-checkpoint.js';
 import type { RunContext } from './run-context.js';
 import { terminateGroup } from './stop-ladder.js';
+
+/** After the program's exit, how long ckpt waits at most for its commits still in flight. */
+const COMMIT_SETTLE_MAX_MS = 10_000;
 
 /**
  * Starts `command` in a process group of its own and watches it until it has exited: a watchdog
@@ -63,6 +67,9 @@ export function spawnAndWatch(
       void (async () => {
         if (pgid !== undefined) await terminateGroup(pgid, 'SIGTERM', options.killGrace);
         run.pgid = undefined;
+        // A rank's commit may outlive its launcher (mpirun gives each rank a process group of
+        // its own): its checkpoint belongs to this run, so let it land before the exit is told.
+        await awaitCommitsInFlight(run.store.root, run.lease.record.token, COMMIT_SETTLE_MAX_MS);
         const exit: ProgramExit = { code, signal };
         exit.meaning = await run.app.classifyExit(exit, run.cwd);
         // A clean exit vouches for the files left behind; after a crash or a kill only files

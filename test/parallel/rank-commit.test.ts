@@ -19,6 +19,7 @@ import { commitRank } from '../../src/index.js';
 import { readPart, roundDir } from '../../src/store/rank-parts.js';
 import { type CkptChild, ckptJson, runCkpt, startCkpt, useCkptRuns } from '../helpers/cli.js';
 import { seeded } from '../helpers/random.js';
+import { CLI_BIN } from '../helpers/repo.js';
 
 const { tempDir } = useCkptRuns('ckpt-ranks-');
 
@@ -206,6 +207,19 @@ describe('ckpt commit --rank R --ranks N', () => {
     expect(seqs(dir)).toHaveLength(before + 1);
     expect(runCkpt(['--store', join(dir, 'store'), 'verify'], { cwd: dir }).code).toBe(0);
   }, 120_000);
+
+  it('ckpt run waits for a rank commit that outlives the launcher (as under mpirun) before it ends', () => {
+    // Like mpirun, the program starts each rank in a session of its own and, stopped, exits
+    // without waiting: rank 1's part comes 1.5 s after the exit. The checkpoint is this run's:
+    // it must be in the store when `ckpt run` returns.
+    const dir = rankFiles(2);
+    const commit = (rank: number) =>
+      `cd rank-${rank} && '${process.execPath}' '${CLI_BIN}' commit --step 7 --rank ${rank} --ranks 2 --session detached state.bin`;
+    const program = `setsid sh -c "${commit(0)}" & setsid sh -c "sleep 1.5; ${commit(1)}" & exit 0`;
+    const run = runCkpt(['--store', join(dir, 'store'), 'run', '--', 'sh', '-c', program], { cwd: dir });
+    expect(run.code, run.stderr).toBe(0);
+    expect(seqs(dir)).toHaveLength(1);
+  });
 
   it('never joins a part of another launch: a stale part is refused by name, and nothing is committed', async () => {
     const dir = rankFiles(2);
