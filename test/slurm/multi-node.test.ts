@@ -151,6 +151,7 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
       // segments or more on a fast machine too (with 1200 x 10 ms a fast machine finished in one).
       const steps = 1000;
       const { id, dir, store } = submit(steps, 40, ['--time', '1']);
+      const watch = watchStarts(dir);
       let seen = 0;
       await waitFor(
         () => {
@@ -168,7 +169,7 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
         'the job to end',
         { timeoutMs: 400_000, everyMs: 250, explain: () => output(dir) },
       );
-      const final = await waitJobEnd(id, 10_000, dir);
+      const final = await waitJobEnd(id, 10_000, dir).finally(watch.stop);
       const context = output(dir);
       expect(final.JobState, context).toBe('COMPLETED');
       expect(Number(final.Restarts), context).toBeGreaterThanOrEqual(1);
@@ -206,6 +207,7 @@ describeSlurm('SLURM: a 2-node MPI job', () => {
         segments: resumed.length + 1,
         resumedAt: resumed,
         lostSteps: 0,
+        restartLatencyMs: latency(final, watch.seen),
       });
       expect(
         resumed.every((s) => s > 0),
