@@ -65,8 +65,8 @@ function lanes(): TestProjectConfiguration[] {
   // Balanced by measured time (a full run, CI run 2 of 2026-12-07: the SLURM and app tests
   // 1516 s, everything else 959 s; so the app tests that start no real app, the Keras stand-in
   // and the CheckpointManager writer (115 s), and the checkpointer torture and the examples
-  // (126 s), run in the other lane).
-  const inOtherLane = ['test/apps/keras.test.ts', 'test/apps/tf-capture.test.ts'];
+  // (126 s), run in the other lane; NWChem (about 110 s) went there too when it came).
+  const inOtherLane = ['test/apps/keras.test.ts', 'test/apps/tf-capture.test.ts', 'test/apps/nwchem.test.ts'];
   const threaded = [...tierFiles('slurm'), ...tierFiles('apps')].filter(
     (file) => !inOtherLane.includes(file),
   );

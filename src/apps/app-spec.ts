@@ -30,6 +30,8 @@ export interface AppSpec {
   install?: {
     /** The program to ask, given the user's command (PyTorch: its python). */
     command(userCommand: readonly string[]): string;
+    /** How messages name the program, when the command asked is not it (a shell around it). */
+    label?: string;
     args: string[];
     /** Captures the version from the output. */
     version: RegExp;

@@ -27,7 +27,7 @@ export async function runDoctorChecks(
             app,
             severity: 'error',
             code: 'NOT_INSTALLED',
-            message: `${app} was not found (${program}).`,
+            message: `${app} was not found (${install.label ?? program}).`,
             fix: install.fix,
           },
     );

@@ -5,6 +5,7 @@ import type { AppSpec } from './app-spec.js';
 import { gromacs } from './gromacs.js';
 import { lammps } from './lammps.js';
 import { APP_NAMES } from './names.js';
+import { nwchem } from './nwchem.js';
 import { openfoam } from './openfoam.js';
 import { pytorch } from './pytorch.js';
 import { qe } from './qe.js';
@@ -16,6 +17,7 @@ export { runDoctorChecks } from './doctor.js';
 export { gromacsFiles } from './gromacs.js';
 export { LAMMPS_STOP_FILE, lammpsRestartGlobs } from './lammps.js';
 export { APP_NAMES } from './names.js';
+export { NWCHEM_RESTART_DIR, readNwchemInput, restartInput } from './nwchem.js';
 export { controlDictEntry, timeDirectories } from './openfoam.js';
 export { namelistValue, qeRestartGlobs, readQeInput, withRestartMode } from './qe.js';
 export { pointedCheckpoint, pointedComplete, selectPointed } from './tf.js';
@@ -24,7 +26,7 @@ export { pointedCheckpoint, pointedComplete, selectPointed } from './tf.js';
  * Every app ckpt drives, each defined in its own file (behaviour, install check and doctor
  * checks). Adding an app is one file and one entry here (docs/apps.md, "Writing an adapter").
  */
-export const APPS: readonly AppSpec[] = [gromacs, lammps, openfoam, pytorch, qe, tf];
+export const APPS: readonly AppSpec[] = [gromacs, lammps, nwchem, openfoam, pytorch, qe, tf];
 
 if (APP_NAMES.join() !== [...APPS.map((app) => app.name), 'generic'].join()) {
   throw new Error(

@@ -6,6 +6,7 @@
 export const APP_NAMES: readonly string[] = [
   'gromacs',
   'lammps',
+  'nwchem',
   'openfoam',
   'pytorch',
   'qe',

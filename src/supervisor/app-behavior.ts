@@ -14,6 +14,16 @@ export interface CapturePlan {
   isComplete?(files: string[], cwd: string): Promise<boolean>;
   /** The simulation step a checkpoint belongs to, read from its files. */
   stepOf?(files: string[]): number | undefined;
+  /**
+   * The app's own settle time in ms, instead of `--settle`: for apps that rewrite their files in
+   * place more often than `--settle` allows, between quiet moments.
+   */
+  settleMs?: number;
+  /**
+   * Files the app holds open for writing the whole run (NWChem's runtime database) and that are
+   * whole whenever no write is under way: judged by the settle time alone, not by being closed.
+   */
+  heldOpen?: readonly string[];
 }
 
 /** What an exit means for this app: finished its work, stopped on request, or failed. */

@@ -89,6 +89,11 @@ export class FileCapturer {
     this.stepSource = options.stepFrom === undefined ? undefined : parseStepSource(options.stepFrom);
   }
 
+  /** How long a file must be unchanged to count as settled: the app's own time, else `--settle`. */
+  private get settleMs(): number {
+    return this.plan.settleMs ?? this.options.settleMs;
+  }
+
   /** Whether there is anything to capture at all (the plan has globs). */
   get enabled(): boolean {
     return this.plan.globs.length > 0;
@@ -185,11 +190,13 @@ export class FileCapturer {
       if (seen && pids.some((pid) => !alive.has(pid))) seen.suspect = true;
     }
     this.writers = new Map([...writing].map(([abs, pids]) => [byReal.get(abs)!, pids]));
+    // A file the app holds open all along is judged by its settle time alone.
+    const heldOpen = new Set(this.plan.heldOpen ?? []);
     // NOTE: a process killed in the middle of an in-place write holds nothing open any more, and
     // its torn file may look settled: once the program itself is gone, this look says nothing
     // (the look after its exit judges, by the after-crash rules).
     if (!alive.has(pgid)) return false;
-    return writing.size === 0;
+    return [...this.writers.keys()].every((path) => heldOpen.has(path));
   }
 
   private observe(f: SnapshotFile, now: number): void {
@@ -201,15 +208,17 @@ export class FileCapturer {
     // A file rewritten in place at every look never settles: say so once, it is never captured.
     const churningSince = replaced || !prior ? undefined : (prior.churningSince ?? prior.since);
     this.seen.set(f.path, { ...f, since: now, replaced, churningSince });
+    // An app with a settle time of its own knows how its files churn: no advice to give.
     if (
+      this.plan.settleMs === undefined &&
       churningSince !== undefined &&
-      now - churningSince > NEVER_SETTLES_FACTOR * this.options.settleMs &&
+      now - churningSince > NEVER_SETTLES_FACTOR * this.settleMs &&
       !this.warnedChurn.has(f.path)
     ) {
       this.warnedChurn.add(f.path);
       this.options.warn(
         'NEVER_SETTLES',
-        `\`${f.path}\` is rewritten in place more often than --settle ${this.options.settleMs / 1000}s, so it is never captured: lower --settle, vouch for it with --check CMD, or have the program write a temp file and rename it into place.`,
+        `\`${f.path}\` is rewritten in place more often than --settle ${this.settleMs / 1000}s, so it is never captured: lower --settle, vouch for it with --check CMD, or have the program write a temp file and rename it into place.`,
       );
     }
   }
@@ -222,7 +231,7 @@ export class FileCapturer {
     if (seen.replaced) return true;
     // Settled: last written at least the settle time ago (its mtime), so not in the middle of a
     // save; while the program runs, "not open for writing" is checked on top.
-    if (mode === 'running' && !seen.suspect && now - seen.mtimeMs >= this.options.settleMs) return true;
+    if (mode === 'running' && !seen.suspect && now - seen.mtimeMs >= this.settleMs) return true;
     // After a crash an in-place writer may have been killed mid-write: only --check can vouch
     // for such a file. (An app's own check is not enough alone: OpenFOAM's looks at file names.)
     if (this.options.check !== undefined) return this.runCheck(path, seen.signature);

@@ -111,6 +111,8 @@ export const QE = fromDebian(
   hasCommand('pw.x') && existsSync(QE_PSEUDO),
   'quantum-espresso quantum-espresso-data',
 );
+/** NWChem (Debian's `nwchem`, OpenMPI build). */
+export const NWCHEM = fromDebian('nwchem', hasCommand('nwchem'), 'nwchem');
 /** Debian's python3 with h5py and numpy, for the Keras stand-in (test/fixtures/keras). */
 export const H5PY = fromDebian(
   '/usr/bin/python3 with h5py',
