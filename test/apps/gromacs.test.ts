@@ -1,7 +1,8 @@
 /**
  * GROMACS under `ckpt run --app gromacs`, end to end with the real `gmx mdrun` (Debian package
- * `gromacs`): the example in examples/gromacs (884 SPC/E waters, 6000 steps on one thread) runs
- * once bare as the reference, then under ckpt (b) stopped by a SIGTERM to ckpt and resumed,
+ * `gromacs`), through the shared scenarios of test/helpers/app-conformance.ts: the example in
+ * examples/gromacs (884 SPC/E waters, 6000 steps on one thread) runs once bare as the
+ * reference, then under ckpt (b) stopped by a SIGTERM to ckpt and resumed,
  * (c) with mdrun SIGKILLed and restarted by ckpt, (d) after a crash that left a torn md.cpt.
  * Every run must end bitwise identical to the reference: the energy file, the full-precision
  * trajectory frames and the final structure. Run `npm run build` first (the CLI runs from dist/).
@@ -19,7 +20,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { describeConformance } from '../helpers/app-conformance.js';
 import { type TornCheckpoint, useAppRuns } from '../helpers/app-runs.js';
 import { expectSameResults, RESULTS, type GromacsReference as Reference } from '../helpers/gromacs.js';
 import { describeNeeds, GROMACS } from '../helpers/needs.js';
@@ -51,50 +53,32 @@ describeNeeds('GROMACS under ckpt run --app gromacs', GROMACS, () => {
     if (prepared) rmSync(prepared, { recursive: true, force: true });
   });
 
-  it(
-    '(a) the bare run finishes and is the reference',
-    async () => {
-      const ref = await runs.uninterrupted();
+  describeConformance(runs, {
+    app: 'gmx',
+    stopsBy: 'mdrun checkpoints',
+    reference(ref) {
       for (const f of RESULTS) expect(ref.files.get(f)!.length, f).toBeGreaterThan(0);
-      // One frame at step 0 and one at the last step, each with coordinates and velocities.
       expect(ref.ms).toBeGreaterThan(3_000);
     },
-    TIMEOUT,
-  );
-
-  itRuns(
-    '(b) SIGTERM to ckpt at a random moment: mdrun checkpoints, ckpt exits 75; the same command resumes and ends identical',
-    async (ref, w) => {
-      const { context } = await runs.stopThenResume(w, (_stopped, stopContext) => {
-        // mdrun handled the TERM itself (one signal only: a second one gives a non-bitwise checkpoint).
-        const log = readFileSync(join(w.cwd, 'md.log'), 'utf8');
-        expect(log, stopContext).toContain('Received the TERM signal');
-        expect(log, stopContext).not.toContain('Received the second');
-        expect(existsSync(join(w.cwd, 'md.gro')), 'mdrun wrote its final structure after a stop').toBe(false);
-      });
+    stopped(_stopped, w, context) {
+      // mdrun handled the TERM itself (one signal only: a second one gives a non-bitwise checkpoint).
+      const log = readFileSync(join(w.cwd, 'md.log'), 'utf8');
+      expect(log, context).toContain('Received the TERM signal');
+      expect(log, context).not.toContain('Received the second');
+      expect(existsSync(join(w.cwd, 'md.gro')), 'mdrun wrote its final structure after a stop').toBe(false);
+    },
+    resumedAfterStop(_ref, _resumed, w) {
       // Appended to the restored outputs, not -noappend part files.
       expect(readFileSync(join(w.cwd, 'md.log'), 'utf8')).toContain('Restarting from checkpoint, appending');
       expect(readdirSync(w.cwd).filter((f) => f.includes('.part'))).toEqual([]);
-      expectSameResults(w.cwd, ref, context);
     },
-  );
-
-  itRuns(
-    '(c) mdrun SIGKILLed at a random moment: ckpt restarts it from the last captured checkpoint; ends identical',
-    async (ref, w) => {
-      const { context } = await runs.killThenRestart(w, 60_000);
-      expectSameResults(w.cwd, ref, context);
-    },
-  );
-
-  itRuns(
-    '(d) a crash leaves a torn md.cpt: ckpt sets it aside and resumes from its own copy instead of letting mdrun fail',
-    async (ref, w) => {
-      const { resumed, context } = await runs.crashTearThenResume(w, TORN_CPT);
+    resumedAfterCrash(_ref, resumed, _w, context) {
       expect(resumed.stderr, context).not.toContain('Checkpoint file corrupted');
-      expectSameResults(w.cwd, ref, context);
     },
-  );
+    captureTimeoutMs: 60_000,
+    torn: TORN_CPT,
+    sameResult: (ref, w, _output, context) => expectSameResults(w.cwd, ref, context),
+  });
 
   itRuns(
     '(e) -maxh ends each start early with a checkpoint and exit 0: ckpt exits 75 (not "finished") until the run is done',
@@ -129,7 +113,8 @@ describeNeeds('GROMACS under ckpt run --app gromacs', GROMACS, () => {
 });
 
 /** A crash tears md.cpt in half; mdrun itself cannot restart from it. */
-const TORN_CPT: TornCheckpoint = {
+const TORN_CPT: TornCheckpoint & { what: string } = {
+  what: 'md.cpt',
   finalFile: 'md.gro',
   tear(cwd) {
     const cpt = join(cwd, 'md.cpt');

@@ -1,7 +1,8 @@
 /**
  * LAMMPS under `ckpt run --app lammps`, end to end with the real `lmp` (Debian package
- * `lammps`): the example input examples/lammps/in.melt (6912 LJ atoms, 4000 steps) runs once
- * bare as the reference, then under ckpt (b) stopped by a SIGTERM to ckpt (LAMMPS has no
+ * `lammps`), through the shared scenarios of test/helpers/app-conformance.ts: the example input
+ * examples/lammps/in.melt (6912 LJ atoms, 4000 steps) runs once bare as the reference, then
+ * under ckpt (b) stopped by a SIGTERM to ckpt (LAMMPS has no
  * handler: ckpt's stop file ends the run through `fix halt`, the input writes a final restart
  * file) and resumed, (c) with lmp SIGKILLed and restarted by ckpt, (d) after a crash that left a
  * torn newest restart file (which `read_restart ckpt/melt.*.restart` would pick and die on).
@@ -11,7 +12,8 @@
  */
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, it } from 'vitest';
+import { expect } from 'vitest';
+import { describeConformance } from '../helpers/app-conformance.js';
 import { type TornCheckpoint, useAppRuns } from '../helpers/app-runs.js';
 import { describeNeeds, LAMMPS } from '../helpers/needs.js';
 import { REPO_ROOT } from '../helpers/repo.js';
@@ -52,64 +54,46 @@ describeNeeds('LAMMPS under ckpt run --app lammps', LAMMPS, () => {
     }),
     timeoutMs: TIMEOUT,
   });
-  const { itRuns } = runs;
-
-  it(
-    '(a) the bare run finishes and is the reference',
-    async () => {
-      const ref = await runs.uninterrupted();
+  // The step `fix halt` stopped at in (b): the resume must start there.
+  let haltStep = -1;
+  describeConformance(runs, {
+    app: 'lmp',
+    stopsBy: 'the stop file halts the run (fix halt)',
+    reference(ref) {
       expect([...ref.thermo.keys()]).toEqual(Array.from({ length: 41 }, (_, i) => i * 100));
       expect(ref.data.toString('latin1', 0, 80)).toContain('timestep = 4000');
     },
-    TIMEOUT,
-  );
-
-  itRuns(
-    '(b) SIGTERM to ckpt at a random moment: the stop file halts the run, ckpt exits 75; the same command resumes and ends identical',
-    async (ref, w) => {
-      let step = -1;
-      const { stopped, resumed, context } = await runs.stopThenResume(w, (halt, stopContext) => {
-        const halted = /Fix halt condition for fix-id ckpt_halt met on step (\d+)/.exec(halt.stdout);
-        expect(halted, stopContext).not.toBeNull();
-        step = Number(halted![1]);
-        expect(step % 10, stopContext).toBe(0);
-        // The final restart file at the halt step was captured: the resume starts there.
-        expect(existsSync(join(w.cwd, `ckpt/melt.${step}.restart`)), stopContext).toBe(true);
-        expect(existsSync(join(w.cwd, 'final.data')), 'final.data after a stop').toBe(false);
-      });
-      expect(resumed.stderr, context).toMatch(
-        new RegExp(`ckpt: resuming from checkpoint #\\d+ \\(step ${step}\\)`),
-      );
-      expect(thermoLines(resumed.stdout)[0]?.[0], 'the resumed run starts at the halt step').toBe(step);
-      expectSameResults(w.cwd, ref, stopped.stdout + resumed.stdout, context);
+    stopped(halt, w, context) {
+      const halted = /Fix halt condition for fix-id ckpt_halt met on step (\d+)/.exec(halt.stdout);
+      expect(halted, context).not.toBeNull();
+      haltStep = Number(halted![1]);
+      expect(haltStep % 10, context).toBe(0);
+      // The final restart file at the halt step was captured: the resume starts there.
+      expect(existsSync(join(w.cwd, `ckpt/melt.${haltStep}.restart`)), context).toBe(true);
+      expect(existsSync(join(w.cwd, 'final.data')), 'final.data after a stop').toBe(false);
     },
-  );
-
-  itRuns(
-    '(c) lmp SIGKILLed at a random moment: ckpt restarts it from the newest captured restart file; ends identical',
-    async (ref, w) => {
-      const { done, context } = await runs.killThenRestart(w, 90_000);
+    resumedAfterStop(_ref, resumed, _w, context) {
+      expect(resumed.stderr, context).toMatch(
+        new RegExp(`ckpt: resuming from checkpoint #\\d+ \\(step ${haltStep}\\)`),
+      );
+      expect(thermoLines(resumed.stdout)[0]?.[0], 'the resumed run starts at the halt step').toBe(haltStep);
+    },
+    restartedAfterKill(_ref, done, _w, context) {
       expect(done.stderr, context).toMatch(/ckpt: resuming from checkpoint #\d+ \(step [1-9]\d*000\)/);
       expect(done.stdout, context).not.toMatch(/ERROR/);
-      expectSameResults(w.cwd, ref, done.stdout, context);
     },
-  );
-
-  itRuns(
-    '(d) a crash leaves a torn newest restart file: ckpt sets it aside and hands LAMMPS a complete one',
-    async (ref, w) => {
-      const { resumed, newest, context } = await runs.crashTearThenResume(w, TORN_RESTART);
-      expect(resumed.stderr, context).toContain(
-        `ckpt: resuming from checkpoint #${newest.seq} (step ${newest.step})`,
-      );
+    resumedAfterCrash(_ref, resumed, _w, context) {
       expect(resumed.stdout, context).not.toMatch(/Unexpected end of|ERROR/);
-      expectSameResults(w.cwd, ref, resumed.stdout, context);
     },
-  );
+    captureTimeoutMs: 90_000,
+    torn: TORN_RESTART,
+    sameResult: (ref, w, output, context) => expectSameResults(w.cwd, ref, output, context),
+  });
 });
 
 /** A crash tears the newest restart file in half; LAMMPS' own wildcard picks it and dies. */
-const TORN_RESTART: TornCheckpoint = {
+const TORN_RESTART: TornCheckpoint & { what: string } = {
+  what: 'newest restart file',
   finalFile: 'final.data',
   tear(cwd) {
     const restarts = readdirSync(join(cwd, 'ckpt'))

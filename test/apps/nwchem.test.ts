@@ -1,20 +1,20 @@
 /**
  * NWChem under `ckpt run --app nwchem`, end to end with the real `nwchem` (Debian's 7.0.2):
  * examples/nwchem/methanol-opt.nw optimizes methanol's geometry (B3LYP/6-31G*, converged
- * tightly, 7 driver steps). It runs once bare as the reference, then under ckpt (b) stopped by a SIGTERM to ckpt at a
- * random moment (NWChem has no graceful stop: it is aborted, and the last capture of its
- * permanent files is what the same command resumes, with a `restart` copy of the input), (c)
- * with nwchem SIGKILLed after a capture and restarted by ckpt, (d) after a crash of the node (ckpt
- * and nwchem SIGKILLed together) with the orbitals file then torn: the restore sets it aside.
- * Each must end at the reference's final energy and geometry: within 1e-6 Hartree and 1e-4 Å
- * (what each run measured is printed). Run `npm run build` first. Without nwchem these tests
- * are skipped, except under CI, where that fails them.
+ * tightly, 7 driver steps), through the shared scenarios of test/helpers/app-conformance.ts:
+ * the bare run is the reference; (b) a SIGTERM to ckpt aborts nwchem (it has no graceful stop)
+ * and the same command resumes from the last capture of its permanent files, with a `restart`
+ * copy of the input; (c) nwchem SIGKILLed after a capture is restarted by ckpt; (d) after a crash
+ * of the node the orbitals file is torn (nwchem itself then fails, shown on a copy): the restore
+ * sets it aside. Each must end at the reference's final energy and geometry, within 1e-6
+ * Hartree and 1e-4 Å (what each run measured is printed). Run `npm run build` first. Without
+ * nwchem these tests are skipped, except under CI, where that fails them.
  */
 import { copyFileSync, existsSync, mkdirSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { expect, it } from 'vitest';
+import { expect } from 'vitest';
+import { describeConformance } from '../helpers/app-conformance.js';
 import { useAppRuns } from '../helpers/app-runs.js';
-import { crashNodeAfterSecondCapture } from '../helpers/app-scenario.js';
 import { describeNeeds, NWCHEM } from '../helpers/needs.js';
 import { REPO_ROOT } from '../helpers/repo.js';
 
@@ -90,59 +90,46 @@ describeNeeds('NWChem under ckpt run --app nwchem', NWCHEM, () => {
     },
     timeoutMs: TIMEOUT,
   });
-  const { itRuns } = runs;
 
-  it(
-    '(a) the bare run converges and is the reference',
-    async () => {
-      const ref = await runs.uninterrupted();
+  describeConformance(runs, {
+    app: 'nwchem',
+    stopsBy: 'nwchem is aborted (it has no graceful stop)',
+    reference(ref) {
       expect(ref.positions.length).toBe(6);
       expect(ref.steps).toBeGreaterThanOrEqual(4);
-      console.log(
-        `[nwchem] reference run: ${ref.ms} ms, ${ref.steps} driver steps, final energy ${ref.energy} Ha`,
-      );
+      console.log(`[nwchem] ${ref.steps} driver steps, final energy ${ref.energy} Ha`);
     },
-    TIMEOUT,
-  );
-
-  itRuns(
-    '(b) SIGTERM to ckpt at a random moment: nwchem is aborted, ckpt exits 75; the same command resumes from the last capture with a restart input and ends at the same result',
-    async (ref, w) => {
-      const { resumed, context } = await runs.stopThenResume(w, (stopped, stopContext) => {
-        expect(
-          finalResult(stopped.stdout),
-          `a stopped run has no final result\n${stopContext}`,
-        ).toBeUndefined();
-      });
+    stopped(stopped, _w, context) {
+      expect(finalResult(stopped.stdout), `a stopped run has no final result\n${context}`).toBeUndefined();
+    },
+    resumedAfterStop(_ref, resumed, w, context) {
       // It resumed the optimization from the database, with the restart copy of the input.
       expect(existsSync(join(w.cwd, '.ckpt-nwchem', 'methanol-opt.nw'))).toBe(true);
       expect(lastStart(resumed.stdout), context).toMatch(RESTARTED);
-      expectSameResult(resumed.stdout, ref, context);
     },
-  );
-
-  itRuns(
-    '(c) nwchem SIGKILLed after a capture: ckpt restarts it from there and it ends at the same result',
-    async (ref, w) => {
-      const { done, context } = await runs.killThenRestart(w, 120_000);
+    restartedAfterKill(_ref, done, _w, context) {
       expect(lastStart(done.stdout), context).toMatch(RESTARTED);
-      expectSameResult(done.stdout, ref, context);
     },
-  );
-
-  itRuns(
-    '(d) the node crashes (ckpt and nwchem SIGKILLed), the orbitals file is then torn: the restore sets it aside and the run ends at the same result',
-    async (ref, w) => {
-      const crashed = await crashNodeAfterSecondCapture(runs.start(w, []), 'nwchem');
-      const movecs = join(w.cwd, 'perm', 'methanol.movecs');
-      truncateSync(movecs, Math.floor(statSync(movecs).size / 2));
-      const resumed = await runs.start(w, ['--max-restarts', '0']).exited;
-      const context = `${crashed.stderr}\n--- after the crash (tore ${movecs}) ---\n${resumed.stderr}`;
-      expect(resumed.code, `${context}\n${resumed.stdout.slice(-3000)}`).toBe(0);
-      expect(resumed.stderr, context).toMatch(/ckpt: set aside \d+ newer file\(s\)/);
-      expect(resumed.stderr, context).toMatch(/ckpt: resuming from checkpoint #\d+/);
-      expect(existsSync(join(w.cwd, '.ckpt-aside')), 'the torn file was kept aside').toBe(true);
-      expectSameResult(resumed.stdout, ref, context);
+    resumedAfterCrash(_ref, resumed, _w, context) {
+      expect(lastStart(resumed.stdout), context).toMatch(RESTARTED);
     },
-  );
+    captureTimeoutMs: 120_000,
+    nothingOnStop: true,
+    torn: {
+      what: 'orbitals file (.movecs)',
+      tear(cwd) {
+        const movecs = join(cwd, 'perm', 'methanol.movecs');
+        truncateSync(movecs, Math.floor(statSync(movecs).size / 2));
+        return movecs;
+      },
+      // NWChem itself, restarted on the torn file, fails to read it.
+      restart: [
+        'sh',
+        '-c',
+        "sed 's/^start /restart /' methanol-opt.nw > restart.nw && exec nwchem restart.nw",
+      ],
+      failure: /ssread: error reading from unit/,
+    },
+    sameResult: (ref, _w, output, context) => expectSameResult(output, ref, context),
+  });
 });

@@ -1,18 +1,21 @@
 /**
  * Quantum ESPRESSO under `ckpt run --app qe`, end to end with the real `pw.x` (Debian's
  * `quantum-espresso` 6.7): examples/qe/si-relax.in relaxes a silicon cell (6 SCF cycles, 5 BFGS
- * steps). It runs once bare as the reference, then under ckpt (b) stopped by a SIGTERM to ckpt
- * at a random moment (ckpt creates `si.EXIT`: pw.x writes its SCF loop's state and exits 2) and
- * resumed with `restart_mode = 'restart'`, (c) with pw.x SIGKILLed after a capture of its
- * per-step restart data and restarted by ckpt. Each must end at the reference's final energy
- * and geometry: within 1e-8 Ry and 1e-6 alat (measured here: a stop and resume ends with the same
- * printed digits; a kill and restart differed by 3e-10 Ry and 2.5e-7 alat). Run `npm run build`
- * first. Without pw.x these tests are skipped, except under CI, where that fails them.
+ * steps), through the shared scenarios of test/helpers/app-conformance.ts: the bare run is the
+ * reference; (b) a SIGTERM to ckpt at a random moment (ckpt creates `si.EXIT`: pw.x writes its
+ * SCF loop's state and exits 2), resumed with `restart_mode = 'restart'`; (c) pw.x SIGKILLed
+ * after a capture of its per-step restart data, restarted by ckpt; (d) after a crash of the node
+ * `data-file-schema.xml` is torn (pw.x itself then aborts, shown on a copy): the restore sets it
+ * aside. Each must end at the reference's final energy and geometry: within 1e-8 Ry and 1e-6
+ * alat (measured here: a stop and resume ends with the same printed digits; a kill and restart
+ * differed by 3e-10 Ry and 2.5e-7 alat). Run `npm run build` first. Without pw.x these tests are
+ * skipped, except under CI, where that fails them.
  */
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { expect, it } from 'vitest';
+import { expect } from 'vitest';
+import { describeConformance } from '../helpers/app-conformance.js';
 import { useAppRuns } from '../helpers/app-runs.js';
 import { describeNeeds, QE, QE_PSEUDO } from '../helpers/needs.js';
 import { REPO_ROOT } from '../helpers/repo.js';
@@ -83,40 +86,42 @@ describeNeeds('Quantum ESPRESSO under ckpt run --app qe', QE, () => {
     },
     timeoutMs: TIMEOUT,
   });
-  const { itRuns } = runs;
-
-  it(
-    '(a) the bare run finishes and is the reference',
-    async () => {
-      const ref = await runs.uninterrupted();
+  describeConformance(runs, {
+    app: 'pw.x',
+    stopsBy: 'si.EXIT stops pw.x with its restart data',
+    reference(ref) {
       expect(ref.positions.length).toBe(2);
-      console.log(`[qe] reference run: ${ref.ms} ms, final energy ${ref.energy} Ry`);
+      console.log(`[qe] final energy ${ref.energy} Ry, ${ref.cycles} SCF cycles`);
     },
-    TIMEOUT,
-  );
-
-  itRuns(
-    "(b) SIGTERM to ckpt at a random moment: si.EXIT stops pw.x with its restart data, ckpt exits 75; the same command resumes with restart_mode = 'restart' and ends at the same result",
-    async (ref, w) => {
-      const { resumed, context } = await runs.stopThenResume(w, (stopped, stopContext) => {
-        expect(stopped.stdout, stopContext).toMatch(/Program stopped by user request/);
-        expect(finalResult(stopped.stdout), 'a stopped run has no final result').toBeUndefined();
-      });
-      expect(resumed.stderr, context).toMatch(/ckpt: resuming from checkpoint #\d+/);
-      // It resumed the relaxation, not a fresh one.
-      expect(cyclesOfLastStart(resumed.stdout), context).toBeLessThan(ref.cycles);
-      expectSameResult(resumed.stdout, ref, context);
+    stopped(stopped, _w, context) {
+      expect(stopped.stdout, context).toMatch(/Program stopped by user request/);
+      expect(finalResult(stopped.stdout), 'a stopped run has no final result').toBeUndefined();
     },
-  );
-
-  itRuns(
-    '(c) pw.x SIGKILLed after a capture of its restart data: ckpt restarts it from there and it ends at the same result',
-    async (ref, w) => {
-      const { done, context } = await runs.killThenRestart(w, 120_000);
-      expect(done.stderr, context).toMatch(/ckpt: resuming from checkpoint #\d+/);
-      expectSameResult(done.stdout, ref, context);
-      // It resumed the relaxation, not a fresh one.
-      expect(cyclesOfLastStart(done.stdout), context).toBeLessThan(ref.cycles);
+    // Each resumed the relaxation, not a fresh one: its last start did fewer SCF cycles.
+    resumedAfterStop: (ref, resumed, _w, context) => expectFewerCycles(ref, resumed.stdout, context),
+    restartedAfterKill: (ref, done, _w, context) => expectFewerCycles(ref, done.stdout, context),
+    resumedAfterCrash: (ref, resumed, _w, context) => expectFewerCycles(ref, resumed.stdout, context),
+    captureTimeoutMs: 120_000,
+    torn: {
+      what: 'data-file-schema.xml',
+      tear(cwd) {
+        const xml = join(cwd, 'out', 'si.save', 'data-file-schema.xml');
+        truncateSync(xml, Math.floor(statSync(xml).size / 2));
+        return xml;
+      },
+      // pw.x itself, restarted on the torn file, aborts.
+      restart: [
+        'sh',
+        '-c',
+        "sed \"s/calculation = 'relax'/calculation = 'relax', restart_mode = 'restart'/\" si-relax.in > r.in && exec pw.x -in r.in",
+      ],
+      failure: /Program aborted/,
     },
-  );
+    sameResult: (ref, _w, output, context) => expectSameResult(output, ref, context),
+  });
 });
+
+/** The last start of pw.x did fewer SCF cycles than the whole reference run. */
+function expectFewerCycles(ref: Result, output: string, context: string): void {
+  expect(cyclesOfLastStart(output), context).toBeLessThan(ref.cycles);
+}

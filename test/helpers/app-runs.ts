@@ -1,8 +1,9 @@
 /**
- * The runs GROMACS' and LAMMPS' tests share ({@link useAppRuns}): a workspace per test, the bare
- * reference run, and the interruption scenarios, each run to its end with the checks every app
- * must pass; the app's own checks come in through hooks and after the return. Built on the
- * moments of app-scenario.ts (SIGTERM to ckpt, SIGKILL to the app, a node crash).
+ * The runs the app tests share ({@link useAppRuns}): a workspace per test, the bare reference
+ * run, and the interruption scenarios, each run to its end with the checks every app must pass;
+ * the app's own checks come in through hooks and after the return. app-conformance.ts registers
+ * them as one suite. Built on the moments of app-scenario.ts (SIGTERM to ckpt, SIGKILL to the
+ * app, a node crash).
  */
 import { cpSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { type CkptChild, type CkptExit, ckptJson, cleanEnv, killLeftoverCkpts, s
 import { type ProgramResult, runProgram } from './program.js';
 import { requireBuild } from './repo.js';
 import { useTempDirs } from './tmp.js';
+import { waitFor } from './wait-for.js';
 
 /** A working directory with its own store (CKPT_STORE in `env`). */
 export interface AppWorkspace {
@@ -41,8 +43,8 @@ export interface AppSetup<R> {
 
 /** What a crash scenario needs to know of the app. */
 export interface TornCheckpoint {
-  /** The file only a finished run writes. */
-  finalFile: string;
+  /** The file only a finished run writes, if the app writes one. */
+  finalFile?: string;
   /** Tears the app's newest checkpoint file in `cwd`; returns its path. */
   tear(cwd: string): string;
   /** The app's own restart command (run bare in a copy of the torn workspace: it must fail). */
@@ -51,11 +53,23 @@ export interface TornCheckpoint {
   failure: RegExp;
 }
 
+/** When {@link AppRuns.stopThenResume} stops ckpt. */
+export interface StopOptions {
+  /**
+   * For an app that writes nothing when stopped (NWChem is aborted): wait up to this long for
+   * ckpt's first capture, and stop at a random moment within 40 % of the reference run after it,
+   * so that there is a checkpoint to resume.
+   */
+  afterFirstCaptureMs?: number;
+}
+
 /** The reference run's result, and how long it took. */
 export type Timed<R> = R & { ms: number };
 
 /** The runs of an app's tests: see {@link useAppRuns}. */
 export interface AppRuns<R> {
+  /** How long one test may take. */
+  timeoutMs: number;
   /** The uninterrupted, bare run: computed once, shared by the tests. */
   uninterrupted(): Promise<Timed<R>>;
   /** A test given the reference run and a fresh workspace. */
@@ -72,6 +86,7 @@ export interface AppRuns<R> {
   stopThenResume(
     w: AppWorkspace,
     checkStopped: (stopped: CkptExit, context: string) => void,
+    options?: StopOptions,
   ): Promise<{ stopped: CkptExit; resumed: CkptExit; context: string }>;
   /**
    * SIGKILLs the app up to 20 % of the reference run's time after ckpt's first capture: ckpt must
@@ -124,6 +139,7 @@ export function useAppRuns<R>(setup: AppSetup<R>): AppRuns<R> {
     ckptJson<{ state: string; restarts: number }>(['--store', w.store, 'status'], { cwd: w.cwd });
 
   return {
+    timeoutMs: setup.timeoutMs,
     uninterrupted,
     itRuns: (title, body) => {
       it(title, async () => body(await uninterrupted(), workspace()), setup.timeoutMs);
@@ -131,11 +147,23 @@ export function useAppRuns<R>(setup: AppSetup<R>): AppRuns<R> {
     start,
     runBare,
 
-    async stopThenResume(w, checkStopped) {
+    async stopThenResume(w, checkStopped, options = {}) {
       const ref = await uninterrupted();
-      const delay = Math.round(ref.ms * (0.15 + 0.55 * Math.random()));
-      const stopped = await sigtermCkptAfter(start(w, ['--grace', '30s']), delay);
-      const before = `SIGTERM after ${delay} ms\n${stopped.stderr}\n${stopped.stdout}`;
+      const run = start(w, ['--grace', '30s']);
+      let delay: number;
+      let when: string;
+      if (options.afterFirstCaptureMs === undefined) {
+        delay = Math.round(ref.ms * (0.15 + 0.55 * Math.random()));
+        when = `${delay} ms`;
+      } else {
+        await waitFor(() => /as checkpoint #1\b/.test(run.output().stderr), 'a first capture', {
+          timeoutMs: options.afterFirstCaptureMs,
+        });
+        delay = Math.round(ref.ms * 0.4 * Math.random());
+        when = `${delay} ms after the first capture`;
+      }
+      const stopped = await sigtermCkptAfter(run, delay);
+      const before = `SIGTERM ${when}\n${stopped.stderr}\n${stopped.stdout}`;
       expect(stopped.code, before).toBe(75);
       expect(stopped.stderr, before).toMatch(/ckpt: stopped \(SIGTERM received/);
       checkStopped(stopped, before);
@@ -164,7 +192,9 @@ export function useAppRuns<R>(setup: AppSetup<R>): AppRuns<R> {
     async crashTearThenResume(w, torn) {
       // The node dies: the app and ckpt at the same moment, no chance to clean up.
       const crashed = await crashNodeAfterSecondCapture(start(w, []), setup.comm);
-      expect(existsSync(join(w.cwd, torn.finalFile)), `${setup.comm} finished before the kill`).toBe(false);
+      if (torn.finalFile !== undefined) {
+        expect(existsSync(join(w.cwd, torn.finalFile)), `${setup.comm} finished before the kill`).toBe(false);
+      }
       const ls = ckptJson<{ checkpoints: { seq: number; step: number }[] }>(['--store', w.store, 'ls'], {
         cwd: w.cwd,
       });
