@@ -26,6 +26,8 @@ export interface CommitRankOptions extends RankFlags {
   compression?: CompressionMode;
   /** How long rank 0 waits for the other parts (default 10 min; the others wait twice as long). */
   timeoutMs?: number;
+  /** When a stop signal came, if the caller keeps going after one: waits are cut short from then. */
+  stoppedAt?: () => number | undefined;
 }
 
 /**
@@ -51,6 +53,7 @@ export async function commitRank(options: CommitRankOptions): Promise<RankCommit
       meta: options.meta ?? {},
       compression: options.compression ?? 'auto',
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.stoppedAt === undefined ? {} : { stoppedAt: options.stoppedAt }),
     },
     () => acquireOrBorrowLease(store.root, process.env, createSlurmHolderProbe()),
   );

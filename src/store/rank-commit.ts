@@ -37,6 +37,21 @@ export interface RankCommitOptions {
    * ranks wait for rank 0's verdict twice as long, plus 5 s.
    */
   timeoutMs?: number;
+  /**
+   * When a stop signal reached this process (`ckpt commit` keeps going when one comes: a rank's
+   * launcher may signal its whole process group as the job stops). From then on, a rank waits at
+   * most {@link STOPPED_WAIT_MS} more for the other parts or for the verdict.
+   */
+  stoppedAt?: () => number | undefined;
+}
+
+/** After a stop signal, how long a rank still waits for the other parts or for rank 0's verdict. */
+export const STOPPED_WAIT_MS = 5_000;
+
+/** The end of a wait that began with `timeoutMs`, cut short once a stop signal came. */
+function waitEnd(until: number, stoppedAt: (() => number | undefined) | undefined): number {
+  const stopped = stoppedAt?.();
+  return stopped === undefined ? until : Math.min(until, stopped + STOPPED_WAIT_MS);
 }
 
 /** What one rank's {@link commitRankFiles} did. */
@@ -103,7 +118,9 @@ export async function commitRankFiles(
   await writePart(dir, part);
   const timeoutMs = options.timeoutMs ?? DEFAULT_RANK_TIMEOUT_MS;
   // Rank 0 may reach this step later than this rank, and its verdict is what counts: wait longer.
-  if (round.rank !== 0) return { seq: await awaitSeal(dir, round, 2 * timeoutMs + SEAL_MARGIN_MS), stats };
+  if (round.rank !== 0) {
+    return { seq: await awaitSeal(dir, round, 2 * timeoutMs + SEAL_MARGIN_MS, options.stoppedAt), stats };
+  }
   try {
     const manifest = await sealRound(store, dir, round, { ...options, timeoutMs, startedAt }, part, lease);
     await writeRoundEnd(dir, { sealed: manifest.seq });
@@ -140,10 +157,14 @@ async function sealRound(
       }
     }
     if (pending.size === 0) break;
-    if (Date.now() > until) {
+    if (Date.now() > waitEnd(until, options.stoppedAt)) {
       const missing = [...pending];
+      const within =
+        Date.now() > until
+          ? `within ${Math.round(options.timeoutMs / 1000)} s`
+          : `within ${STOPPED_WAIT_MS / 1000} s of the stop signal`;
       throw new IncompleteCommitError(
-        `Step ${round.step}: rank${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${round.ranks} wrote no part within ${Math.round(options.timeoutMs / 1000)} s, so no checkpoint was committed.`,
+        `Step ${round.step}: rank${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${round.ranks} wrote no part ${within}, so no checkpoint was committed.`,
         {
           hint: 'Every rank must run `ckpt commit` for the same --step. A rank that died or runs late: raise --timeout, or look at why it stopped.',
         },
@@ -209,15 +230,24 @@ async function checkPartChunks(root: string, parts: readonly PartManifest[]): Pr
 }
 
 /** A rank other than 0: waits until rank 0 sealed the round (its seq) or aborted it (thrown). */
-async function awaitSeal(dir: string, round: RankRound, timeoutMs: number): Promise<number> {
+async function awaitSeal(
+  dir: string,
+  round: RankRound,
+  timeoutMs: number,
+  stoppedAt: (() => number | undefined) | undefined,
+): Promise<number> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const end = await readRoundEnd(dir);
     if (end && 'sealed' in end) return end.sealed;
     if (end) throw new IncompleteCommitError(`Step ${round.step}: rank 0 committed nothing. ${end.aborted}`);
-    if (Date.now() > until) {
+    if (Date.now() > waitEnd(until, stoppedAt)) {
+      const within =
+        Date.now() > until
+          ? `within ${Math.round(timeoutMs / 1000)} s`
+          : `within ${STOPPED_WAIT_MS / 1000} s of the stop signal`;
       throw new IncompleteCommitError(
-        `Step ${round.step}: rank ${round.rank}'s part is written, but rank 0 did not commit the checkpoint within ${Math.round(timeoutMs / 1000)} s.`,
+        `Step ${round.step}: rank ${round.rank}'s part is written, but rank 0 did not commit the checkpoint ${within}.`,
         { hint: 'Rank 0 joins the parts: is it running `ckpt commit` for the same --step, or did it stop?' },
       );
     }

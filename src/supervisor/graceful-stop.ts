@@ -28,6 +28,7 @@ export function requestStop(run: RunContext, reason: StopReason): void {
 export async function gracefulStop(run: RunContext, reason: StopReason): Promise<void> {
   if (run.state === 'stopping' || run.pgid === undefined) return;
   run.state = 'stopping';
+  run.stopDeadline = Date.now() + graceFor(run, reason);
   const pgid = run.pgid;
   // The pid tells this supervisor's events from a stale copy's (fenced after a node failure).
   await appendJournal(run.store.root, 'stop', { reason, pid: process.pid });

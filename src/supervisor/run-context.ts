@@ -64,6 +64,8 @@ export interface RunContext extends ResolvedDeps {
   exited: boolean;
   /** Why the program must stop, once that is decided (graceful-stop.ts); it never changes after. */
   stopRequested: StopReason | undefined;
+  /** When the stop's grace period ends (graceful-stop.ts): nothing after the exit may wait past it. */
+  stopDeadline: number | undefined;
   /** Ends a backoff wait at once (when a stop comes during it); a no-op at other times. */
   wake: () => void;
   readonly warnOnce: WarnOnce;
@@ -78,6 +80,7 @@ export function createRunContext(deps: ResolvedDeps, lease: Lease): RunContext {
     pgid: undefined,
     exited: true,
     stopRequested: undefined,
+    stopDeadline: undefined,
     wake: () => {},
     warnOnce: createWarnOnce(deps.store, deps.log),
   };

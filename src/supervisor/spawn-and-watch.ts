@@ -69,7 +69,12 @@ export function spawnAndWatch(
         run.pgid = undefined;
         // A rank's commit may outlive its launcher (mpirun gives each rank a process group of
         // its own): its checkpoint belongs to this run, so let it land before the exit is told.
-        await awaitCommitsInFlight(run.store.root, run.lease.record.token, COMMIT_SETTLE_MAX_MS);
+        // Within a stop's grace period only: SLURM's SIGKILL follows its SIGTERM after KillWait.
+        const settleMs =
+          run.stopDeadline === undefined
+            ? COMMIT_SETTLE_MAX_MS
+            : Math.max(0, Math.min(COMMIT_SETTLE_MAX_MS, run.stopDeadline - Date.now()));
+        await awaitCommitsInFlight(run.store.root, run.lease.record.token, settleMs);
         const exit: ProgramExit = { code, signal };
         exit.meaning = await run.app.classifyExit(exit, run.cwd);
         // A clean exit vouches for the files left behind; after a crash or a kill only files

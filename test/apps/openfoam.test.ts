@@ -1,11 +1,12 @@
 /**
  * `ckpt run --app openfoam` with the real icoFoam (Debian's OpenFOAM v1912) on the lid-driven
- * cavity of examples/openfoam/cavity (~20–40 s uninterrupted): a graceful stop of ckpt at a
- * random moment and a resume, a SIGKILL of the solver at a random moment, and torn newest time
- * directories (with and without an earlier checkpoint) all end with final fields byte-equal to
- * an uninterrupted run's (binary writeFormat). Also `ckpt doctor --app openfoam`.
+ * cavity of examples/openfoam/cavity (~20–40 s uninterrupted), through the shared scenarios of
+ * test/helpers/app-conformance.ts (a graceful stop of ckpt at a random moment and a resume, a
+ * SIGKILL of the solver after a capture, a node crash and a torn newest time directory) and two
+ * of its own (the newest time directory torn as the solver is killed while writing it, with and
+ * without an earlier checkpoint): all end with final fields byte-equal to an uninterrupted
+ * run's (binary writeFormat). Also `ckpt doctor --app openfoam`.
  * Needs icoFoam and blockMesh (skipped without them, except under CI, where that fails).
- * Set CKPT_TEST_SEED to replay the random moments.
  */
 import {
   cpSync,
@@ -21,17 +22,12 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  childNamed,
-  killAppAndFinish,
-  type Moment,
-  momentText,
-  stopAndRerun,
-} from '../helpers/app-scenario.js';
-import { type CkptChild, cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
+import { describeConformance } from '../helpers/app-conformance.js';
+import { useAppRuns } from '../helpers/app-runs.js';
+import { childNamed } from '../helpers/app-scenario.js';
+import { cleanEnv, killLeftoverCkpts, runCkpt, startCkpt } from '../helpers/cli.js';
 import { describeNeeds, OPENFOAM } from '../helpers/needs.js';
 import { runProgram } from '../helpers/program.js';
-import { seeded } from '../helpers/random.js';
 import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -40,8 +36,6 @@ const CASE = join(REPO_ROOT, 'examples', 'openfoam', 'cavity');
 const FOAM_ENV = { WM_PROJECT_DIR: '/usr/share/openfoam' };
 const END_TIME = '0.1';
 const FIELDS = ['U', 'p', 'phi'];
-const SEED = Number(process.env.CKPT_TEST_SEED ?? Date.now() % 1_000_000);
-const REPLAY = `(replay with CKPT_TEST_SEED=${SEED})`;
 const CASE_TIMEOUT = 150_000;
 
 /** Runs a program to its end without blocking the event loop. */
@@ -73,9 +67,52 @@ function expectSameFields(dir: string, reference: Record<string, Buffer> | undef
 
 describeNeeds('ckpt run --app openfoam (icoFoam)', OPENFOAM, () => {
   const tempDir = useTempDirs('ckpt-openfoam-');
-  const random = seeded(SEED);
   let template = '';
-  let reference: Record<string, Buffer> | undefined;
+  const runs = useAppRuns<{ fields: Record<string, Buffer> }>({
+    prefix: 'ckpt-openfoam-run-',
+    comm: 'icoFoam',
+    command: ['icoFoam'],
+    runOptions: ['--app', 'openfoam'],
+    env: FOAM_ENV,
+    prepare: (cwd) => cpSync(template, cwd, { recursive: true }),
+    reference: (cwd) => ({ fields: finalFields(cwd) }),
+    timeoutMs: CASE_TIMEOUT,
+  });
+  // The newest time directory after (b)'s stop: the resume starts there.
+  let stoppedAt: string | undefined;
+  describeConformance(runs, {
+    app: 'icoFoam',
+    stopsBy: 'the solver writes the current time (stopAtWriteNowSignal)',
+    stopped(stopped, w, context) {
+      expect(stopped.stdout, context).not.toMatch(/FOAM FATAL/);
+      stoppedAt = times(w.cwd)[0];
+      expect(stoppedAt, `a time directory after the stop ${context}`).toBeDefined();
+      expect(Number(stoppedAt)).toBeLessThan(Number(END_TIME));
+    },
+    resumedAfterStop(_ref, resumed, _w, context) {
+      expect(resumed.stderr, context).toContain(`(step ${stoppedAt})`);
+    },
+    restartedAfterKill(_ref, done, _w, context) {
+      expect(done.stdout, context).not.toMatch(/FOAM FATAL/);
+    },
+    captureTimeoutMs: 90_000,
+    torn: {
+      what: 'newest time directory',
+      finalFile: `${END_TIME}/U`,
+      tear(cwd) {
+        // U removed, p cut in half.
+        const newest = join(cwd, times(cwd)[0]!);
+        rmSync(join(newest, 'U'), { force: true });
+        const p = join(newest, 'p');
+        if (existsSync(p)) truncateSync(p, Math.floor(statSync(p).size / 2));
+        else writeFileSync(p, 'FoamFile\n{\n');
+        return newest;
+      },
+      restart: ['icoFoam'],
+      failure: /FOAM FATAL|cannot find file/,
+    },
+    sameResult: (ref, w, _output, context) => expectSameFields(w.cwd, ref.fields, context),
+  });
 
   beforeAll(async () => {
     requireBuild();
@@ -90,23 +127,6 @@ describeNeeds('ckpt run --app openfoam (icoFoam)', OPENFOAM, () => {
   });
   afterEach(killLeftoverCkpts);
 
-  /**
-   * A random moment in the first ~40 % of a run in `dir`: once the solver has written a random
-   * one of its first time directories (or has just started), plus up to 3 s. Counted in the
-   * solver's progress, not in seconds since its start, which a loaded CPU stretches.
-   */
-  const randomMoment = (dir: string): Moment => {
-    const after = Number(END_TIME) * 0.4 * random();
-    const extraMs = Math.floor(random() * 3000);
-    let reachedAt: number | undefined;
-    return {
-      label: `time ≥ ${after.toFixed(3)} + ${extraMs} ms`,
-      reached: () => {
-        reachedAt ??= Number(times(dir)[0] ?? 0) >= after ? Date.now() : undefined;
-        return reachedAt !== undefined && Date.now() - reachedAt >= extraMs;
-      },
-    };
-  };
   const newCase = (): string => {
     const dir = join(tempDir(), 'cavity');
     cpSync(template, dir, { recursive: true });
@@ -125,69 +145,6 @@ describeNeeds('ckpt run --app openfoam (icoFoam)', OPENFOAM, () => {
 
   /** A fresh copy of the case and a store for a run under ckpt. */
   const caseRun = (): { dir: string; store: string } => ({ dir: newCase(), store: join(tempDir(), 'store') });
-
-  /** Waits for icoFoam to run under `run`. */
-  const icoFoamStarted = (run: CkptChild) =>
-    waitFor(() => childNamed(run.pid, 'icoFoam'), 'icoFoam to start', { timeoutMs: 15_000 });
-
-  it(
-    'runs the cavity uninterrupted (the reference)',
-    async () => {
-      const dir = newCase();
-      const started = Date.now();
-      const result = await run('icoFoam', [], dir, cleanEnv(FOAM_ENV));
-      expect(result.code, result.output.slice(-2000)).toBe(0);
-      reference = finalFields(dir);
-      console.log(`openfoam reference run: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    },
-    CASE_TIMEOUT,
-  );
-
-  it(
-    'SIGTERM to ckpt at a random moment: the solver writes the current time, exit 75; the same command resumes to the same fields',
-    async () => {
-      const { dir, store } = caseRun();
-      const args = ckptArgs(store, '--grace', '30s');
-      let newest: string | undefined;
-      const { end } = await stopAndRerun({
-        start: () => startCkpt(args, { cwd: dir }),
-        started: icoFoamStarted,
-        moment: randomMoment(dir),
-        replay: REPLAY,
-        afterStop(stopped) {
-          // The solver handled SIGTERM (stopAtWriteNowSignal): it wrote the time it was at, and
-          // ckpt captured that directory as the newest checkpoint.
-          expect(stopped.stdout, REPLAY).not.toMatch(/FOAM FATAL/);
-          newest = times(dir)[0];
-          expect(newest, `a time directory after the stop ${REPLAY}`).toBeDefined();
-          expect(Number(newest)).toBeLessThan(Number(END_TIME));
-        },
-      });
-      expect(end.stderr).toContain(`(step ${newest})`);
-      expect(end.stderr).toContain('ckpt: the program finished');
-      expectSameFields(dir, reference, REPLAY);
-    },
-    CASE_TIMEOUT,
-  );
-
-  it(
-    'SIGKILL of icoFoam at a random moment: ckpt restarts it from the newest time directory, same fields',
-    async () => {
-      const { dir, store } = caseRun();
-      const run = startCkpt(ckptArgs(store, '--max-restarts', '5', '--backoff', '0.2s'), { cwd: dir });
-      await icoFoamStarted(run);
-      const moment = randomMoment(dir);
-      const end = await killAppAndFinish({
-        run,
-        moment,
-        replay: REPLAY,
-        app: async () => childNamed(run.pid, 'icoFoam'),
-      });
-      expect(end.stdout).not.toMatch(/FOAM FATAL/);
-      expectSameFields(dir, reference, `(killed at ${momentText(moment)}) ${REPLAY}`);
-    },
-    CASE_TIMEOUT,
-  );
 
   /**
    * Kills icoFoam the moment time directory `time` appears (likely while it is being written),
@@ -230,7 +187,7 @@ describeNeeds('ckpt run --app openfoam (icoFoam)', OPENFOAM, () => {
       expect(stderr).toMatch(/resuming from checkpoint #\d+ \(step 0\.02\)/);
       expect(stderr).toMatch(/set aside \d+ newer file\(s\) into \.ckpt-aside\//);
       expect(readdirSync(join(dir, '.ckpt-aside')).length).toBeGreaterThan(0);
-      expectSameFields(dir, reference);
+      expectSameFields(dir, (await runs.uninterrupted()).fields);
     },
     CASE_TIMEOUT,
   );
@@ -243,7 +200,7 @@ describeNeeds('ckpt run --app openfoam (icoFoam)', OPENFOAM, () => {
       expect(stderr).toContain('set aside the incomplete time directory 0.02/');
       const aside = join(dir, '.ckpt-aside');
       expect(readdirSync(aside).some((stamp) => existsSync(join(aside, stamp, '0.02')))).toBe(true);
-      expectSameFields(dir, reference);
+      expectSameFields(dir, (await runs.uninterrupted()).fields);
     },
     CASE_TIMEOUT,
   );

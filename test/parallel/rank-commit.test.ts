@@ -20,6 +20,7 @@ import { readPart, roundDir } from '../../src/store/rank-parts.js';
 import { type CkptChild, ckptJson, runCkpt, startCkpt, useCkptRuns } from '../helpers/cli.js';
 import { seeded } from '../helpers/random.js';
 import { CLI_BIN } from '../helpers/repo.js';
+import { sleep, waitFor } from '../helpers/wait-for.js';
 
 const { tempDir } = useCkptRuns('ckpt-ranks-');
 
@@ -207,6 +208,49 @@ describe('ckpt commit --rank R --ranks N', () => {
     expect(seqs(dir)).toHaveLength(before + 1);
     expect(runCkpt(['--store', join(dir, 'store'), 'verify'], { cwd: dir }).code).toBe(0);
   }, 120_000);
+
+  it('a stop signal does not tear a commit: it finishes (rank 0 seals once the late part comes); a second one ends it', async () => {
+    // As when a job stops: mpirun signals each rank's process group, its `ckpt commit` included.
+    const dir = rankFiles(2);
+    /** Waits until rank 0's commit of `session` has written its part: it is running then. */
+    const partWritten = (session: string) =>
+      waitFor(
+        () => existsSync(join(roundDir(join(dir, 'store'), { session, step: 7 }), 'rank-0.json')),
+        'rank 0’s part',
+        {
+          timeoutMs: 30_000,
+        },
+      );
+    const zero = startRank(dir, 0, 2, ['--session', 'signalled']);
+    await partWritten('signalled');
+    zero.child.kill('SIGTERM');
+    await sleep(1000);
+    const one = await startRank(dir, 1, 2, ['--session', 'signalled']).exited;
+    const sealed = await zero.exited;
+    expect(sealed.code, sealed.stderr).toBe(0);
+    expect(sealed.stderr).toContain('ckpt commit: SIGTERM received; finishing this commit first');
+    expect(one.code, one.stderr).toBe(0);
+    expect(seqs(dir)).toHaveLength(1);
+
+    // With no second part coming, a signalled rank 0 gives up 5 s after the signal, not 10 min later.
+    const alone = startRank(dir, 0, 2, ['--session', 'alone']);
+    await partWritten('alone');
+    const signalledAt = Date.now();
+    alone.child.kill('SIGTERM');
+    const gaveUp = await alone.exited;
+    expect(gaveUp.code).toBe(1);
+    expect(gaveUp.stderr).toContain('rank 1 of 2 wrote no part within 5 s of the stop signal');
+    expect(Date.now() - signalledAt).toBeLessThan(15_000);
+
+    // A second signal ends it at once, by that signal.
+    const twice = startRank(dir, 0, 2, ['--session', 'twice']);
+    await partWritten('twice');
+    twice.child.kill('SIGTERM');
+    await sleep(200);
+    twice.child.kill('SIGTERM');
+    expect((await twice.exited).signal).toBe('SIGTERM');
+    expect(seqs(dir)).toHaveLength(1);
+  }, 60_000);
 
   it('ckpt run waits for a rank commit that outlives the launcher (as under mpirun) before it ends', () => {
     // Like mpirun, the program starts each rank in a session of its own and, stopped, exits

@@ -13,6 +13,7 @@ import {
 import { parseDuration } from '../../supervisor/index.js';
 import { type CommandContext, printJson, registerStore } from '../context.js';
 import { formatBytes } from '../format.js';
+import { type HeldStopSignals, holdStopSignals } from '../stop-signals.js';
 
 /** The flags of `ckpt commit`, parsed. */
 export interface CommitFlags {
@@ -33,8 +34,24 @@ export async function runCommit(ctx: CommandContext, paths: string[], flags: Com
       hint: 'Example: ckpt commit --step 1200 out/state.h5 out/params.json',
     });
   }
-  const store = registerStore(ctx, await Store.open(ctx.storeDir, { create: true }));
-  if (flags.parallel) return commitRankPart(ctx, store, paths, flags, flags.parallel);
+  // A stop signal does not tear a commit under way: it finishes first (a second signal ends it).
+  const held = holdStopSignals((line) => process.stderr.write(`${line}\n`));
+  try {
+    const store = registerStore(ctx, await Store.open(ctx.storeDir, { create: true }));
+    if (flags.parallel) return await commitRankPart(ctx, store, paths, flags, flags.parallel, held);
+    return await commitOne(ctx, store, paths, flags);
+  } finally {
+    held.release();
+  }
+}
+
+/** One process's commit of its files as one checkpoint. */
+async function commitOne(
+  ctx: CommandContext,
+  store: Store,
+  paths: string[],
+  flags: CommitFlags,
+): Promise<number> {
   const lease = await acquireOrBorrowLease(store.root, process.env, createSlurmHolderProbe());
   try {
     const m = await commitFiles(store, lease, flags.cwd ?? process.cwd(), paths, {
@@ -64,6 +81,7 @@ async function commitRankPart(
   paths: string[],
   flags: CommitFlags,
   parallel: RankFlags & { timeout?: string | undefined },
+  held: HeldStopSignals,
 ): Promise<number> {
   const { rank, ranks } = resolveRank(parallel);
   const timeoutMs = parallel.timeout === undefined ? undefined : parseDuration(parallel.timeout, '--timeout');
@@ -78,6 +96,7 @@ async function commitRankPart(
     compression: flags.compression,
     ...(flags.cwd ? { cwd: flags.cwd } : {}),
     ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    stoppedAt: held.stoppedAt,
   });
   if (flags.keep !== undefined && rank === 0) {
     const held = await acquireOrBorrowLease(store.root, process.env, createSlurmHolderProbe());
