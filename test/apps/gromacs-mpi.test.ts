@@ -43,9 +43,9 @@ describeNeeds('GROMACS with 2 thread-MPI ranks under ckpt run --app gromacs', GR
 
   runs.itRuns(
     'SIGTERM to ckpt: both ranks checkpoint, ckpt exits 75; the same command resumes and ends identical',
-    async (ref, w) => {
-      const { context } = await runs.stopThenResume(w, (_stopped, stopContext) => {
-        expect(readFileSync(join(w.cwd, 'md.log'), 'utf8'), stopContext).toContain(
+    async (ref, first) => {
+      const { context, w } = await runs.stopThenResume(first, (_stopped, stopContext, used) => {
+        expect(readFileSync(join(used.cwd, 'md.log'), 'utf8'), stopContext).toContain(
           'Domain decomposition grid 2 x 1 x 1',
         );
       });

@@ -61,10 +61,10 @@ export function describeConformance<R>(runs: AppRuns<R>, app: AppConformance<R>)
 
   runs.itRuns(
     `(b) SIGTERM to ckpt at a random moment: ${app.stopsBy}, ckpt exits 75; the same command resumes and ends at the reference's result`,
-    async (ref, w) => {
-      const { stopped, resumed, context } = await runs.stopThenResume(
-        w,
-        (halt, stopContext) => app.stopped?.(halt, w, stopContext),
+    async (ref, first) => {
+      const { stopped, resumed, context, w } = await runs.stopThenResume(
+        first,
+        (halt, stopContext, used) => app.stopped?.(halt, used, stopContext),
         app.nothingOnStop ? { afterFirstCaptureMs: app.captureTimeoutMs } : {},
       );
       app.resumedAfterStop?.(ref, resumed, w, context);

@@ -8,12 +8,12 @@
 import { cpSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, expect, it } from 'vitest';
-import { crashNodeAfterSecondCapture, killAppAfterFirstCapture, sigtermCkptAfter } from './app-scenario.js';
+import { crashNodeAfterSecondCapture, killAppAfterFirstCapture } from './app-scenario.js';
 import { type CkptChild, type CkptExit, ckptJson, cleanEnv, killLeftoverCkpts, startCkpt } from './cli.js';
 import { type ProgramResult, runProgram } from './program.js';
 import { requireBuild } from './repo.js';
 import { useTempDirs } from './tmp.js';
-import { waitFor } from './wait-for.js';
+import { sleep, waitFor } from './wait-for.js';
 
 /** A working directory with its own store (CKPT_STORE in `env`). */
 export interface AppWorkspace {
@@ -81,13 +81,14 @@ export interface AppRuns<R> {
   /**
    * SIGTERMs ckpt at a random moment between 15 % and 70 % of the reference run: ckpt must stop
    * with 75. `checkStopped` then looks at the stopped run's files, before the same command runs
-   * again, which must resume from a checkpoint and finish.
+   * again, which must resume from a checkpoint and finish. A run that ends before its moment (the
+   * load changed) is run again in a fresh workspace: the workspace used is returned.
    */
   stopThenResume(
     w: AppWorkspace,
-    checkStopped: (stopped: CkptExit, context: string) => void,
+    checkStopped: (stopped: CkptExit, context: string, w: AppWorkspace) => void,
     options?: StopOptions,
-  ): Promise<{ stopped: CkptExit; resumed: CkptExit; context: string }>;
+  ): Promise<{ stopped: CkptExit; resumed: CkptExit; context: string; w: AppWorkspace }>;
   /**
    * SIGKILLs the app up to 20 % of the reference run's time after ckpt's first capture: ckpt must
    * restart it once from a checkpoint and finish, and `ckpt status` must say so.
@@ -147,33 +148,52 @@ export function useAppRuns<R>(setup: AppSetup<R>): AppRuns<R> {
     start,
     runBare,
 
-    async stopThenResume(w, checkStopped, options = {}) {
+    async stopThenResume(first, checkStopped, options = {}) {
       const ref = await uninterrupted();
-      const run = start(w, ['--grace', '30s']);
-      let delay: number;
-      let when: string;
-      if (options.afterFirstCaptureMs === undefined) {
-        delay = Math.round(ref.ms * (0.15 + 0.55 * Math.random()));
-        when = `${delay} ms`;
-      } else {
-        await waitFor(() => /as checkpoint #1\b/.test(run.output().stderr), 'a first capture', {
-          timeoutMs: options.afterFirstCaptureMs,
-        });
-        delay = Math.round(ref.ms * 0.4 * Math.random());
-        when = `${delay} ms after the first capture`;
+      // The moment is drawn from the length of a run. When the machine's load has changed since
+      // the reference and this run ends before it, the moment is drawn again from this run's
+      // length, in a fresh workspace (at most twice).
+      let w = first;
+      let length = ref.ms;
+      let stopped: CkptExit | undefined;
+      let when = '';
+      for (let attempt = 1; stopped === undefined; attempt++) {
+        const run = start(w, ['--grace', '30s']);
+        const startedAt = Date.now();
+        let delay: number;
+        if (options.afterFirstCaptureMs === undefined) {
+          delay = Math.round(length * (0.15 + 0.55 * Math.random()));
+          when = `${delay} ms`;
+        } else {
+          await waitFor(() => /as checkpoint #1\b/.test(run.output().stderr), 'a first capture', {
+            timeoutMs: options.afterFirstCaptureMs,
+          });
+          delay = Math.round(length * 0.4 * Math.random());
+          when = `${delay} ms after the first capture`;
+        }
+        const ended = await Promise.race([sleep(delay).then(() => false), run.exited.then(() => true)]);
+        if (!ended) {
+          process.kill(run.pid, 'SIGTERM');
+          stopped = await run.exited;
+          break;
+        }
+        const end = await run.exited;
+        expect(end.code, `the run that ended before its SIGTERM (${when}):\n${end.stderr}`).toBe(0);
+        expect(attempt, `the run ended before its SIGTERM ${attempt} times (last: ${when})`).toBeLessThan(3);
+        length = Date.now() - startedAt;
+        w = workspace();
       }
-      const stopped = await sigtermCkptAfter(run, delay);
       const before = `SIGTERM ${when}\n${stopped.stderr}\n${stopped.stdout}`;
       expect(stopped.code, before).toBe(75);
       expect(stopped.stderr, before).toMatch(/ckpt: stopped \(SIGTERM received/);
-      checkStopped(stopped, before);
+      checkStopped(stopped, before, w);
 
       const resumed = await start(w, ['--grace', '30s']).exited;
       const context = `${before}\n--- resumed ---\n${resumed.stderr}`;
       expect(resumed.code, context).toBe(0);
       expect(resumed.stderr, context).toMatch(/ckpt: resuming from checkpoint #\d+/);
       expect(resumed.stderr, context).toContain('ckpt: the program finished');
-      return { stopped, resumed, context };
+      return { stopped, resumed, context, w };
     },
 
     async killThenRestart(w, captureTimeoutMs) {

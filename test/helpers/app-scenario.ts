@@ -64,16 +64,6 @@ export async function sleepWhileRunning(
   if (ended) throw new Error(`ckpt ended before ${what}: ${run.output().stderr} ${note}`);
 }
 
-/** SIGTERMs `ckpt` after `delayMs`, failing if it had ended before; resolves with its exit. */
-export async function sigtermCkptAfter(run: CkptChild, delayMs: number): Promise<CkptExit> {
-  await Promise.race([sleep(delayMs), run.exited]);
-  expect(isAlive(run.pid), `ckpt ended before the SIGTERM (${delayMs} ms):\n${run.output().stderr}`).toBe(
-    true,
-  );
-  process.kill(run.pid, 'SIGTERM');
-  return run.exited;
-}
-
 /**
  * Waits for ckpt's first capture, then SIGKILLs the app (`comm`) up to `maxDelayMs` later; resolves
  * with ckpt's exit once it has restarted the app to its end, after checking the kill landed.
