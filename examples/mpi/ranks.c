@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,7 +49,15 @@ static int save(const struct state *s, int rank, int ranks, const char *ckpt) {
   if (rename(tmp, name) != 0) return -1;
   snprintf(command, sizeof command, "%s commit --step %ld --rank %d --ranks %d %s >/dev/null", ckpt, s->step,
            rank, ranks, name);
-  return system(command) == 0 ? 0 : -1;
+  // A job that stops signals every process: a commit just started may die of that signal before
+  // it can hold it (ckpt commit finishes once it runs). Commit again then; the round is the same.
+  for (int attempt = 0; attempt < 3; attempt++) {
+    int status = system(command);
+    if (status == -1) return -1;
+    int by_signal = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) > 128);
+    if (!by_signal) return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+  }
+  return -1;
 }
 
 static int load(struct state *s, int rank) {
