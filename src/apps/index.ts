@@ -17,7 +17,7 @@ export { runDoctorChecks } from './doctor.js';
 export { gromacsFiles } from './gromacs.js';
 export { LAMMPS_STOP_FILE, lammpsRestartGlobs } from './lammps.js';
 export { APP_NAMES } from './names.js';
-export { NWCHEM_RESTART_DIR, readNwchemInput, restartInput } from './nwchem.js';
+export { readNwchemInput, restartInput } from './nwchem.js';
 export { controlDictEntry, timeDirectories } from './openfoam.js';
 export { namelistValue, qeRestartGlobs, readQeInput, withRestartMode } from './qe.js';
 export { pointedCheckpoint, pointedComplete, selectPointed } from './tf.js';

@@ -7,7 +7,7 @@ import type { AppContext } from './app-options.js';
 import type { Add, AppSpec } from './app-spec.js';
 
 /** Where ckpt writes the restart copy of the input (in the working directory: relative paths hold). */
-export const NWCHEM_RESTART_DIR = '.ckpt-nwchem';
+const NWCHEM_RESTART_DIR = '.ckpt-nwchem';
 
 /**
  * The permanent files of a calculation (in `permanent_dir`): the runtime database, the orbitals,
@@ -21,7 +21,7 @@ const PERMANENT_SUFFIXES = ['db', 'movecs', 'drv.hess', 'hess', 'zmat'];
  * small DFT optimization), and each write is over in microseconds: a fifth of a second without
  * a change is a moment between writes.
  */
-export const NWCHEM_SETTLE_MS = 200;
+const NWCHEM_SETTLE_MS = 200;
 
 /** Tasks whose restart is broken upstream (NWChem issues #720, #57, #150). */
 const BROKEN_RESTARTS: { pattern: RegExp; what: string }[] = [
@@ -52,7 +52,7 @@ function directives(text: string): string[][] {
 }
 
 /** Where the input file is in an nwchem command: the last argument that names an existing file. */
-export function nwchemInputArg(command: readonly string[], cwd: string): number {
+function nwchemInputArg(command: readonly string[], cwd: string): number {
   for (let i = command.length - 1; i > 0; i--) {
     const word = command[i]!;
     if (!word.startsWith('-') && existsSync(join(cwd, word))) return i;
@@ -73,7 +73,14 @@ export function readNwchemInput(command: readonly string[], cwd: string): Nwchem
     );
   }
   const path = command[at]!;
-  const text = readFileSync(join(cwd, path), 'utf8');
+  let text: string;
+  try {
+    text = readFileSync(join(cwd, path), 'utf8');
+  } catch (error) {
+    throw new UsageError(`Cannot read the NWChem input \`${path}\`: ${(error as Error).message}.`, {
+      hint: 'Give nwchem an input file it can read, relative to the working directory.',
+    });
+  }
   let prefix = basename(path).replace(/\.nw$/, '');
   let startDirective = false;
   let dir = '.';

@@ -46,7 +46,7 @@ export interface RankCommitOptions {
 }
 
 /** After a stop signal, how long a rank still waits for the other parts or for rank 0's verdict. */
-export const STOPPED_WAIT_MS = 5_000;
+const STOPPED_WAIT_MS = 5_000;
 
 /** The end of a wait that began with `timeoutMs`, cut short once a stop signal came. */
 function waitEnd(until: number, stoppedAt: (() => number | undefined) | undefined): number {

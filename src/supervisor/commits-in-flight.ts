@@ -12,7 +12,7 @@ const POLL_MS = 100;
  * leave them behind when it exits: OpenMPI's mpirun gives each rank a process group of its own,
  * so the program's group no longer holds a rank's `ckpt commit`.
  */
-export async function commitsBorrowing(token: string): Promise<number[]> {
+async function commitsBorrowing(token: string): Promise<number[]> {
   const marker = `\0${LEASE_TOKEN_ENV}=${token}\0`;
   const found: number[] = [];
   for (const name of await fsp.readdir('/proc')) {
