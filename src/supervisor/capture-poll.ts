@@ -5,6 +5,8 @@ import type { RunContext } from './run-context.js';
 
 /** How often ckpt looks at captured files (and checks its lease) while the program runs. */
 const POLL_MS = 250;
+/** The shortest interval between looks, whatever an app's settle time. */
+const MIN_POLL_MS = 50;
 /** Without files to capture only the lease check remains: once a second is enough. */
 const IDLE_POLL_MS = 1000;
 /** How often the lease's mtime says "alive" (status measures lost work after ckpt's own death by it). */
@@ -35,9 +37,16 @@ export class CapturePoller {
     });
   }
 
-  /** How often to look while the program runs. */
+  /**
+   * How often to look while the program runs. An app that names its settle time is quiet for
+   * moments barely longer than that (NWChem: 0.05–0.3 s between its writes): a look every half
+   * settle time catches them, where one every {@link POLL_MS} missed most.
+   */
   get intervalMs(): number {
-    return this.run.app.capture.globs.length > 0 ? POLL_MS : IDLE_POLL_MS;
+    const { capture } = this.run.app;
+    if (capture.globs.length === 0) return IDLE_POLL_MS;
+    if (capture.settleMs === undefined) return POLL_MS;
+    return Math.max(MIN_POLL_MS, Math.min(POLL_MS, capture.settleMs / 2));
   }
 
   /** Whether the capture globs matched files at the last look (or restore). */

@@ -55,8 +55,8 @@ describeNeeds('GROMACS with 2 thread-MPI ranks under ckpt run --app gromacs', GR
 
   runs.itRuns(
     'mdrun SIGKILLed at a random moment: ckpt restarts it from the last captured checkpoint; ends identical',
-    async (ref, w) => {
-      const { context } = await runs.killThenRestart(w, 60_000);
+    async (ref, first) => {
+      const { context, w } = await runs.killThenRestart(first, 60_000);
       expectSameResults(w.cwd, ref, context);
     },
   );

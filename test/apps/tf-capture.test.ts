@@ -95,16 +95,23 @@ describeNeeds('a CheckpointManager-style writer under ckpt run --app tf, SIGKILL
       { cwd: dir, env },
     );
     const kills: string[] = [];
+    const count = (text: string, pattern: RegExp) => (text.match(pattern) ?? []).length;
+    const captures = () => count(ckpt.output().stderr, /captured \d+ file\(s\) as checkpoint/g);
     for (let k = 0; k < 3; k++) {
-      const captured = (ckpt.output().stderr.match(/captured \d+ file\(s\) as checkpoint/g) ?? []).length;
-      await waitFor(
-        () => (ckpt.output().stderr.match(/captured \d+ file\(s\) as checkpoint/g) ?? []).length > captured,
-        'a new capture',
-        { timeoutMs: 30_000, explain: () => ckpt.output().stderr },
-      );
+      // Each kill lands on a writer that has started (said where it starts), after a capture of
+      // its own: a kill in the restart's start-up would resume nothing new.
+      await waitFor(() => count(ckpt.output().stdout, /start at \d+/g) > k, `start ${k + 1} of the writer`, {
+        timeoutMs: 30_000,
+        explain: () => ckpt.output().stderr,
+      });
+      const pid = await waitFor(() => writerIn(dir), 'the writer', { timeoutMs: 15_000 });
+      const captured = captures();
+      await waitFor(() => captures() > captured, 'a new capture', {
+        timeoutMs: 30_000,
+        explain: () => ckpt.output().stderr,
+      });
       const wait = random() * 900; // anywhere in a save's pause or its writes
       await sleep(wait);
-      const pid = await waitFor(() => writerIn(dir), 'the writer', { timeoutMs: 15_000 });
       process.kill(pid, 'SIGKILL');
       kills.push(`kill ${k + 1}: ${Math.round(wait)} ms after a capture`);
     }

@@ -74,8 +74,8 @@ export function describeConformance<R>(runs: AppRuns<R>, app: AppConformance<R>)
 
   runs.itRuns(
     `(c) ${app.app} SIGKILLed at a random moment after a capture: ckpt restarts it from the last checkpoint, and it ends at the reference's result`,
-    async (ref, w) => {
-      const { done, context } = await runs.killThenRestart(w, app.captureTimeoutMs);
+    async (ref, first) => {
+      const { done, context, w } = await runs.killThenRestart(first, app.captureTimeoutMs);
       app.restartedAfterKill?.(ref, done, w, context);
       app.sameResult(ref, w, done.stdout, context);
     },

@@ -91,9 +91,13 @@ export interface AppRuns<R> {
   ): Promise<{ stopped: CkptExit; resumed: CkptExit; context: string; w: AppWorkspace }>;
   /**
    * SIGKILLs the app up to 20 % of the reference run's time after ckpt's first capture: ckpt must
-   * restart it once from a checkpoint and finish, and `ckpt status` must say so.
+   * restart it once from a checkpoint and finish, and `ckpt status` must say so. Resolves with the
+   * workspace the kill landed in (a fresh one when a run ended before its kill).
    */
-  killThenRestart(w: AppWorkspace, captureTimeoutMs: number): Promise<{ done: CkptExit; context: string }>;
+  killThenRestart(
+    w: AppWorkspace,
+    captureTimeoutMs: number,
+  ): Promise<{ done: CkptExit; context: string; w: AppWorkspace }>;
   /**
    * The node dies after ckpt's second capture (app and ckpt SIGKILLed at once), then the app's
    * newest checkpoint file is torn. As a control the app itself must fail to restart from a copy;
@@ -198,15 +202,32 @@ export function useAppRuns<R>(setup: AppSetup<R>): AppRuns<R> {
 
     async killThenRestart(w, captureTimeoutMs) {
       const ref = await uninterrupted();
-      const run = start(w, ['--max-restarts', '5', '--backoff', '0.2s']);
-      const { done, delay } = await killAppAfterFirstCapture(run, setup.comm, ref.ms * 0.2, captureTimeoutMs);
+      // As for a stop: when the run ends before its kill, the moment is drawn again from how
+      // long this run went on after its first capture, in a fresh workspace (at most twice).
+      let span = ref.ms * 0.2;
+      let done: CkptExit | undefined;
+      let delay = 0;
+      for (let attempt = 1; done === undefined; attempt++) {
+        const run = start(w, ['--max-restarts', '5', '--backoff', '0.2s']);
+        delay = Math.round(span * Math.random());
+        const outcome = await killAppAfterFirstCapture(run, setup.comm, delay, captureTimeoutMs);
+        if ('done' in outcome) {
+          done = outcome.done;
+          break;
+        }
+        expect(attempt, `the run ended before its SIGKILL ${attempt} times (last: ${delay} ms)`).toBeLessThan(
+          3,
+        );
+        span = outcome.msAfterCapture * 0.5;
+        w = workspace();
+      }
       const context = `SIGKILL ${delay} ms after the first capture\n${done.stderr}`;
       expect(done.code, context).toBe(0);
       expect(done.stderr, context).toContain('ckpt: the program crashed (killed by SIGKILL); restart 1/5');
       expect(done.stderr, context).toMatch(/ckpt: resuming from checkpoint #\d+/);
       expect(done.stderr, context).toContain('ckpt: the program finished');
       expect(statusOf(w), context).toMatchObject({ state: 'finished', restarts: 1 });
-      return { done, context };
+      return { done, context, w };
     },
 
     async crashTearThenResume(w, torn) {

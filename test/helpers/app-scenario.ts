@@ -65,27 +65,37 @@ export async function sleepWhileRunning(
 }
 
 /**
- * Waits for ckpt's first capture, then SIGKILLs the app (`comm`) up to `maxDelayMs` later; resolves
- * with ckpt's exit once it has restarted the app to its end, after checking the kill landed.
+ * Waits for ckpt's first capture, then SIGKILLs the app (`comm`) `delayMs` later; resolves with
+ * ckpt's exit once it has restarted the app to its end, after checking the kill landed. When the
+ * app has finished by then (the machine's load changed since `delayMs` was drawn), resolves with
+ * the run's end and how long after the first capture it came, for the caller to draw again.
  */
 export async function killAppAfterFirstCapture(
   run: CkptChild,
   comm: string,
-  maxDelayMs: number,
+  delayMs: number,
   captureTimeoutMs: number,
-): Promise<{ done: CkptExit; delay: number }> {
+): Promise<{ done: CkptExit } | { finishedFirst: CkptExit; msAfterCapture: number }> {
   await waitFor(() => /captured .* as checkpoint #1\b/.test(run.output().stderr), 'a first capture', {
     timeoutMs: captureTimeoutMs,
+    explain: () => run.output().stderr,
   });
-  const delay = Math.round(Math.random() * maxDelayMs);
-  await sleep(delay);
+  const captured = Date.now();
+  await sleep(delayMs);
   const app = childNamed(run.pid, comm);
-  expect(app, `no running ${comm} under ckpt (finished already?)\n${run.output().stderr}`).toBeDefined();
-  process.kill(app!, 'SIGKILL');
+  if (app === undefined) {
+    const finishedFirst = await run.exited;
+    expect(
+      finishedFirst.code,
+      `no running ${comm} under ckpt, and no clean end:\n${finishedFirst.stderr}`,
+    ).toBe(0);
+    return { finishedFirst, msAfterCapture: Date.now() - captured };
+  }
+  process.kill(app, 'SIGKILL');
   const done = await run.exited;
   // The kill landed: ckpt saw its app die by SIGKILL (a run that had finished would not say so).
   expect(done.stderr, done.stderr).toContain('ckpt: the program crashed (killed by SIGKILL)');
-  return { done, delay };
+  return { done };
 }
 
 /**
@@ -93,9 +103,15 @@ export async function killAppAfterFirstCapture(
  * ckpt are SIGKILLed at once. Checks both kills landed mid-run; resolves with ckpt's exit.
  */
 export async function crashNodeAfterSecondCapture(run: CkptChild, comm: string): Promise<CkptExit> {
-  await waitFor(() => /as checkpoint #2\b/.test(run.output().stderr), 'a second capture', {
-    timeoutMs: 90_000,
+  let ended = false;
+  void run.exited.then(() => {
+    ended = true;
   });
+  await waitFor(() => /as checkpoint #2\b/.test(run.output().stderr) || ended, 'a second capture', {
+    timeoutMs: 90_000,
+    explain: () => run.output().stderr,
+  });
+  expect(ended, `ckpt ended before a second capture:\n${run.output().stderr}`).toBe(false);
   await sleep(Math.round(Math.random() * 1000));
   const app = childNamed(run.pid, comm);
   expect(app, `no running ${comm} under ckpt\n${run.output().stderr}`).toBeDefined();
