@@ -72,7 +72,8 @@ export async function assessTask(
 ): Promise<TaskAssessment> {
   const { dir } = ctx.graph.workflow;
   const step = ctx.graph.steps.get(task.step)!;
-  const { components, missing } = await keyComponents(task, step.env, upstream, dir, ctx.hasher, ctx.env);
+  const parts = keyComponents(task, step.env, upstream, dir, ctx.hasher, ctx.env);
+  const { components, missing } = parts instanceof Promise ? await parts : parts;
   const key = missing.length > 0 ? null : keyOf(components);
   const base = { task, key, components, missing, record: undefined };
   if (missing.length > 0) return { ...base, verdict: 'blocked', reasons: [] };
@@ -112,7 +113,8 @@ export async function changedOutputs(
     const abs = join(dir, path);
     hasher.remember(abs, recorded);
     try {
-      const now = await hasher.hash(abs);
+      const hashed = hasher.hashNow(abs);
+      const now = hashed instanceof Promise ? await hashed : hashed;
       if (now.hash !== recorded.hash)
         out.push({ type: 'output-changed', path, old: recorded.hash, new: now.hash });
     } catch (error) {

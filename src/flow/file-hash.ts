@@ -94,9 +94,26 @@ export class FileHasher {
    * streamed, so a head never blocks on a large read.
    */
   async hash(path: string): Promise<HashedFile> {
-    const known = this.entries.get(path);
+    return this.hashNow(path);
+  }
+
+  /**
+   * The hash of the file at absolute `path` when the cache vouches for it as it is now, without
+   * a promise (a plan asks this of 100 000 inputs); otherwise {@link hash} reads it. Throws
+   * {@link MissingFileError} if it is not there.
+   */
+  hashNow(path: string): HashedFile | Promise<HashedFile> {
     const before = statFile(path);
-    if (known && sameIdentity(known, before) && !isRacy(known)) return known;
+    return this.unchanged(path, before) ?? this.hashChanged(path, before);
+  }
+
+  /** The cached entry of `path` if its file still has identity `now` and the entry is not racy. */
+  private unchanged(path: string, now: FileIdentity): HashedFile | undefined {
+    const known = this.entries.get(path);
+    return known && sameIdentity(known, now) && !isRacy(known) ? known : undefined;
+  }
+
+  private async hashChanged(path: string, before: FileIdentity): Promise<HashedFile> {
     for (let attempt = 0; ; attempt++) {
       const hashedAtNs = (BigInt(Date.now()) * 1_000_000n).toString();
       const start = attempt === 0 ? before : statFile(path);

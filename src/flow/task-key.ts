@@ -1,5 +1,5 @@
 import { isAbsolute, join, posix } from 'node:path';
-import { glob, isDynamicPattern } from 'tinyglobby';
+import { globSync, isDynamicPattern } from 'tinyglobby';
 import { sha256Hex } from '../store/index.js';
 import { type FileHasher, MissingFileError } from './file-hash.js';
 
@@ -41,16 +41,17 @@ export interface KeyParts {
 /**
  * The parts of a task's key: its command, its `env` values, the content of each declared input
  * (globs expanded in the workflow's directory) and of each upstream task's outputs, and the
- * upstream tasks' keys.
+ * upstream tasks' keys. Synchronous unless an input must be read in the background (a large
+ * file the hash cache cannot vouch for): a plan asks this of 100 000 tasks.
  */
-export async function keyComponents(
+export function keyComponents(
   task: { command: string; inputs: readonly string[] },
   envNames: readonly string[],
   upstream: readonly UpstreamState[],
   dir: string,
   hasher: FileHasher,
   env: NodeJS.ProcessEnv,
-): Promise<KeyParts> {
+): KeyParts | Promise<KeyParts> {
   const components: KeyComponent[] = [{ kind: 'command', name: 'command', hash: sha256Hex(task.command) }];
   for (const name of envNames) {
     const value = env[name];
@@ -63,28 +64,49 @@ export async function keyComponents(
     }
   }
   const missing: string[] = [];
+  const reading: Promise<void>[] = [];
   for (const pattern of task.inputs) {
     const names =
       mayBeGlob(pattern) && isDynamicPattern(pattern)
-        ? (await glob(pattern, { cwd: dir, onlyFiles: true, expandDirectories: false })).sort()
+        ? globSync(pattern, { cwd: dir, onlyFiles: true, expandDirectories: false }).sort()
         : [isAbsolute(pattern) ? pattern : posix.normalize(pattern)];
     for (const name of names) {
       if (inputs.has(name)) continue;
+      const component: KeyComponent = { kind: 'input', name, hash: null };
+      inputs.set(name, component);
       try {
-        const { hash } = await hasher.hash(isAbsolute(name) ? name : join(dir, name));
-        inputs.set(name, { kind: 'input', name, hash });
+        const hashed = hasher.hashNow(isAbsolute(name) ? name : join(dir, name));
+        if (!(hashed instanceof Promise)) component.hash = hashed.hash;
+        else {
+          reading.push(
+            hashed.then(
+              (h) => {
+                component.hash = h.hash;
+              },
+              (error: unknown) => {
+                if (!(error instanceof MissingFileError)) throw error;
+                missing.push(name);
+                inputs.delete(name);
+              },
+            ),
+          );
+        }
       } catch (error) {
         if (!(error instanceof MissingFileError)) throw error;
         missing.push(name);
+        inputs.delete(name);
       }
     }
   }
-  components.push(...inputs.values());
-  for (const up of upstream) components.push({ kind: 'upstream', name: up.id, hash: up.key });
-  components.sort(
-    (a, b) => KIND_RANK[a.kind] - KIND_RANK[b.kind] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
-  );
-  return { components, missing };
+  const finish = (): KeyParts => {
+    components.push(...inputs.values());
+    for (const up of upstream) components.push({ kind: 'upstream', name: up.id, hash: up.key });
+    components.sort(
+      (a, b) => KIND_RANK[a.kind] - KIND_RANK[b.kind] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+    );
+    return { components, missing };
+  };
+  return reading.length === 0 ? finish() : Promise.all(reading).then(finish);
 }
 
 /** Whether `pattern` has a character a glob needs: a cheap test before tinyglobby's full one. */

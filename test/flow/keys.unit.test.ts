@@ -1,9 +1,17 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FileHasher } from '../../src/flow/file-hash.js';
-import { diffComponents, type KeyComponent, keyComponents, keyOf, UNSET } from '../../src/flow/task-key.js';
+import { FileHasher, SYNC_HASH_BYTES } from '../../src/flow/file-hash.js';
+import {
+  diffComponents,
+  type KeyComponent,
+  type KeyParts,
+  keyComponents,
+  keyOf,
+  UNSET,
+} from '../../src/flow/task-key.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ckpt-flow-keys-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,6 +46,30 @@ describe('task keys', () => {
       {},
     );
     expect(result.missing).toEqual(['nope.txt']);
+  });
+
+  it('read a large input in the background, a small one and a cached one at once, with the same hashes', async () => {
+    const big = Buffer.alloc(3 * SYNC_HASH_BYTES + 7, 1);
+    writeFileSync(join(dir, 'big.bin'), big);
+    writeFileSync(join(dir, 'small.txt'), 'small');
+    const hasher = await FileHasher.open(undefined);
+    const task = { command: 'x', inputs: ['big.bin', 'small.txt', 'gone.txt', '*.bin'] };
+    const first = keyComponents(task, [], [], dir, hasher, {});
+    expect(first).toBeInstanceOf(Promise); // big.bin is streamed
+    const read = await first;
+    const sha = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+    expect(read.components.filter((c) => c.kind === 'input')).toEqual([
+      { kind: 'input', name: 'big.bin', hash: sha(big) },
+      { kind: 'input', name: 'small.txt', hash: sha('small') },
+    ]);
+    expect(read.missing).toEqual(['gone.txt']);
+    // Once hashed and no longer racy, nothing is read: the answer comes without a promise.
+    const old = new Date(Date.now() - 60_000);
+    for (const f of ['big.bin', 'small.txt']) utimesSync(join(dir, f), old, old);
+    await keyComponents(task, [], [], dir, hasher, {});
+    const cached = keyComponents(task, [], [], dir, hasher, {});
+    expect(cached).not.toBeInstanceOf(Promise);
+    expect((cached as KeyParts).components).toEqual(read.components);
   });
 
   it('diff: changed, new and removed parts with old and new hash', () => {
