@@ -1,10 +1,10 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { FlowReport } from './flow-report.js';
 import { renderPage } from './html.js';
+import { listenOnPort, listenOnSocket } from './listen.js';
 import { type Report, readReport, type StoreReportCache, storesUnder } from './report-data.js';
 
 /** How often the dashboard looks for a change in the store (its journal and manifests). */
@@ -183,19 +183,19 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   }, WATCH_MS);
   watch.unref();
 
-  if (options.socket) {
-    await fsp.rm(options.socket, { force: true });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.socket, resolve);
-    });
-    await fsp.chmod(options.socket, 0o600);
-  } else {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, '127.0.0.1', resolve);
-    });
-    port = (server.address() as AddressInfo).port;
+  // The socket's inode: on close, only the socket this server made is removed.
+  let socketIno: number | undefined;
+  try {
+    if (options.socket) {
+      await listenOnSocket(server, options.socket);
+      socketIno = (await fsp.lstat(options.socket)).ino;
+    } else {
+      port = await listenOnPort(server, options.port ?? 0);
+    }
+  } catch (error) {
+    clearInterval(watch);
+    server.close();
+    throw error;
   }
   const url = options.socket
     ? `http://localhost:PORT/#token=${token}`
@@ -208,7 +208,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       clearInterval(watch);
       for (const c of clients) c.end();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      if (options.socket) await fsp.rm(options.socket, { force: true });
+      if (options.socket) {
+        const now = await fsp.lstat(options.socket).catch(() => undefined);
+        if (now?.isSocket() && now.ino === socketIno) await fsp.rm(options.socket, { force: true });
+      }
     },
   };
 }
