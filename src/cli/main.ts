@@ -8,6 +8,7 @@ import { portOption } from './commands/ui.js';
 import { type CommandContext, resolveStoreDir } from './context.js';
 import { EXIT_FAILURE, EXIT_USAGE, exitCodeFor } from './exit-codes.js';
 import { addRunCommand } from './run-command.js';
+import { printable } from './terminal-text.js';
 
 /** ckpt's version, as `ckpt --version` prints it. */
 export const VERSION = '0.1.0';
@@ -386,7 +387,8 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
   }
 }
 
+/** Every line ckpt prints passes through {@link printable}: a store's bytes never drive the terminal. */
 const defaultIo: Io = {
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
+  out: (text) => process.stdout.write(`${printable(text)}\n`),
+  err: (text) => process.stderr.write(`${printable(text)}\n`),
 };

@@ -275,6 +275,34 @@ describe('ckpt inspect of a file checkpoint', () => {
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('has no file at or under `out/nothing`');
   });
+
+  it("shows a store's control characters escaped, never sends them to the terminal, and keeps each name on its line", () => {
+    const dir = tmp();
+    mkdirSync(join(dir, 'out'));
+    writeFileSync(
+      join(dir, 'out', 'ansi.txt'),
+      'plain\n\x1b[31mred\x1b[0m and \x1b]0;TITLE\x07 osc\tand a tab\n',
+    );
+    writeFileSync(join(dir, 'out', 'esc\x1b[2Jname.txt'), 'x\n');
+    writeFileSync(join(dir, 'out', 'two\nlines.txt'), 'y\n');
+    const store = join(dir, 'store');
+    expect(runCkpt(['--store', store, 'commit', '--step', '1', 'out'], { cwd: dir }).code).toBe(0);
+    for (const command of [
+      ['inspect', 'latest'],
+      ['show', 'latest'],
+      ['diff', '1', '1'],
+    ]) {
+      const r = runCkpt(['--store', store, ...command], { cwd: dir });
+      expect(r.code, r.stderr).toBe(0);
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: what must not be there
+      expect(r.stdout, command.join(' ')).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+      expect(r.stdout, command.join(' ')).not.toMatch(/^lines\.txt/m);
+    }
+    const text = runCkpt(['--store', store, 'inspect', 'latest'], { cwd: dir }).stdout;
+    expect(text).toContain('  | \\x1b[31mred\\x1b[0m and \\x1b]0;TITLE\\x07 osc\tand a tab');
+    expect(text).toContain('  out/esc\\x1b[2Jname.txt  2 B  text');
+    expect(text).toContain('  out/two\\x0alines.txt  2 B  text');
+  });
 });
 
 describe('the Python reader: load_value', () => {

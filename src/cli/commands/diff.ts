@@ -4,6 +4,7 @@ import type { Entry, Manifest, Store } from '../../store/index.js';
 import { manifestChunks } from '../../store/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 import { formatBytes } from '../format.js';
+import { oneLine } from '../terminal-text.js';
 
 /** What `ckpt diff A B` reports: paths added, removed and changed from checkpoint A to B. */
 export interface ManifestDiff {
@@ -87,9 +88,9 @@ export async function runDiff(
   ctx.out(
     `#${diff.from} → #${diff.to}: ${formatBytes(diff.newBytes)} of ${formatBytes(diff.totalBytes)} in new chunks.`,
   );
-  for (const k of diff.added) ctx.out(`  + ${k}`);
-  for (const k of diff.removed) ctx.out(`  - ${k}`);
-  for (const k of diff.changed) ctx.out(`  ~ ${k}`);
+  for (const k of diff.added) ctx.out(`  + ${oneLine(k)}`);
+  for (const k of diff.removed) ctx.out(`  - ${oneLine(k)}`);
+  for (const k of diff.changed) ctx.out(`  ~ ${oneLine(k)}`);
   ctx.out(`  ${diff.unchanged} unchanged`);
   return 0;
 }

@@ -1,6 +1,7 @@
 import type { ArrayStats, Inspection, ValueNode } from '../../inspect/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 import { formatBytes } from '../format.js';
+import { oneLine } from '../terminal-text.js';
 
 /** `ckpt inspect <id|latest> [PATH]`: what a checkpoint holds, for debugging. */
 export async function runInspect(
@@ -27,10 +28,11 @@ export function renderInspection(i: Inspection): string[] {
     return lines;
   }
   for (const f of i.files) {
-    if (f.type === 'dir') lines.push(`  ${f.path}/`);
-    else if (f.type === 'symlink') lines.push(`  ${f.path} -> ${f.target}`);
+    const path = oneLine(f.path);
+    if (f.type === 'dir') lines.push(`  ${path}/`);
+    else if (f.type === 'symlink') lines.push(`  ${path} -> ${oneLine(f.target ?? '')}`);
     else {
-      lines.push(`  ${f.path}  ${formatBytes(f.size ?? 0)}${f.content ? `  ${f.content}` : ''}`);
+      lines.push(`  ${path}  ${formatBytes(f.size ?? 0)}${f.content ? `  ${f.content}` : ''}`);
       for (const line of f.head ?? []) lines.push(`  | ${line}`);
     }
   }

@@ -1,6 +1,7 @@
 import type { Entry } from '../../store/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 import { formatBytes, formatStep, formatTable } from '../format.js';
+import { oneLine } from '../terminal-text.js';
 
 /** `ckpt show <id|latest>`: a checkpoint's manifest in full. */
 export async function runShow(ctx: CommandContext, ref: string): Promise<number> {
@@ -12,7 +13,7 @@ export async function runShow(ctx: CommandContext, ref: string): Promise<number>
   }
   const slurm = m.writer.slurm ? `, SLURM job ${m.writer.slurm.jobId}` : '';
   ctx.out(`Checkpoint #${m.seq} — step ${formatStep(m.step, m.meta)}, ${m.time}`);
-  ctx.out(`Written by pid ${m.writer.pid} on ${m.writer.host}${slurm}`);
+  ctx.out(`Written by pid ${m.writer.pid} on ${oneLine(String(m.writer.host))}${slurm}`);
   if (m.ranks !== undefined)
     ctx.out(`Committed by ${m.ranks} rank${m.ranks === 1 ? '' : 's'}, each its own part`);
   ctx.out(
@@ -32,12 +33,12 @@ export async function runShow(ctx: CommandContext, ref: string): Promise<number>
 function entryRow(e: Entry): string[] {
   switch (e.type) {
     case 'file':
-      return ['file', e.path, formatBytes(e.size), String(e.chunks.length), e.hash.slice(0, 16)];
+      return ['file', oneLine(e.path), formatBytes(e.size), String(e.chunks.length), e.hash.slice(0, 16)];
     case 'blob':
-      return ['blob', e.key, formatBytes(e.size), String(e.chunks.length), e.hash.slice(0, 16)];
+      return ['blob', oneLine(e.key), formatBytes(e.size), String(e.chunks.length), e.hash.slice(0, 16)];
     case 'dir':
-      return ['dir', e.path, '', '', ''];
+      return ['dir', oneLine(e.path), '', '', ''];
     default:
-      return ['link', `${e.path} -> ${e.target}`, '', '', ''];
+      return ['link', `${oneLine(e.path)} -> ${oneLine(e.target)}`, '', '', ''];
   }
 }
