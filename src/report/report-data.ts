@@ -203,6 +203,11 @@ export async function readStoreReport(path: string, cache?: StoreReportCache): P
   if (status.journal.damagedLines.length > 0) {
     warnings.push(`The journal has ${status.journal.damagedLines.length} damaged line(s) (passed over).`);
   }
+  if (status.journal.unreadable !== undefined) {
+    warnings.push(
+      `The journal cannot be read, so the job's history is unknown: ${status.journal.unreadable}`,
+    );
+  }
   if (status.state === 'supervisor-died') warnings.push('ckpt run died without recording an end (killed?).');
   return {
     kind: 'store',

@@ -25,7 +25,8 @@ export type JobState =
   | 'failed'
   | 'cannot-start'
   | 'supervisor-died'
-  | 'no-run';
+  | 'no-run'
+  | 'journal-unreadable';
 
 /** One start of the program, from the journal: what it resumed from, how it ended, what it lost. */
 export interface Segment {
@@ -70,7 +71,8 @@ export interface JobStatus {
   workLostMs: number;
   /** Checkpoints the restart loop gave up (the program failed on them right after starting). */
   markedFailing: Array<{ seq: number; why: string; time: string }>;
-  journal: { events: number; damagedLines: number[]; tornTail: boolean };
+  /** `unreadable`: why the journal could not be read at all (then the state says so). */
+  journal: { events: number; damagedLines: number[]; tornTail: boolean; unreadable?: string };
 }
 
 /** How {@link readJobStatus} judges the present: the clock, and the lease probe of `ckpt run`. */
@@ -207,7 +209,7 @@ export async function readJobStatus(store: Store, options: JobStatusOptions = {}
     segment.lostMs = elapsed(from, end);
   });
   const open = segments.at(-1);
-  let state: JobState = 'no-run';
+  let state: JobState = journal.unreadable === undefined ? 'no-run' : 'journal-unreadable';
   if (open) {
     if (
       outcome &&
@@ -245,6 +247,7 @@ export async function readJobStatus(store: Store, options: JobStatusOptions = {}
       events: journal.events.length,
       damagedLines: journal.damagedLines,
       tornTail: journal.tornTail,
+      ...(journal.unreadable === undefined ? {} : { unreadable: journal.unreadable }),
     },
   };
 }

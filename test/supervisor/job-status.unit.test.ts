@@ -2,7 +2,8 @@
  * `ckpt status` from a journal, without running anything: the story must not depend on the order
  * in which two copies of a job (one of them stale after a node failure) happen to write.
  */
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -124,5 +125,28 @@ describe('readJobStatus on an untrusted journal', () => {
     expect(status.restarts).toBe(0);
     expect(status.markedFailing).toEqual([]);
     expect(status.journal).toMatchObject({ events: 7, damagedLines: [] });
+  });
+});
+
+describe('readJobStatus on a journal that cannot be read', () => {
+  it('says the history is unknown (not "never run") and why, for a symlink, a FIFO or a directory in its place', async () => {
+    for (const plant of ['symlink', 'fifo', 'dir'] as const) {
+      const store = await Store.open(join(tempDir(), 'store'), { create: true });
+      await appendJournal(store.root, 'start', {
+        writer: { host: 'n1', pid: OLD },
+        command: ['x'],
+        restarts: 0,
+        resumeFrom: null,
+        skipped: [],
+      });
+      const journal = join(store.root, 'journal.log');
+      rmSync(journal);
+      if (plant === 'symlink') symlinkSync('/dev/null', journal);
+      else if (plant === 'fifo') execFileSync('mkfifo', [journal]);
+      else mkdirSync(journal);
+      const status = await readJobStatus(store);
+      expect(status.state, plant).toBe('journal-unreadable');
+      expect(status.journal.unreadable, plant).toContain(journal);
+    }
   });
 });

@@ -14,6 +14,7 @@ const STATE_TEXT = {
   fenced: 'stopped: another copy of the job owns the store',
   'supervisor-died': 'not running: its supervisor died without recording an end (killed?)',
   'no-run': 'never run under `ckpt run`',
+  'journal-unreadable': 'unknown: its journal cannot be read (see below)',
 } as const;
 
 /** `ckpt status`: the job's state, segments, restarts, last checkpoint and work lost. */
@@ -62,5 +63,10 @@ export async function runStatus(ctx: CommandContext): Promise<number> {
   );
   ctx.out(`Work lost so far: ${formatDuration(status.workLostMs)}`);
   for (const f of status.markedFailing) ctx.out(`Checkpoint #${f.seq} was given up at ${f.time}: ${f.why}.`);
+  if (status.journal.unreadable !== undefined) {
+    ctx.err(
+      `ckpt: warning: the journal cannot be read, so the job's history is unknown. ${status.journal.unreadable} The checkpoints do not depend on it; \`ckpt verify\` checks them.`,
+    );
+  }
   return 0;
 }
