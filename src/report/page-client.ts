@@ -20,7 +20,7 @@ tr.bad td { color: #a3261b; }
 .warn { background: #fff4e5; border: 1px solid #f0c27b; padding: 6px 10px; border-radius: 6px; margin: 4px 0; }
 .ok { color: #1f7a3a; } .note { color: #5b6476; }
 a { color: #2456b3; }
-.state-finished { color: #1f7a3a; } .state-failed, .state-supervisor-died, .state-fenced { color: #a3261b; }
+.state-finished { color: #1f7a3a; } .state-failed, .state-supervisor-died, .state-fenced, .state-store-unreadable, .state-journal-unreadable { color: #a3261b; }
 .state-running, .state-requeued, .state-interrupted { color: #2456b3; }
 .status-done, .status-cached { color: #1f7a3a; } .status-failed, .status-blocked { color: #a3261b; }
 .status-running, .status-queued { color: #2456b3; }

@@ -76,8 +76,43 @@ export async function readReport(path: string, caches?: Map<string, StoreReportC
   };
   if (await isStore(path)) return readStoreReport(path, cacheOf(path));
   const jobs: StoreReport[] = [];
-  for (const store of await storesUnder(path)) jobs.push(await readStoreReport(store, cacheOf(store)));
+  for (const store of await storesUnder(path)) {
+    // One damaged store of a job array is a row that says so, not the end of the whole view.
+    jobs.push(
+      await readStoreReport(store, cacheOf(store)).catch((error: unknown) => {
+        if (!(error instanceof CkptError)) throw error;
+        return unreadableStore(store, error);
+      }),
+    );
+  }
   return { kind: 'directory', path, generatedAt: new Date().toISOString(), jobs };
+}
+
+/** The row of a store in a directory that cannot be read at all, with why and the fix. */
+function unreadableStore(path: string, error: CkptError): StoreReport {
+  const hint = error.hint ? ` ${error.hint}` : '';
+  return {
+    kind: 'store',
+    name: basename(path),
+    path,
+    generatedAt: new Date().toISOString(),
+    status: {
+      state: 'store-unreadable',
+      holder: undefined,
+      segments: [],
+      restarts: 0,
+      lastCheckpoint: undefined,
+      workLostMs: 0,
+      markedFailing: [],
+      journal: { events: 0, damagedLines: [], tornTail: false },
+    },
+    holder: null,
+    checkpoints: [],
+    resumeFrom: null,
+    skipped: [],
+    marks: [],
+    warnings: [`This store cannot be read: ${error.message}${hint}`],
+  };
 }
 
 /** `path` itself when it is a store, else its subdirectories that are stores, in name order. */

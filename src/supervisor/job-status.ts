@@ -26,7 +26,8 @@ export type JobState =
   | 'cannot-start'
   | 'supervisor-died'
   | 'no-run'
-  | 'journal-unreadable';
+  | 'journal-unreadable'
+  | 'store-unreadable';
 
 /** One start of the program, from the journal: what it resumed from, how it ended, what it lost. */
 export interface Segment {

@@ -15,6 +15,7 @@ const STATE_TEXT = {
   'supervisor-died': 'not running: its supervisor died without recording an end (killed?)',
   'no-run': 'never run under `ckpt run`',
   'journal-unreadable': 'unknown: its journal cannot be read (see below)',
+  'store-unreadable': 'unknown: the store cannot be read',
 } as const;
 
 /** `ckpt status`: the job's state, segments, restarts, last checkpoint and work lost. */
