@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpointer } from '../../src/index.js';
 import type { ArrayStats, Inspection, ValueDiff, ValueNode } from '../../src/inspect/index.js';
+import { Store } from '../../src/store/index.js';
 import { ckptJson, runCkpt } from '../helpers/cli.js';
 import { PYTHON3, skipWithout } from '../helpers/needs.js';
 import { REPO_ROOT, requireBuild } from '../helpers/repo.js';
+import { corruptChunk } from '../helpers/store.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const tmp = useTempDirs('ckpt-inspect-');
@@ -152,6 +154,25 @@ describe('ckpt inspect of a library checkpoint', () => {
     expect(text.stdout).toMatch(
       /^ {8}model\.weights\[0\] {2}Float32Array\(3\) {2}min 1 {2}max 3 {2}mean 2 {2}\[1, 2, 3\]$/m,
     );
+  });
+
+  it('latest: passes over a newest checkpoint that does not read whole, as a restore does, and says so', async () => {
+    const dir = tmp();
+    const store = await saveStates(dir, [
+      { a: new Float64Array([1, 2, 3]) },
+      { a: new Float64Array([4, 5, 6]) },
+    ]);
+    const second = (await (await Store.open(store)).readManifest(2)).entries.find(
+      (e) => e.type === 'blob' && e.key === 'value',
+    );
+    if (second?.type !== 'blob') throw new Error('no value document in #2');
+    corruptChunk(store, second.chunks[0]!);
+    const r = runCkpt(['--store', store, 'inspect', 'latest'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^Checkpoint #1, step 1:/);
+    expect(r.stderr).toMatch(/checkpoint #2 passed over: /);
+    // Asked for by number, the damaged one is an error, not another checkpoint.
+    expect(runCkpt(['--store', store, 'inspect', '2'], { cwd: dir }).code).not.toBe(0);
   });
 
   it('shows one part when given a path, and names what is there when the path is wrong', async () => {

@@ -1,3 +1,4 @@
+import { NotFoundError } from '../../errors.js';
 import type { ArrayStats, Inspection, ValueNode } from '../../inspect/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
 import { formatBytes } from '../format.js';
@@ -11,7 +12,22 @@ export async function runInspect(
 ): Promise<number> {
   const { inspectCheckpoint } = await import('../../inspect/index.js');
   const store = await openExistingStore(ctx);
-  const inspection = await inspectCheckpoint(store, await store.resolve(ref), path);
+  let inspection: Inspection;
+  if (ref === 'latest') {
+    // The newest checkpoint that reads whole, as a restore would take it: one whose value does
+    // not decode (or whose bytes do not verify) is passed over, and said so.
+    const { restoreNewest } = await import('../../store/index.js');
+    const found = await restoreNewest(store, (m) => inspectCheckpoint(store, m, path));
+    for (const s of found.skipped) ctx.err(`ckpt: checkpoint #${s.seq} passed over: ${s.reason}`);
+    if (!found.result) {
+      throw new NotFoundError(`No checkpoint in ${store.root} can be read whole.`, {
+        hint: 'Run `ckpt verify --deep` to see what is damaged.',
+      });
+    }
+    inspection = found.result;
+  } else {
+    inspection = await inspectCheckpoint(store, await store.resolve(ref), path);
+  }
   if (ctx.json) {
     printJson(ctx, inspection);
     return 0;
