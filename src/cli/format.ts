@@ -46,3 +46,14 @@ export function formatAge(iso: string, now = Date.now()): string {
 export function formatStep(step: number, meta: Record<string, unknown> | undefined): string {
   return meta?.stepKind === 'capture-counter' ? `capture ${step}` : String(step);
 }
+
+/**
+ * A statistic to six significant digits that never reads as more exact than it is: an integer
+ * that is exact as a double is shown whole; otherwise six digits, in exponent form when the
+ * rounding cuts digits before the point (`4.29497e+9`, never `4294970000`).
+ */
+export function formatApprox(v: number): string {
+  if (Number.isSafeInteger(v)) return String(v);
+  if (!Number.isFinite(v)) return String(v);
+  return Math.abs(v) >= 1e6 ? v.toPrecision(6) : String(Number(v.toPrecision(6)));
+}

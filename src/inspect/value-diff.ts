@@ -18,6 +18,8 @@ export interface ArrayChange {
   maxRelAt: number | null;
   /** The first index that differs. */
   firstAt: number | null;
+  /** Changed elements that are NaN or infinite on one side or both (not in maxAbs or maxRel). */
+  nonFinite: number;
 }
 
 /** One difference between two values. */
@@ -159,6 +161,7 @@ function compareArrays(
   let maxAbsAt: number | null = null;
   let maxRel = -1;
   let maxRelAt: number | null = null;
+  let nonFinite = 0;
   for (let i = 0; i < compared; i++) {
     const x = a[i]!;
     const y = b[i]!;
@@ -167,14 +170,20 @@ function compareArrays(
     firstAt ??= i;
     const xn = Number(x);
     const yn = Number(y);
-    if (!Number.isFinite(xn) || !Number.isFinite(yn)) continue;
-    const abs = Math.abs(yn - xn);
+    if (!Number.isFinite(xn) || !Number.isFinite(yn)) {
+      nonFinite++;
+      continue;
+    }
+    // 64-bit integers are subtracted exactly: as doubles, 2^53 + 1 and 2^53 differ by 0.
+    const abs =
+      typeof x === 'bigint' && typeof y === 'bigint' ? Number(y > x ? y - x : x - y) : Math.abs(yn - xn);
     if (abs > maxAbs) {
       maxAbs = abs;
       maxAbsAt = i;
     }
     if (xn !== 0) {
-      const rel = abs / Math.abs(xn);
+      // As a ratio, which does not overflow where the difference does (1e308 → -1e308: 2).
+      const rel = Number.isFinite(abs) ? abs / Math.abs(xn) : Math.abs(yn / xn - 1);
       if (rel > maxRel) {
         maxRel = rel;
         maxRelAt = i;
@@ -194,5 +203,6 @@ function compareArrays(
     maxRel: maxRelAt === null ? null : maxRel,
     maxRelAt,
     firstAt,
+    nonFinite,
   };
 }

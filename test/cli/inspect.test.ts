@@ -221,6 +221,7 @@ describe('ckpt diff --values', () => {
       maxRel: Math.abs(7 - Math.sin(500)) / Math.abs(Math.sin(500)),
       maxRelAt: 500,
       firstAt: 10,
+      nonFinite: 0,
     });
     // NaN stayed NaN: not a change.
     expect((byPath.get('field') as { changed: number }).changed).toBe(2);
@@ -244,6 +245,33 @@ describe('ckpt diff --values', () => {
       '~ field  Float64Array: 2 of 1000 changed, first at [10]; largest change 7.',
     );
     expect(text.stdout).toContain('~ step  1 → 2');
+  });
+
+  it('subtracts 64-bit integers exactly, counts NaN and Inf transitions, and never shows a rounded figure as exact', async () => {
+    const dir = tmp();
+    const store = await saveStates(dir, [
+      {
+        big: new BigInt64Array([9223372036854775806n, 9007199254740993n, 5n]),
+        ints: new Int32Array([-2147483648, 7]),
+        f: new Float64Array([1, 2, Number.NaN, 1e308, 4]),
+      },
+      {
+        big: new BigInt64Array([9223372036854775807n, 9007199254740992n, 5n]),
+        ints: new Int32Array([2147483647, 7]),
+        f: new Float64Array([Number.NaN, 2, 3, -1e308, Number.POSITIVE_INFINITY]),
+      },
+    ]);
+    const diff = ckptJson<ValueDiff>(['--store', store, 'diff', '1', '2', '--values'], { cwd: dir });
+    const byPath = new Map(diff.changes.map((c) => [c.path, c]));
+    // As doubles, 2^53 + 1 → 2^53 is no change at all.
+    expect(byPath.get('big')).toMatchObject({ changed: 2, maxAbs: 1, maxAbsAt: 0 });
+    expect(byPath.get('ints')).toMatchObject({ changed: 1, maxAbs: 4294967295 });
+    // 1 → NaN, NaN → 3 and 4 → Inf are counted apart; 1e308 → -1e308 changed by a ratio of 2.
+    expect(byPath.get('f')).toMatchObject({ changed: 4, nonFinite: 3, maxRel: 2, maxRelAt: 3 });
+    const text = runCkpt(['--store', store, 'diff', '1', '2', '--values'], { cwd: dir }).stdout;
+    expect(text).toContain('largest change 4294967295 at [0]');
+    expect(text).toContain('3 to, from or between NaN and ±Inf');
+    expect(text).not.toContain('4294970000');
   });
 
   it('refuses a file checkpoint, saying what to do instead', () => {

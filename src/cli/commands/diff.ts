@@ -3,7 +3,7 @@ import type { ValueChange } from '../../inspect/index.js';
 import type { Entry, Manifest, Store } from '../../store/index.js';
 import { manifestChunks } from '../../store/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
-import { formatBytes } from '../format.js';
+import { formatApprox, formatBytes } from '../format.js';
 import { oneLine } from '../terminal-text.js';
 
 /** What `ckpt diff A B` reports: paths added, removed and changed from checkpoint A to B. */
@@ -121,7 +121,7 @@ async function runValueDiff(ctx: CommandContext, store: Store, a: Manifest, b: M
   return 0;
 }
 
-const num = (v: number | null): string => (v === null ? '-' : String(Number(v.toPrecision(6))));
+const num = (v: number | null): string => (v === null ? '-' : formatApprox(v));
 
 function changeLine(c: ValueChange): string {
   switch (c.kind) {
@@ -130,7 +130,8 @@ function changeLine(c: ValueChange): string {
       const where = c.firstAt === null ? '' : `, first at [${c.firstAt}]`;
       const abs = c.maxAbsAt === null ? '' : `; largest change ${num(c.maxAbs)} at [${c.maxAbsAt}]`;
       const rel = c.maxRelAt === null ? '' : `, largest relative ${num(c.maxRel)} at [${c.maxRelAt}]`;
-      return `~ ${c.path}  ${c.dtype}: ${c.changed} of ${c.compared} changed${len}${where}${abs}${rel}`;
+      const odd = c.nonFinite > 0 ? `; ${c.nonFinite} to, from or between NaN and ±Inf` : '';
+      return `~ ${c.path}  ${c.dtype}: ${c.changed} of ${c.compared} changed${len}${where}${abs}${rel}${odd}`;
     }
     case 'scalar':
       return `~ ${c.path}  ${c.old} → ${c.new}`;

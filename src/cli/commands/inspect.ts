@@ -1,7 +1,7 @@
 import { NotFoundError } from '../../errors.js';
 import type { ArrayStats, Inspection, ValueNode } from '../../inspect/index.js';
 import { type CommandContext, openExistingStore, printJson } from '../context.js';
-import { formatBytes } from '../format.js';
+import { formatApprox, formatBytes } from '../format.js';
 import { oneLine } from '../terminal-text.js';
 
 /** `ckpt inspect <id|latest> [PATH]`: what a checkpoint holds, for debugging. */
@@ -67,7 +67,7 @@ function statsText(s: ArrayStats): string {
     parts.push(
       `min ${s.min ?? '-'}`,
       `max ${s.max ?? '-'}`,
-      `mean ${s.mean === null ? '-' : Number(s.mean.toPrecision(6))}`,
+      `mean ${s.mean === null ? '-' : formatApprox(s.mean)}`,
     );
     if (s.nan > 0 || s.inf > 0) parts.push(`NaN ${s.nan}`, `Inf ${s.inf}`);
     parts.push(`[${s.first.join(', ')}${s.length > s.first.length ? ', …' : ''}]`);
