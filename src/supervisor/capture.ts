@@ -206,7 +206,12 @@ export class FileCapturer {
     // temp file may get the number its predecessor freed), at least a new birth time.
     const replaced = prior !== undefined && (prior.ino !== f.ino || prior.born !== f.born);
     // A file rewritten in place at every look never settles: say so once, it is never captured.
-    const churningSince = replaced || !prior ? undefined : (prior.churningSince ?? prior.since);
+    // Churning ends once the file has stayed as it was for a settle time (it could be captured
+    // then): a file rewritten every few settle times is not one that never settles.
+    const settledMeanwhile =
+      prior !== undefined && now - Math.max(prior.since, prior.mtimeMs) >= this.settleMs;
+    const churningSince =
+      replaced || !prior || settledMeanwhile ? undefined : (prior.churningSince ?? prior.since);
     this.seen.set(f.path, { ...f, since: now, replaced, churningSince });
     // An app with a settle time of its own knows how its files churn: no advice to give.
     if (

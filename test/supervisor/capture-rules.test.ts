@@ -149,6 +149,15 @@ describe('ckpt run capture rules', () => {
     expect(churn.stderr.match(/is rewritten in place more often than --settle 0.5s/g)).toHaveLength(1);
     const codes = (await readJournal(l.store)).events.filter((e) => e.type === 'warning').map((e) => e.code);
     expect(codes.sort()).toEqual(['CAPTURE_MATCHES_NOTHING', 'NEVER_SETTLES', 'NO_HANDLER']);
+    // Rewritten in place, but settled between writes: captured each time, and no warning.
+    const m = lab();
+    const slow = await run(m, 'inplace-slow', ['--capture', 'churn.dat', '--settle', '0.5s']).exited;
+    expect(slow.code, slow.stderr).toBe(0);
+    expect(slow.stderr).not.toMatch(/never captured/);
+    expect(
+      slow.stderr.match(/captured 1 file\(s\) as checkpoint/g)!.length,
+      slow.stderr,
+    ).toBeGreaterThanOrEqual(4);
   }, 120_000);
 
   it('the step of a captured checkpoint: the program’s with --step-from, else a labelled capture counter', async () => {
