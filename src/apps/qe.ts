@@ -122,6 +122,11 @@ export function qeRestartGlobs(input: Pick<QeInput, 'prefix' | 'outdir'>): strin
 /** What a stop in the SCF loop adds to the restart data: the k-point/iteration, mixing, wavefunctions. */
 const SCF_RESTART = ['restart_*', 'mix*', 'wfc*'];
 
+/** Whether the file `name` in outdir is SCF-loop state of a stop (see {@link SCF_RESTART}). */
+function isScfState(name: string, prefix: string): boolean {
+  return name.startsWith(`${prefix}.`) && /^(restart_\w+|mix\d*|wfc\d*)$/.test(name.slice(prefix.length + 1));
+}
+
 /**
  * Quantum ESPRESSO (`pw.x -in FILE`, alone or under mpirun). pw.x has no checkpoint signal; it
  * writes its restart data in `outdir` after each ionic step of a relaxation, and when it stops
@@ -157,10 +162,14 @@ export function qeApp(ctx: AppContext): AppBehavior {
         if (!files.includes(xml)) return false;
         const text = await fsp.readFile(join(cwd, xml), 'utf8').catch(() => '');
         if (!/<\/qes:espresso>\s*$/.test(text)) return false;
-        // A stop inside the SCF loop writes both: one without the other is half a stop.
-        const scf = files.filter((f) => /\.restart_(scf|k)$/.test(f)).length;
-        return scf === 0 || scf === 2;
+        // A stop inside the SCF loop writes restart_scf, and inside its k-point loop restart_k
+        // first: restart_k without restart_scf is half a stop.
+        const has = (kind: string) => files.some((f) => f.endsWith(`.restart_${kind}`));
+        return has('scf') || !has('k');
       },
+      // pw.x writes its SCF-loop state when it stops, and after a resume holds the wavefunctions
+      // open for writing the whole run: while it runs, a capture is of the ionic step only.
+      onlyAfterExit: (path) => isScfState(basename(path), input.prefix),
     },
     async beforeStart(cwd) {
       stopRequested = false;
@@ -188,7 +197,7 @@ async function setAsideStaleScfState(cwd: string, input: QeInput, entries: reado
   const names = await fsp.readdir(join(cwd, input.outdir)).catch(() => [] as string[]);
   const stale = names
     .filter((name) => name.startsWith(`${input.prefix}.`))
-    .filter((name) => /^(restart_\w+|mix\d*|wfc\d*)$/.test(name.slice(input.prefix.length + 1)))
+    .filter((name) => isScfState(name, input.prefix))
     .map((name) => (input.outdir ? `${input.outdir}/${name}` : name))
     .filter((path) => !held.has(path));
   if (stale.length === 0) return;

@@ -24,6 +24,12 @@ export interface CapturePlan {
    * whole whenever no write is under way: judged by the settle time alone, not by being closed.
    */
   heldOpen?: readonly string[];
+  /**
+   * Whether a file belongs to a checkpoint only once the program has exited (Quantum ESPRESSO's
+   * SCF-loop state, written when it stops and held open while it runs after a resume): while the
+   * program runs such files are left out of a capture, neither taken nor waited for.
+   */
+  onlyAfterExit?(path: string): boolean;
 }
 
 /** What an exit means for this app: finished its work, stopped on request, or failed. */

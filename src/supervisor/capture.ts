@@ -134,10 +134,12 @@ export class FileCapturer {
   ): Promise<CaptureResult | undefined> {
     if (!this.enabled) return undefined;
     const now = Date.now();
-    const files = await this.snapshot();
+    const afterExit = mode === 'running' ? this.plan.onlyAfterExit : undefined;
+    const all = await this.snapshot();
+    const files = afterExit ? all.filter((f) => !afterExit(f.path)) : all;
     // A path no longer there is forgotten: the file created there next is new, written in place
     // for all we know, not a replacement by rename (which would count as complete at once).
-    const present = new Set(files.map((f) => f.path));
+    const present = new Set(all.map((f) => f.path));
     for (const path of [...this.seen.keys()]) if (!present.has(path)) this.seen.delete(path);
     if (files.length === 0) return undefined;
     this.everMatched = true;
@@ -145,7 +147,10 @@ export class FileCapturer {
     const changed = files.filter(
       (f) => this.committed.get(f.path)?.ino === undefined || !same(this.committed.get(f.path)!, f),
     );
-    if (changed.length === 0 && files.length === this.committed.size) return undefined;
+    const committedHere = afterExit
+      ? [...this.committed.keys()].filter((path) => !afterExit(path)).length
+      : this.committed.size;
+    if (changed.length === 0 && files.length === committedHere) return undefined;
     // While running, who writes what is looked at first: it can make a settled file suspect.
     if (mode === 'running' && pgid !== undefined && !(await this.lookAtWriters(pgid, files))) {
       return undefined;

@@ -4,12 +4,13 @@
  * inputs ckpt cannot restart.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   appSpec,
+  createApp,
   namelistValue,
   qeRestartGlobs,
   readQeInput,
@@ -70,6 +71,27 @@ describe('QE inputs', () => {
     expect(qeRestartGlobs(readQeInput(['mpirun', '-np', '2', 'pw.x', '-i', 'b.in'], dir))[0]).toBe(
       'pwscf.save/**',
     );
+  });
+
+  it("takes the SCF loop's state only after pw.x has exited, and then only a whole stop's", async () => {
+    writeFileSync(join(dir, 'a.in'), INPUT);
+    const plan = createApp(
+      'qe',
+      { command: ['pw.x', '-in', 'a.in'], cwd: dir, everyMs: undefined },
+      REPO_ROOT,
+    )!.capture!;
+    for (const name of ['si.wfc1', 'si.wfc12', 'si.mix1', 'si.restart_scf', 'si.restart_k'])
+      expect(plan.onlyAfterExit!(`out/${name}`), name).toBe(true);
+    for (const name of ['si.bfgs', 'si.update', 'si.save/data-file-schema.xml', 'other.wfc1'])
+      expect(plan.onlyAfterExit!(`out/${name}`), name).toBe(false);
+    mkdirSync(join(dir, 'out', 'si.save'), { recursive: true });
+    writeFileSync(join(dir, 'out', 'si.save', 'data-file-schema.xml'), '<qes:espresso>\n</qes:espresso>\n');
+    const whole = async (extra: string[]) =>
+      plan.isComplete!(['out/si.save/data-file-schema.xml', ...extra.map((n) => `out/si.${n}`)], dir);
+    expect(await whole([])).toBe(true); // an ionic step
+    expect(await whole(['restart_scf', 'wfc1'])).toBe(true); // stopped in the SCF loop
+    expect(await whole(['restart_scf', 'restart_k', 'wfc1'])).toBe(true); // in its k-point loop
+    expect(await whole(['restart_k', 'wfc1'])).toBe(false); // half a stop
   });
 
   it('refuses, naming the fix: input on stdin, a missing file, an outdir outside the directory', async () => {
