@@ -1,4 +1,4 @@
-import { existsSync, promises as fsp, readFileSync } from 'node:fs';
+import { existsSync, promises as fsp, readFileSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, normalize, relative } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { AppBehavior } from '../supervisor/index.js';
@@ -51,13 +51,36 @@ function directives(text: string): string[][] {
   return text.split('\n').map((line) => line.replace(/#.*/, '').trim().split(/\s+/).filter(Boolean));
 }
 
-/** Where the input file is in an nwchem command: the last argument that names an existing file. */
-function nwchemInputArg(command: readonly string[], cwd: string): number {
-  for (let i = command.length - 1; i > 0; i--) {
+/** NWChem's input when its command names none: `nwchem` reads `nwchem.nw`. */
+const DEFAULT_INPUT = 'nwchem.nw';
+
+/**
+ * Where the input is in an nwchem command, as nwchem finds it: the last argument that names an
+ * existing file, or `NAME` for `NAME.nw`; with no argument after the program, `nwchem.nw`
+ * (`at` is then the end of the command, where a restart copy is added). Undefined when there is
+ * none; `named` is then the argument nwchem would have read, if any.
+ */
+function nwchemInputArg(
+  command: readonly string[],
+  cwd: string,
+): { at: number; path: string } | { at: undefined; named: string | undefined } {
+  const isFile = (path: string) => existsSync(join(cwd, path)) && statSync(join(cwd, path)).isFile();
+  const last = command.length - 1;
+  for (let i = last; i >= 0; i--) {
     const word = command[i]!;
-    if (!word.startsWith('-') && existsSync(join(cwd, word))) return i;
+    if (word.startsWith('-')) continue;
+    if (basename(word) === 'nwchem' && i === last) {
+      return isFile(DEFAULT_INPUT)
+        ? { at: command.length, path: DEFAULT_INPUT }
+        : { at: undefined, named: undefined };
+    }
+    if (i === 0) break;
+    if (isFile(word)) return { at: i, path: word };
+    if (!word.endsWith('.nw') && isFile(`${word}.nw`)) return { at: i, path: `${word}.nw` };
   }
-  return -1;
+  const after = command.findIndex((w) => basename(w) === 'nwchem');
+  const named = command.slice(after + 1).findLast((w) => !w.startsWith('-'));
+  return { at: undefined, named };
 }
 
 /**
@@ -65,14 +88,21 @@ function nwchemInputArg(command: readonly string[], cwd: string): number {
  * there is none or `permanent_dir` is outside the working directory.
  */
 export function readNwchemInput(command: readonly string[], cwd: string): NwchemInput {
-  const at = nwchemInputArg(command, cwd);
-  if (at < 0) {
+  const found = nwchemInputArg(command, cwd);
+  if (found.at === undefined) {
+    const hint = 'Run `nwchem FILE.nw` in the directory that holds FILE.nw (not `nwchem < FILE.nw`).';
+    if (found.named === undefined) {
+      throw new UsageError(
+        `\`--app nwchem\` needs the input file: the command names none, and there is no \`${DEFAULT_INPUT}\` (what nwchem reads then) in ${cwd}.`,
+        { hint },
+      );
+    }
     throw new UsageError(
-      `\`--app nwchem\` needs the input file on the command line; none of \`${command.slice(1).join(' ')}\` is a file in ${cwd}.`,
-      { hint: 'Run `nwchem FILE.nw` in the directory that holds FILE.nw (not `nwchem < FILE.nw`).' },
+      `The NWChem input \`${found.named}\` is not a file in ${cwd}${found.named.endsWith('.nw') ? '' : ` (nor is \`${found.named}.nw\`)`}.`,
+      { hint },
     );
   }
-  const path = command[at]!;
+  const path = found.path;
   let text: string;
   try {
     text = readFileSync(join(cwd, path), 'utf8');
@@ -151,7 +181,9 @@ export function nwchemApp(ctx: AppContext): AppBehavior {
       await fsp.mkdir(join(start.cwd, NWCHEM_RESTART_DIR), { recursive: true });
       await fsp.writeFile(join(start.cwd, copy), restartInput(input));
       const argv = [...base];
-      argv[nwchemInputArg(argv, start.cwd)] = copy;
+      const found = nwchemInputArg(argv, start.cwd);
+      if (found.at === undefined) throw new UsageError(`The NWChem input of \`${argv.join(' ')}\` is gone.`);
+      argv[found.at] = copy; // past the end for `nwchem` alone: the copy is added
       return argv;
     },
     capture: {
@@ -190,6 +222,18 @@ function checkNwchem(command: readonly string[], cwd: string, add: Add): void {
     );
   }
   for (const words of directives(input.text)) {
+    // `scratch_dir [host:]dir …`: nwchem stops at once when it is not there (error 911).
+    if (words[0]?.toLowerCase() === 'scratch_dir' && words[1]) {
+      const dir = words[1].replace(/^[^:/]+:(?=\S)/, '');
+      if (!existsSync(isAbsolute(dir) ? dir : join(cwd, dir))) {
+        add(
+          'error',
+          'NWCHEM_SCRATCH_DIR',
+          `scratch_dir \`${dir}\` does not exist: nwchem stops at once ("scratch directory not accessible").`,
+          `mkdir -p ${dir}`,
+        );
+      }
+    }
     const line = words.join(' ');
     for (const broken of BROKEN_RESTARTS) {
       if (broken.pattern.test(line)) {

@@ -54,8 +54,42 @@ describe('NWChem inputs', () => {
     });
   });
 
+  it('finds the input as nwchem does: NAME for NAME.nw, and nwchem.nw when none is named', () => {
+    const sub = mkdtempSync(join(dir, 'names-'));
+    writeFileSync(join(sub, 'quick.nw'), 'start quick\ntask scf\n');
+    expect(readNwchemInput(['nwchem', 'quick'], sub)).toMatchObject({ path: 'quick.nw', prefix: 'quick' });
+    expect(readNwchemInput(['mpirun', '-np', '2', 'nwchem', 'quick'], sub)).toMatchObject({
+      path: 'quick.nw',
+    });
+    expect(() => readNwchemInput(['nwchem'], sub)).toThrow(
+      /the command names none, and there is no `nwchem.nw`/,
+    );
+    expect(() => readNwchemInput(['nwchem', 'nope'], sub)).toThrow(
+      /The NWChem input `nope` is not a file .* \(nor is `nope.nw`\)/,
+    );
+    writeFileSync(join(sub, 'nwchem.nw'), 'start dflt\ntask scf\n');
+    expect(readNwchemInput(['/usr/bin/nwchem'], sub)).toMatchObject({ path: 'nwchem.nw', prefix: 'dflt' });
+  });
+
+  it('resumes `nwchem NAME` and `nwchem` alone from a restart copy of the input they read', async () => {
+    const sub = mkdtempSync(join(dir, 'resume-'));
+    writeFileSync(join(sub, 'quick.nw'), 'start quick\ntask scf\n');
+    writeFileSync(join(sub, 'nwchem.nw'), 'start dflt\ntask scf\n');
+    const resumeFrom = { seq: 1 } as never;
+    for (const [command, expected] of [
+      [
+        ['nwchem', 'quick'],
+        ['nwchem', '.ckpt-nwchem/quick.nw'],
+      ],
+      [['nwchem'], ['nwchem', '.ckpt-nwchem/nwchem.nw']],
+    ] as const) {
+      const app = createApp('nwchem', { command, cwd: sub, everyMs: undefined }, dir)!;
+      expect(await app.command!(command, { resumeFrom, cwd: sub })).toEqual(expected);
+    }
+  });
+
   it('refuses a command without an input file, and a permanent_dir outside the working directory', () => {
-    expect(() => readNwchemInput(['nwchem'], dir)).toThrow(/needs the input file on the command line/);
+    expect(() => readNwchemInput(['nwchem', 'nothing-here.nw'], dir)).toThrow(/is not a file in/);
     writeFileSync(join(dir, 'outside.nw'), 'start x\npermanent_dir /scratch/me\ntask scf\n');
     expect(() => readNwchemInput(['nwchem', 'outside.nw'], dir)).toThrow(
       /permanent_dir `\/scratch\/me` is outside the working directory/,
@@ -105,6 +139,12 @@ describe('NWChem inputs', () => {
       missing.push(`${code}: ${fix}`),
     );
     expect(missing).toEqual(['NWCHEM_PERMANENT_DIR: mkdir -p perm']);
+    writeFileSync(join(dir, 'scr.nw'), 'start s\nscratch_dir ./no-scratch\ntask scf\n');
+    const scratch: string[] = [];
+    await appSpec('nwchem').doctor?.(['nwchem', 'scr.nw'], dir, (_s, code, _m, fix) =>
+      scratch.push(`${code}: ${fix}`),
+    );
+    expect(scratch).toEqual(['NWCHEM_SCRATCH_DIR: mkdir -p ./no-scratch']);
     mkdirSync(join(dir, 'perm'));
     const clean: string[] = [];
     await appSpec('nwchem').doctor?.(['nwchem', 'h2o2.nw'], dir, (_s, code) => clean.push(code));
