@@ -255,11 +255,14 @@ describe('ckpt commit --rank R --ranks N', () => {
   it('ckpt run waits for a rank commit that outlives the launcher (as under mpirun) before it ends', () => {
     // Like mpirun, the program starts each rank in a session of its own and, stopped, exits
     // without waiting: rank 1's part comes 1.5 s after the exit. The checkpoint is this run's:
-    // it must be in the store when `ckpt run` returns.
+    // it must be in the store when `ckpt run` returns. (The program exits once both ranks are
+    // in their sessions: a child still in its group would die with the group, as mpirun's never
+    // are. In a CI run one did, and nothing was committed.)
     const dir = rankFiles(2);
     const commit = (rank: number) =>
       `cd rank-${rank} && '${process.execPath}' '${CLI_BIN}' commit --step 7 --rank ${rank} --ranks 2 --session detached state.bin`;
-    const program = `setsid sh -c "${commit(0)}" & setsid sh -c "sleep 1.5; ${commit(1)}" & exit 0`;
+    const detached = (rank: number, then: string) => `setsid sh -c "touch in-session-${rank}; ${then}" &`;
+    const program = `${detached(0, commit(0))} ${detached(1, `sleep 1.5; ${commit(1)}`)} until [ -e in-session-0 ] && [ -e in-session-1 ]; do sleep 0.02; done; exit 0`;
     const run = runCkpt(['--store', join(dir, 'store'), 'run', '--', 'sh', '-c', program], { cwd: dir });
     expect(run.code, run.stderr).toBe(0);
     expect(seqs(dir)).toHaveLength(1);
