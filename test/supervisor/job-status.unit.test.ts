@@ -15,18 +15,22 @@ const tempDir = useTempDirs('ckpt-job-status-');
 const OLD = 1111;
 const NEW = 2222;
 
+/** A fresh start of the program by `pid`, in the journal of the store at `root`. */
+function journalStart(root: string, pid: number): Promise<void> {
+  return appendJournal(root, 'start', {
+    writer: { host: 'n1', pid },
+    command: ['x'],
+    restarts: 0,
+    resumeFrom: null,
+    skipped: [],
+  });
+}
+
 async function story(
   order: 'interruption-first' | 'stop-first',
 ): Promise<Awaited<ReturnType<typeof readJobStatus>>> {
   const store = await Store.open(join(tempDir(), 'store'), { create: true });
-  const start = (pid: number) =>
-    appendJournal(store.root, 'start', {
-      writer: { host: 'n1', pid },
-      command: ['x'],
-      restarts: 0,
-      resumeFrom: null,
-      skipped: [],
-    });
+  const start = (pid: number) => journalStart(store.root, pid);
   const interruption = () =>
     appendJournal(store.root, 'interruption', {
       kind: 'node-failure',
@@ -106,13 +110,7 @@ describe('readJobStatus on an untrusted journal', () => {
       type: string,
       fields: object,
     ) => Promise<void>;
-    await appendJournal(store.root, 'start', {
-      writer: { host: 'n1', pid: OLD },
-      command: ['x'],
-      restarts: 0,
-      resumeFrom: null,
-      skipped: [],
-    });
+    await journalStart(store.root, OLD);
     await appendRaw(store.root, 'start', { writer: 'n1', resumeFrom: { seq: 'x' } });
     await appendRaw(store.root, 'exit', { code: 'x', signal: 9, runtimeMs: 1, pid: OLD });
     await appendRaw(store.root, 'restart', { attempt: 1e9 });
@@ -132,13 +130,7 @@ describe('readJobStatus on a journal that cannot be read', () => {
   it('says the history is unknown (not "never run") and why, for a symlink, a FIFO or a directory in its place', async () => {
     for (const plant of ['symlink', 'fifo', 'dir'] as const) {
       const store = await Store.open(join(tempDir(), 'store'), { create: true });
-      await appendJournal(store.root, 'start', {
-        writer: { host: 'n1', pid: OLD },
-        command: ['x'],
-        restarts: 0,
-        resumeFrom: null,
-        skipped: [],
-      });
+      await journalStart(store.root, OLD);
       const journal = join(store.root, 'journal.log');
       rmSync(journal);
       if (plant === 'symlink') symlinkSync('/dev/null', journal);
