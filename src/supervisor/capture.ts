@@ -52,6 +52,8 @@ interface Observation extends FileIdentity {
   replaced: boolean;
   /** When the file started changing in place at every look (for the never-settles warning). */
   churningSince: number | undefined;
+  /** A look saw this version settled (unchanged for the settle time): it could be captured. */
+  settled?: boolean;
   /**
    * A process seen writing this version died before it was seen closing it: it may have been
    * killed mid-write, so settling proves nothing until the file changes again.
@@ -206,18 +208,26 @@ export class FileCapturer {
 
   private observe(f: SnapshotFile, now: number): void {
     const prior = this.seen.get(f.path);
-    if (prior && prior.signature === f.signature) return;
+    if (prior && prior.signature === f.signature) {
+      if (now - f.mtimeMs >= this.settleMs) prior.settled = true;
+      return;
+    }
     // NOTE: a rename brings a new file: a new inode, or, since inode numbers are reused (a save's
     // temp file may get the number its predecessor freed), at least a new birth time.
     const replaced = prior !== undefined && (prior.ino !== f.ino || prior.born !== f.born);
     // A file rewritten in place at every look never settles: say so once, it is never captured.
-    // Churning ends once the file has stayed as it was for a settle time (it could be captured
-    // then): a file rewritten every few settle times is not one that never settles.
-    const settledMeanwhile =
-      prior !== undefined && now - Math.max(prior.since, prior.mtimeMs) >= this.settleMs;
+    // Churning ends once a look has seen the file settled (it could be captured then): a file
+    // rewritten every few settle times is not one that never settles. Judged by the looks, not
+    // by the time between them, which a loaded machine stretches.
     const churningSince =
-      replaced || !prior || settledMeanwhile ? undefined : (prior.churningSince ?? prior.since);
-    this.seen.set(f.path, { ...f, since: now, replaced, churningSince });
+      replaced || !prior || prior.settled ? undefined : (prior.churningSince ?? prior.since);
+    this.seen.set(f.path, {
+      ...f,
+      since: now,
+      replaced,
+      churningSince,
+      settled: now - f.mtimeMs >= this.settleMs,
+    });
     // An app with a settle time of its own knows how its files churn: no advice to give.
     if (
       this.plan.settleMs === undefined &&

@@ -154,10 +154,11 @@ describe('ckpt run capture rules', () => {
     const slow = await run(m, 'inplace-slow', ['--capture', 'churn.dat', '--settle', '0.5s']).exited;
     expect(slow.code, slow.stderr).toBe(0);
     expect(slow.stderr).not.toMatch(/never captured/);
+    // Captured while it ran, not only at its end (how often depends on the machine's load).
     expect(
       slow.stderr.match(/captured 1 file\(s\) as checkpoint/g)!.length,
       slow.stderr,
-    ).toBeGreaterThanOrEqual(4);
+    ).toBeGreaterThanOrEqual(2);
   }, 120_000);
 
   it('the step of a captured checkpoint: the program’s with --step-from, else a labelled capture counter', async () => {
